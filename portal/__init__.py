@@ -1,0 +1,84 @@
+"""Tessera: an access-token authority. `create_app()` builds the Flask application."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.config import BaseConfig, env_int, settings_from_environment
+from portal.extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class TrailingSlashTolerance:
+    """Serve `/token/` as `/token`, so examples written for other providers work unchanged."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/"):
+            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        return self.wsgi_app(environ, start_response)
+
+
+@event.listens_for(Engine, "connect")
+def tune_sqlite(dbapi_connection, connection_record):
+    """Foreign keys on (cascading deletes), WAL so several workers can read while one writes."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: environment settings first, then `config` (tests pass a dict)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("TESSERA_INSTANCE_PATH") or str(
+        ROOT / "instance"
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_object(BaseConfig)
+    app.config.update(settings_from_environment(app.instance_path, skip_secret="SECRET_KEY" in (config or {})))
+    app.config.update(config or {})
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from portal import errors, security
+    from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.auth import bp as auth_bp
+    from portal.cli import register_commands
+    from portal.oauth import init_oauth
+
+    errors.register(app)
+    security.register(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
+    init_oauth(app)
+    register_commands(app)
+
+    app.wsgi_app = TrailingSlashTolerance(app.wsgi_app)
+    proxies = env_int("TRUSTED_PROXIES", 0, minimum=0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    return app

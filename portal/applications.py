@@ -1,0 +1,105 @@
+"""Registering applications (OAuth clients): the checks the CLI and the admin form share."""
+
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from portal import audit
+from portal.extensions import db
+from portal.models import Application
+from portal.models.application import CONFIDENTIAL, PUBLIC
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+RESPONSE_TYPES = ("code",)
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
+
+
+class ApplicationError(ValueError):
+    def __init__(self, message: str, field: str = "name"):
+        super().__init__(message)
+        self.field = field
+
+
+def check_redirect_uri(uri: str) -> str | None:
+    """Raise for a URI we refuse; return a warning for one we accept reluctantly."""
+    uri = (uri or "").strip()
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc and parts.scheme in ("http", "https"):
+        raise ApplicationError(f"{uri!r} is not an absolute URI", "redirect_uris")
+    if "#" in uri:
+        raise ApplicationError(f"{uri!r} has a fragment; redirect URIs may not", "redirect_uris")
+    if "*" in uri:
+        raise ApplicationError(f"{uri!r} has a wildcard; register each URI exactly", "redirect_uris")
+    if any(c.isspace() for c in uri):
+        raise ApplicationError(f"{uri!r} contains spaces", "redirect_uris")
+    if parts.scheme == "http" and (parts.hostname or "") not in LOOPBACK_HOSTS:
+        return f"{uri} uses plain http on a non-loopback host: codes and tokens can be intercepted"
+    return None
+
+
+def default_grant_types(client_type: str, redirect_uris: list[str]) -> list[str]:
+    if client_type == PUBLIC:
+        return ["authorization_code", "refresh_token"]
+    if redirect_uris:
+        return ["authorization_code", "refresh_token", "client_credentials"]
+    return ["client_credentials"]
+
+
+def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_id: str | None = None,
+                         client_secret: str | None = None, redirect_uris: list[str] = (),
+                         grant_types: list[str] = (), response_types: list[str] = (),
+                         scope: str = "openid email profile", token_endpoint_auth_method: str | None = None,
+                         description: str = "", actor: str | None = None) -> tuple[Application, str | None]:
+    """Validate and store an application; return it with its secret (shown once)."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApplicationError("the name must be 1 to 100 characters", "name")
+    if client_type not in (CONFIDENTIAL, PUBLIC):
+        raise ApplicationError("the type must be confidential or public", "client_type")
+    if db.session.scalar(select(Application.id).where(Application.name == name)):
+        raise ApplicationError(f"an application named {name!r} already exists", "name")
+    client_id = (client_id or "").strip() or secrets.token_urlsafe(18)
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise ApplicationError("the client id may use letters, digits and . _ ~ - (at most 100)", "client_id")
+    if db.session.scalar(select(Application.id).where(Application.client_id == client_id)):
+        raise ApplicationError(f"the client id {client_id!r} is taken", "client_id")
+    uris = [u.strip() for u in redirect_uris if u and u.strip()]
+    warnings = [w for w in (check_redirect_uri(u) for u in uris) if w]
+    grant_types = list(dict.fromkeys(grant_types)) or default_grant_types(client_type, uris)
+    unknown = sorted(set(grant_types) - set(GRANT_TYPES))
+    if unknown:
+        raise ApplicationError(f"unsupported grant type {', '.join(unknown)}; use {', '.join(GRANT_TYPES)}",
+                               "grant_types")
+    if client_type == PUBLIC and "client_credentials" in grant_types:
+        raise ApplicationError("a public client cannot use client_credentials", "grant_types")
+    if "authorization_code" in grant_types and not uris:
+        raise ApplicationError("the authorization_code grant needs at least one redirect URI", "redirect_uris")
+    response_types = list(dict.fromkeys(response_types)) or (["code"] if "authorization_code" in grant_types else [])
+    unknown = sorted(set(response_types) - set(RESPONSE_TYPES))
+    if unknown:
+        raise ApplicationError(f"unsupported response type {', '.join(unknown)}; only code", "response_types")
+    method = token_endpoint_auth_method or ("none" if client_type == PUBLIC else "client_secret_post")
+    if method not in AUTH_METHODS or (method == "none") != (client_type == PUBLIC):
+        raise ApplicationError("public clients use none; confidential clients client_secret_basic or "
+                               "client_secret_post", "token_endpoint_auth_method")
+    if client_secret is not None and client_type == PUBLIC:
+        raise ApplicationError("a public client has no secret", "client_secret")
+    if client_secret is not None and len(client_secret) < 16:
+        raise ApplicationError("a client secret needs at least 16 characters", "client_secret")
+    application = Application(
+        name=name, client_id=client_id, client_type=client_type, redirect_uris=uris, grant_types=grant_types,
+        response_types=response_types, scope=" ".join((scope or "").split()),
+        token_endpoint_auth_method=method, description=description or "",
+    )
+    secret = application.set_secret(client_secret)
+    db.session.add(application)
+    db.session.flush()
+    audit.record("application.created", actor=actor, target=application, client_id=client_id,
+                 warnings=warnings or None)
+    db.session.commit()
+    application.warnings = warnings
+    return application, secret

@@ -1,0 +1,7 @@
+"""Login, logout and the server-side checks that keep a session honest."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from portal.auth import views  # noqa: E402,F401  (routes register on import)

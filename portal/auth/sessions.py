@@ -1,0 +1,50 @@
+"""Which session cookies still count: checked on every request, on the server."""
+
+from flask import current_app, session
+from sqlalchemy import select
+
+from portal import tokens
+from portal.extensions import db, login_manager
+from portal.models import AccessToken, User
+
+SESSION_VERSION_KEY = "sv"
+SESSION_TOKEN_KEY = "stid"
+
+
+def start_session(user: User) -> None:
+    """A fresh session for a user who just proved who they are."""
+    session.clear()
+    session.permanent = True
+    session[SESSION_VERSION_KEY] = user.session_version
+    if current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"]:
+        session[SESSION_TOKEN_KEY] = tokens.create_session_token(user).token.id
+
+
+def end_session(user: User | None) -> None:
+    """Make this session's cookie worthless, even if someone kept a copy."""
+    token_id = session.get(SESSION_TOKEN_KEY)
+    if token_id is not None:
+        token = db.session.scalar(select(AccessToken).where(AccessToken.id == token_id))
+        if token is not None and user is not None and token.user_id == user.id:
+            db.session.delete(token)
+    elif user is not None:
+        user.session_version += 1  # without session tokens, end every session of the user
+    db.session.commit()
+    session.clear()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    if user is None or not user.active:
+        return None
+    if session.get(SESSION_VERSION_KEY) != user.session_version:
+        return None
+    if current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"] and not tokens.session_token_alive(
+        session.get(SESSION_TOKEN_KEY), user.id
+    ):
+        return None
+    return user

@@ -1,0 +1,111 @@
+"""Session login for admins and end users."""
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
+
+from portal import audit, clock
+from portal.auth import bp
+from portal.auth.forms import LoginForm
+from portal.auth.sessions import end_session, start_session
+from portal.extensions import db, limiter, login_manager
+from portal.models import User
+
+GENERIC_FAILURE = "Invalid username or password."
+# Compared against when the username is unknown, so both failures take as long.
+DUMMY_HASH = "scrypt:32768:8:1$K3y0aXQ2Xh9bYQ7R$" + "0" * 128
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to see that page."
+login_manager.login_message_category = "info"
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths (no scheme, host, `//` or backslash tricks)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def home_for(user: User) -> str:
+    return url_for("admin.index") if user.is_admin else url_for("auth.home")
+
+
+def login_username_key() -> str:
+    return "login:" + (request.form.get("username") or "").strip().lower()[:150]
+
+
+def login_failed(response) -> bool:
+    """Only failed attempts count toward the throttle."""
+    return response.status_code == 200 and request.method == "POST"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=login_username_key,
+               methods=["POST"], deduct_when=login_failed, scope="login-user")
+@limiter.limit(lambda: current_app.config["LOGIN_IP_RATE_LIMIT"], methods=["POST"],
+               deduct_when=login_failed, scope="login-ip")
+def login():
+    """Show the login form; on success start a fresh session."""
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(form.next.data) or home_for(current_user))
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+        if user is None:
+            check_password_hash(DUMMY_HASH, form.password.data)
+        if user is None or not user.check_password(form.password.data) or not user.active:
+            audit.record("login.failed", actor=username[:150] or "?", target_type="user",
+                         target_label=username[:150])
+            db.session.commit()
+            form.password.errors.append(GENERIC_FAILURE)
+            return render_template("auth/login.html", form=form)
+        start_session(user)
+        login_user(user)
+        user.last_login_at = clock.now()
+        audit.record("login", actor=user.username, target=user)
+        db.session.commit()
+        # 303: the browser follows with a GET, never re-posting the password (RFC 9700 §4.12).
+        return redirect(safe_next(form.next.data) or home_for(user), code=303)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the session server-side, so a copied cookie stops working too."""
+    user = current_user if current_user.is_authenticated else None
+    if user is not None:
+        audit.record("logout", actor=user.username, target=user)
+    end_session(user)
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/")
+@login_required
+def home():
+    """Where a user who is not an admin lands after login."""
+    if current_user.is_admin:
+        return redirect(url_for("admin.index"))
+    return render_template("auth/home.html")
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the database answers."""
+    try:
+        db.session.execute(select(1))
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        db.session.rollback()
+        return {"status": "unavailable", "database": "unreachable"}, 503
+    return {"status": "ok", "database": "ok"}

@@ -1,0 +1,90 @@
+"""Settings read from the environment, with safe defaults (see README: Configuration)."""
+
+import os
+import secrets
+from pathlib import Path
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Read SECRET_KEY from the instance folder, generating it once (mode 0600)."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def settings_from_environment(instance_path: str, skip_secret: bool = False) -> dict:
+    """Every setting Tessera reads, as Flask config keys."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'tessera.db'}"
+    token_format = os.environ.get("ACCESS_TOKEN_FORMAT", "opaque").strip().lower() or "opaque"
+    if token_format not in {"opaque", "jwt"}:
+        raise ConfigError(f"ACCESS_TOKEN_FORMAT must be opaque or jwt, not {token_format!r}")
+    session_secure = env_bool("SESSION_COOKIE_SECURE", False)
+    access_token_expire = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 86400)
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": None if skip_secret else os.environ.get("SECRET_KEY") or instance_secret_key(instance_path),
+        "ACCESS_TOKEN_EXPIRE_SECONDS": access_token_expire,
+        "OIDC_TOKEN_EXPIRE": env_int("OIDC_TOKEN_EXPIRE", 3600),
+        "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("REFRESH_TOKEN_EXPIRE_SECONDS", 2592000),
+        "SESSION_EXPIRED_CONTROL_ENABLED": env_bool("SESSION_EXPIRED_CONTROL_ENABLED", True),
+        "ALLOW_QUERY_ACCESS_TOKEN": env_bool("ALLOW_QUERY_ACCESS_TOKEN", True),
+        "ACCESS_TOKEN_FORMAT": token_format,
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
+        "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per minute"),
+        # Secure cookies need HTTPS; behind TLS set SESSION_COOKIE_SECURE=true to get
+        # a Secure, __Host- prefixed cookie.
+        "SESSION_COOKIE_SECURE": session_secure,
+        "SESSION_COOKIE_NAME": "__Host-tessera" if session_secure else "tessera_session",
+        "PERMANENT_SESSION_LIFETIME": access_token_expire,
+    }
+
+
+class BaseConfig:
+    """Defaults that hold everywhere; the environment and the caller override them."""
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "fixed-window"
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    JSON_SORT_KEYS = False

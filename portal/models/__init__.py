@@ -1,0 +1,19 @@
+"""All models, re-exported so Alembic sees every table."""
+
+from portal.models.application import Application
+from portal.models.audit import AuditEvent
+from portal.models.oauth import AuthorizationCode, Consent, SigningKey
+from portal.models.token import AccessToken, TokenPermission
+from portal.models.user import Tenant, User
+
+__all__ = [
+    "AccessToken",
+    "Application",
+    "AuditEvent",
+    "AuthorizationCode",
+    "Consent",
+    "SigningKey",
+    "Tenant",
+    "TokenPermission",
+    "User",
+]

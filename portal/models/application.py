@@ -1,0 +1,100 @@
+"""Applications: OAuth clients, or plain named consumers of admin-made tokens."""
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal import clock
+from portal.extensions import db
+
+CONFIDENTIAL = "confidential"
+PUBLIC = "public"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Application(ClientMixin, db.Model):
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    response_types: Mapped[list] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == PUBLIC
+
+    def set_secret(self, secret: str | None = None) -> str | None:
+        """Store a new secret's hash; return the plaintext to show once (None for public)."""
+        if self.is_public:
+            self.client_secret_hash = None
+            return None
+        secret = secret or secrets.token_urlsafe(32)
+        self.client_secret_hash = hash_secret(secret)
+        return secret
+
+    @property
+    def client_metadata(self) -> dict:
+        return {
+            "redirect_uris": list(self.redirect_uris or []),
+            "grant_types": list(self.grant_types or []),
+            "response_types": list(self.response_types or []),
+            "scope": self.scope,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "client_name": self.name,
+        }
+
+    # Authlib's ClientMixin interface.
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = self.redirect_uris or []
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        allowed = set(scope_to_list(self.scope or ""))
+        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string comparison only (RFC 9700 §2.1).
+        return redirect_uri in (self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret_hash or not isinstance(client_secret, str):
+            return False
+        return secrets.compare_digest(self.client_secret_hash, hash_secret(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        if endpoint == "token":
+            return method == self.token_endpoint_auth_method
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in (self.response_types or [])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.grant_types or [])
+
+    def __repr__(self) -> str:
+        return f"<Application {self.name}>"

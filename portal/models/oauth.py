@@ -1,0 +1,60 @@
+"""Authorization codes, remembered consents and the signing keys."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.models.application import Application
+from portal.models.user import User
+
+
+class AuthorizationCode(db.Model):
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text, default="")
+    response_type: Mapped[str] = mapped_column(String(32), default="code")
+    scope: Mapped[str] = mapped_column(Text, default="")
+    nonce: Mapped[str | None] = mapped_column(Text)
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    auth_time: Mapped[datetime | None]
+    issued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # A used code is kept (not deleted) so a replay can end the tokens it produced.
+    used_at: Mapped[datetime | None]
+    grant_id: Mapped[str] = mapped_column(String(64), unique=True)
+
+    application: Mapped[Application] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Consent(db.Model):
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("user_id", "application_id", name="uq_consents_user_application"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    granted_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SigningKey(db.Model):
+    """An RS256 key pair; the newest unretired one signs, all unexpired ones are in JWKS."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    private_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    # Set when a newer key takes over; the key stays published until this passes
+    # plus the longest token lifetime.
+    retired_at: Mapped[datetime | None]

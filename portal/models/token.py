@@ -1,0 +1,104 @@
+"""Access tokens: every bearer credential is one row, stored by hash."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.extensions import db
+from portal.models.application import Application
+from portal.models.user import User
+
+SOURCES = ("admin", "api", "authorization_code", "refresh_token", "client_credentials", "session")
+
+
+class AccessToken(db.Model):
+    __tablename__ = "access_tokens"
+    __table_args__ = (
+        # The admin list: newest first / soonest expiry first, keyset-paginated, and
+        # the same orders inside one application, user or source.
+        Index("ix_access_tokens_created", "created_at", "id"),
+        Index("ix_access_tokens_expires", "expires_at", "id"),
+        Index("ix_access_tokens_app_created", "application_id", "created_at", "id"),
+        Index("ix_access_tokens_user_created", "user_id", "created_at", "id"),
+        Index("ix_access_tokens_source_created", "source", "created_at", "id"),
+        # Never hand a deleted token's id to a new one (their audit histories would mix).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text, default="")
+    master: Mapped[bool] = mapped_column(default=False)
+    issued_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refresh_expires_at: Mapped[datetime | None]
+    refresh_revoked_at: Mapped[datetime | None]
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("access_tokens.id", ondelete="SET NULL"), index=True
+    )
+    # Tokens from one authorization code, and every refresh after it, share a grant id,
+    # so a replayed code or refresh token can end the whole family.
+    grant_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    last_used_at: Mapped[datetime | None]
+    auth_time: Mapped[datetime | None]
+
+    application: Mapped[Application] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    parent: Mapped["AccessToken | None"] = relationship(remote_side=[id])
+    permissions: Mapped[list["TokenPermission"]] = relationship(
+        back_populates="token",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        order_by="TokenPermission.position",
+    )
+
+    @property
+    def tenant_permissions(self) -> list[dict]:
+        """The permissions as the API and introspection show them."""
+        return [{"tenant": p.tenant, "actions": p.action_list} for p in self.permissions]
+
+    def is_expired(self, at: datetime | None = None) -> bool:
+        return self.expires_at <= (at or clock.now())
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.is_expired() else "active"
+
+    def __repr__(self) -> str:
+        return f"<AccessToken {self.hint} {self.source}>"
+
+
+class TokenPermission(db.Model):
+    """One (tenant, allowed actions) entry of a token; `*` tenant means any tenant."""
+
+    __tablename__ = "token_permissions"
+    __table_args__ = (Index("ix_token_permissions_tenant_token", "tenant", "token_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("access_tokens.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    tenant: Mapped[str] = mapped_column(String(64))
+    # Space-separated action names, or `*`.
+    actions: Mapped[str] = mapped_column(Text, default="")
+
+    token: Mapped[AccessToken] = relationship(back_populates="permissions")
+
+    @property
+    def action_list(self) -> list[str]:
+        return self.actions.split()

@@ -1,0 +1,64 @@
+"""Tenants and users (a user's profile belongs to one tenant)."""
+
+import uuid
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal import clock
+from portal.extensions import db
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.name}>"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The stable public subject identifier (OIDC `sub`); never the database id.
+    sub: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: uuid.uuid4().hex)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # Bumped on logout (without session tokens), password change and deactivation:
+    # every older session cookie stops working.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    last_login_at: Mapped[datetime | None]
+
+    tenant: Mapped[Tenant | None] = relationship(lazy="joined")
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def set_password(self, password: str | None) -> None:
+        self.password_hash = generate_password_hash(password) if password else None
+        self.session_version = (self.session_version or 0) + 1
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def get_user_id(self) -> int:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"

@@ -1,0 +1,37 @@
+"""The token core. Admin views, the OAuth server, the API and the CLI all call it."""
+
+from portal.tokens.core import (
+    IssuedToken,
+    authenticate,
+    check_custom_value,
+    claim_refresh_token,
+    create_session_token,
+    create_token,
+    delete,
+    delete_for_user,
+    delete_many,
+    extend,
+    find_by_refresh_value,
+    find_by_value,
+    invalid_reason,
+    mark_used,
+    permissions_of,
+    portal_application,
+    replace,
+    revoke,
+    revoke_grant,
+    session_token_alive,
+    token_allows,
+)
+from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
+from portal.tokens.permissions import ACTIONS, ANY, DEFAULT_ROW_ACTIONS, GLOBAL_ACTIONS, Permission
+from portal.tokens.values import generate_value, hash_value, hint_for
+
+__all__ = [
+    "ACTIONS", "ANY", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
+    "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value", "claim_refresh_token",
+    "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "extend",
+    "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
+    "mark_used", "permissions_of", "portal_application", "replace", "revoke", "revoke_grant",
+    "session_token_alive", "token_allows",
+]

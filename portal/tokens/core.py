@@ -1,0 +1,340 @@
+"""Creating, finding, validating and ending tokens: the only code that writes token rows."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from portal import audit, clock
+from portal.extensions import db
+from portal.models import AccessToken, Application, Tenant, TokenPermission, User
+from portal.models.token import SOURCES
+from portal.tokens import permissions as perms
+from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
+from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
+from portal.tokens.values import MAX_VALUE_LENGTH, MIN_CUSTOM_LENGTH, generate_value, hash_value, hint_for
+
+PORTAL_APPLICATION = "portal"
+# last_used_at is written at most this often per token, to keep reads cheap.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass
+class IssuedToken:
+    """A new token row and its value, which is shown once and never stored."""
+
+    token: AccessToken
+    value: str
+
+
+def permissions_of(token: AccessToken) -> list[perms.Permission]:
+    return [perms.Permission(p.tenant, frozenset(p.action_list)) for p in token.permissions]
+
+
+def token_allows(token: AccessToken, action: str, tenant: str = perms.ANY) -> bool:
+    return perms.allows(permissions_of(token), action, tenant)
+
+
+def check_custom_value(value: str) -> str:
+    if not isinstance(value, str):
+        raise TokenError("the token value must be a string", "value")
+    value = value.strip()
+    if len(value) < MIN_CUSTOM_LENGTH:
+        raise TokenError(f"a custom token value needs at least {MIN_CUSTOM_LENGTH} characters", "value")
+    if len(value) > MAX_VALUE_LENGTH or any(c.isspace() or not c.isprintable() for c in value):
+        raise TokenError("a custom token value must be printable, without spaces, and not too long", "value")
+    return value
+
+
+def check_tenants_exist(permission_list: Iterable[perms.Permission]) -> None:
+    names = {p.tenant for p in permission_list if p.tenant != perms.ANY}
+    if not names:
+        return
+    known = set(db.session.scalars(select(Tenant.name).where(Tenant.name.in_(names))))
+    missing = sorted(names - known)
+    if missing:
+        raise TokenError(f"unknown tenant {', '.join(missing)}", "tenant_permissions")
+
+
+def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: datetime) -> datetime:
+    if expires_at is None:
+        seconds = expires_in if expires_in is not None else current_app.config["ACCESS_TOKEN_EXPIRE_SECONDS"]
+        if seconds <= 0:
+            raise TokenError("expires_in must be a positive number of seconds", "expires_in")
+        return now + timedelta(seconds=seconds)
+    if expires_at.tzinfo is not None:
+        raise TokenError("expires_at must be a naive UTC datetime", "expires_at")
+    if expires_at <= now:
+        raise TokenError("the expiry must be in the future", "expires_at")
+    return expires_at.replace(microsecond=0)
+
+
+def permission_rows(permission_list: list[perms.Permission]) -> list[TokenPermission]:
+    return [
+        TokenPermission(position=i, tenant=p.tenant, actions=" ".join(perms.sorted_actions(p.actions)))
+        for i, p in enumerate(permission_list)
+    ]
+
+
+def build_token(*, application: Application, source: str, value: str, user: User | None,
+                master: bool, scope: str, expires_at: datetime, permission_list: list[perms.Permission],
+                created_by: User | None, now: datetime, **extra) -> AccessToken:
+    token = AccessToken(
+        token_hash=hash_value(value),
+        hint=hint_for(value),
+        source=source,
+        application=application,
+        user=user,
+        master=bool(master),
+        scope=" ".join((scope or "").split()),
+        issued_at=now,
+        created_at=now,
+        expires_at=expires_at,
+        created_by=created_by,
+        **extra,
+    )
+    token.permissions = permission_rows(permission_list)
+    return token
+
+
+def flush_or_duplicate() -> None:
+    """Write pending rows; a taken token hash becomes DuplicateValueError, nothing kept."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise DuplicateValueError() from None
+
+
+def create_token(*, application: Application, source: str, actor: str | None = None,
+                 user: User | None = None, value: str | None = None, master: bool = False,
+                 scope: str = "", expires_at: datetime | None = None, expires_in: int | None = None,
+                 tenant_permissions: Iterable = (), created_by: User | None = None,
+                 parent: AccessToken | None = None, refresh_value: str | None = None,
+                 refresh_expires_at: datetime | None = None, grant_id: str | None = None,
+                 auth_time: datetime | None = None, record: bool = True) -> IssuedToken:
+    """Store a new token (custom or generated value) and return it with its value."""
+    now = clock.now()
+    if source not in SOURCES:
+        raise TokenError(f"unknown source {source}", "source")
+    permission_list = perms.normalize(tenant_permissions)
+    check_tenants_exist(permission_list)
+    expires_at = resolve_expiry(expires_at, expires_in, now)
+    if value:
+        value = check_custom_value(value)
+    elif jwt_format_enabled() and source != "session":
+        value = sign_access_token(application=application, user=user, scope=scope, master=master,
+                                  permissions=permission_list, grant_type=source,
+                                  expires_in=int((expires_at - now).total_seconds()))
+    else:
+        value = generate_value()
+    token = build_token(
+        application=application, source=source, value=value, user=user, master=master, scope=scope,
+        expires_at=expires_at, permission_list=permission_list,
+        created_by=created_by, now=now, parent=parent, grant_id=grant_id, auth_time=auth_time,
+        refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
+        refresh_expires_at=refresh_expires_at,
+    )
+    db.session.add(token)
+    flush_or_duplicate()
+    if record:
+        audit.record("token.created", actor=actor, target=token, source=source,
+                     application=application.name, master=token.master)
+    db.session.commit()
+    return IssuedToken(token, value)
+
+
+def find_by_value(value: str) -> AccessToken | None:
+    """One indexed lookup by hash, with application, user and permissions loaded."""
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    statement = (
+        select(AccessToken)
+        .where(AccessToken.token_hash == hash_value(value))
+        .options(joinedload(AccessToken.permissions))
+    )
+    return db.session.scalars(statement).unique().one_or_none()
+
+
+def find_by_refresh_value(value: str) -> AccessToken | None:
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    return db.session.scalar(select(AccessToken).where(AccessToken.refresh_token_hash == hash_value(value)))
+
+
+def invalid_reason(token: AccessToken | None, at: datetime | None = None) -> str | None:
+    """Why a token does not authenticate, or None when it does."""
+    if token is None:
+        return "unknown token"
+    if token.revoked_at is not None:
+        return "token revoked"
+    if token.is_expired(at):
+        return "token expired"
+    if token.user is not None and not token.user.active:
+        return "user deactivated"
+    return None
+
+
+def authenticate(value: str) -> AccessToken:
+    """The live token for a presented value, or InvalidTokenError saying why not."""
+    token = find_by_value(value)
+    reason = invalid_reason(token)
+    if reason:
+        raise InvalidTokenError(reason)
+    mark_used(token)
+    return token
+
+
+def mark_used(token: AccessToken) -> None:
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        db.session.execute(update(AccessToken).where(AccessToken.id == token.id).values(last_used_at=now))
+        db.session.commit()
+
+
+def extend(token: AccessToken, expires_at: datetime, *, actor: str | None = None) -> AccessToken:
+    """Move a token's expiry (never into the past), in place."""
+    now = clock.now()
+    if expires_at is None:
+        raise TokenError("give the new expiry", "expires_at")
+    new_expiry = resolve_expiry(expires_at, None, now)
+    previous = token.expires_at
+    token.expires_at = new_expiry
+    audit.record("token.extended", actor=actor, target=token,
+                 previous_expires_at=previous.isoformat(), expires_at=new_expiry.isoformat())
+    db.session.commit()
+    return token
+
+
+def replace(token: AccessToken, *, actor: str | None = None, application: Application,
+            user: User | None, master: bool, scope: str, tenant_permissions: Iterable,
+            expires_at: datetime | None = None, created_by: User | None = None) -> AccessToken:
+    """Swap a token for one with the same value and new settings, in one transaction."""
+    now = clock.now()
+    permission_list = perms.normalize(tenant_permissions)
+    check_tenants_exist(permission_list)
+    new_expiry = resolve_expiry(expires_at, None, now) if expires_at else token.expires_at
+    old_id, token_hash, hint = token.id, token.token_hash, token.hint
+    carried = {
+        "refresh_token_hash": token.refresh_token_hash,
+        "refresh_expires_at": token.refresh_expires_at,
+        "grant_id": token.grant_id,
+        "auth_time": token.auth_time,
+        "parent_id": token.parent_id,
+    }
+    source = token.source
+    db.session.delete(token)
+    db.session.flush()  # the old row (and its unique hash) goes before the new one arrives
+    new = build_token(
+        application=application, source=source, value="", user=user, master=master, scope=scope,
+        expires_at=new_expiry, permission_list=permission_list, created_by=created_by, now=now, **carried,
+    )
+    new.token_hash, new.hint = token_hash, hint  # same value: the server keeps only its hash
+    db.session.add(new)
+    db.session.flush()
+    audit.record("token.replaced", actor=actor, target=new, replaced_token_id=old_id,
+                 application=application.name, master=new.master,
+                 tenant_permissions=[p.as_dict() for p in permission_list])
+    db.session.commit()
+    return new
+
+
+def delete(token: AccessToken, *, actor: str | None = None) -> None:
+    """End a token (and the refresh token issued with it) at once."""
+    audit.record("token.deleted", actor=actor, target=token, source=token.source,
+                 application=token.application.name)
+    db.session.delete(token)
+    db.session.commit()
+
+
+def delete_many(token_ids: Iterable[int], *, actor: str | None = None) -> int:
+    tokens = db.session.scalars(select(AccessToken).where(AccessToken.id.in_(list(token_ids)))).all()
+    for token in tokens:
+        audit.record("token.deleted", actor=actor, target=token, source=token.source,
+                     application=token.application.name)
+        db.session.delete(token)
+    db.session.commit()
+    return len(tokens)
+
+
+def delete_for_user(user: User, *, actor: str | None = None) -> int:
+    """Delete every token of a user, which also ends the user's login sessions."""
+    result = db.session.execute(sql_delete(AccessToken).where(AccessToken.user_id == user.id))
+    audit.record("user.sessions_ended", actor=actor, target=user, tokens_deleted=result.rowcount)
+    db.session.commit()
+    return result.rowcount
+
+
+def revoke(token: AccessToken, *, actor: str | None = None) -> None:
+    """Mark a token revoked (RFC 7009), keeping the row for replay detection."""
+    now = clock.now()
+    token.revoked_at = token.revoked_at or now
+    if token.refresh_token_hash:
+        token.refresh_revoked_at = token.refresh_revoked_at or now
+    audit.record("token.revoked", actor=actor, target=token, source=token.source)
+    db.session.commit()
+
+
+def revoke_grant(grant_id: str, *, actor: str | None = None, reason: str = "") -> int:
+    """Revoke every token of one grant family (code replay, refresh-token reuse)."""
+    if not grant_id:
+        return 0
+    now = clock.now()
+    result = db.session.execute(
+        update(AccessToken)
+        .where(AccessToken.grant_id == grant_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now, refresh_revoked_at=now)
+    )
+    audit.record("grant.revoked", actor=actor, target_type="grant", target_id=grant_id[:12],
+                 reason=reason, tokens_revoked=result.rowcount)
+    db.session.commit()
+    return result.rowcount
+
+
+def claim_refresh_token(token: AccessToken) -> bool:
+    """Atomically mark a refresh token used; False if another request used it first."""
+    now = clock.now()
+    result = db.session.execute(
+        update(AccessToken)
+        .where(AccessToken.id == token.id, AccessToken.refresh_revoked_at.is_(None))
+        .values(refresh_revoked_at=now, revoked_at=now)
+    )
+    db.session.commit()
+    db.session.refresh(token)
+    return result.rowcount == 1
+
+
+def portal_application() -> Application:
+    """The built-in application that owns session tokens (created by `portal init`)."""
+    application = db.session.scalar(select(Application).where(Application.name == PORTAL_APPLICATION))
+    if application is None:
+        application = Application(
+            name=PORTAL_APPLICATION, client_id=PORTAL_APPLICATION, client_type="confidential",
+            description="Tessera's own admin portal (owns login-session tokens)", builtin=True,
+        )
+        db.session.add(application)
+        db.session.commit()
+    return application
+
+
+def create_session_token(user: User) -> IssuedToken:
+    """The token that keeps one login session alive (SESSION_EXPIRED_CONTROL_ENABLED)."""
+    return create_token(application=portal_application(), source="session", user=user,
+                        actor=user.username, record=False)
+
+
+def session_token_alive(token_id: int | None, user_id: int) -> bool:
+    if token_id is None:
+        return False
+    token = db.session.get(AccessToken, token_id)
+    return (
+        token is not None
+        and token.user_id == user_id
+        and token.source == "session"
+        and invalid_reason(token) is None
+    )

@@ -1,0 +1,336 @@
+"""Fixtures: an app per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
+a real gunicorn for end-to-end tests, and Debian's Chromium through Playwright."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from portal import create_app
+from portal.extensions import db, limiter
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+NO_POSTGRES = "TEST_DATABASE_URL is not set: the PostgreSQL run of this test is skipped"
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)" name="csrf_token"|name="csrf_token" value="([^"]+)"')
+
+_postgres_schema_ready = False
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_PATTERN.search(html)
+    assert match, "no csrf_token field on the page"
+    return next(group for group in match.groups() if group)
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str):
+    """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- the app, per test ---------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    if not TEST_DATABASE_URL:
+        pytest.skip(NO_POSTGRES)
+    return TEST_DATABASE_URL
+
+
+def base_config(tmp_path, database_url, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config():
+    """Extra settings for the `app` fixture; override this fixture in a test module."""
+    return {}
+
+
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context (its own `g` and database session), as under
+    gunicorn; otherwise the test's pushed context would leak the logged-in user between
+    requests."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def app(database_url, tmp_path, app_config):
+    global _postgres_schema_ready
+    app = create_app(base_config(tmp_path, database_url, **app_config))
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        if database_url.startswith("postgresql"):
+            if not _postgres_schema_ready:
+                db.drop_all()
+                db.create_all()
+                _postgres_schema_ready = True
+        else:
+            db.create_all()
+        limiter.reset()
+        yield app
+        db.session.remove()
+        if database_url.startswith("postgresql"):
+            names = ", ".join(table.name for table in db.metadata.sorted_tables)
+            with db.engine.begin() as connection:
+                # Fail clearly, rather than hang, if another process holds these tables.
+                connection.execute(text("SET LOCAL lock_timeout = '60s'"))
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Auth:
+    """Log in and out through the real forms, CSRF included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf(self, path="/login") -> str:
+        return csrf_token_from(self.client.get(path, follow_redirects=True).get_data(as_text=True))
+
+    def login(self, username="admin", password="correct horse battery", next_url=None):
+        data = {"username": username, "password": password, "csrf_token": self.csrf()}
+        if next_url is not None:
+            data["next"] = next_url
+        return self.client.post("/login", data=data)
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": self.csrf("/")})
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture
+def admin_user(app):
+    from tests.factories import make_user
+
+    return make_user(username="admin", password="correct horse battery", is_admin=True)
+
+
+@pytest.fixture
+def admin_client(client, auth, admin_user):
+    """A test client logged in as an admin."""
+    response = auth.login()
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+# --- a real gunicorn -------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict
+    process: subprocess.Popen
+    log_path: Path
+    init_output: str = ""
+    admin_password: str = ""
+    default_tokens: dict = field(default_factory=dict)
+
+    def cli(self, *args, input=None, check=True) -> subprocess.CompletedProcess:
+        """Run `portal ARGS` against this server's database."""
+        result = subprocess.run([str(VENV_BIN / "portal"), *args], env=self.env, input=input,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"portal {' '.join(args)} failed: {result.stderr}{result.stdout}")
+        return result
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def server_env(instance: Path, database_url: str | None, extra_env: dict | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    env["TESSERA_INSTANCE_PATH"] = str(instance)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env.update(extra_env or {})
+    return env
+
+
+def start_live_server(tmp_dir: Path, *, database_url: str | None = None, extra_env: dict | None = None,
+                      workers: int = 2, run_init: bool = True) -> LiveServer:
+    instance = tmp_dir / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    env = server_env(instance, database_url, extra_env)
+    port = free_port()
+    log_path = tmp_dir / f"gunicorn-{port}.log"
+    init_output = ""
+    if run_init:
+        init = subprocess.run([str(VENV_BIN / "portal"), "init"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert init.returncode == 0, init.stderr + init.stdout
+        init_output = init.stdout
+    with open(log_path, "w") as log_file:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}",
+             "-w", str(workers), "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path,
+                        init_output=init_output)
+    match = re.search(r"password: (\S+)", init_output)
+    server.admin_password = match.group(1) if match else ""
+    server.default_tokens = dict(re.findall(r"^\s+(adminconsole|crafterengine|craftersocial)\s+(\S+)$",
+                                            init_output, re.M))
+    # Patient: on a busy 2-core machine booting workers can take a while to answer.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {log_path.read_text()}")
+        try:
+            if requests.get(server.url + "/healthz", timeout=5).status_code == 200:
+                return server
+        except requests.RequestException:  # workers still booting, or slow under load
+            time.sleep(0.2)
+    server.stop()
+    raise AssertionError(f"gunicorn did not answer in time: {log_path.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """`portal init` + `gunicorn wsgi:app` on a fresh SQLite instance, for the whole session."""
+    server = start_live_server(tmp_path_factory.mktemp("live"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server_factory(tmp_path_factory):
+    """Start extra gunicorn servers (other settings, PostgreSQL); all stopped after the test."""
+    servers = []
+
+    def start(**kwargs) -> LiveServer:
+        server = start_live_server(tmp_path_factory.mktemp("live"), **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# --- Debian's Chromium through Playwright ----------------------------------------------
+
+def browser_missing_reason() -> str | None:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium): browser tests skipped"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    reason = browser_missing_reason()
+    if reason:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    )
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open extra independent browser sessions (another user's browser)."""
+    contexts = []
+
+    def open_page():
+        context = browser.new_context()
+        context.set_default_timeout(15000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

@@ -1,0 +1,189 @@
+"""The token core against a real database (SQLite, and PostgreSQL when configured)."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import clock, tokens
+from portal.extensions import db
+from portal.models import AccessToken, AuditEvent, TokenPermission
+from tests.factories import make_application, make_tenant, make_token, make_user
+
+
+def test_generated_values_are_prefixed_random_and_stored_only_as_hash(app):
+    issued = make_token()
+    assert issued.value.startswith("tsr_") and len(issued.value) == 4 + 43
+    row = db.session.get(AccessToken, issued.token.id)
+    assert row.token_hash == tokens.hash_value(issued.value) != issued.value
+    assert row.hint == issued.value[:8]
+    assert issued.value not in repr(db.session.execute(select(AccessToken.__table__)).all())
+
+
+def test_generated_values_are_unique():
+    values = {tokens.generate_value() for _ in range(10000)}
+    assert len(values) == 10000
+
+
+def test_lookup_by_value(app):
+    issued = make_token()
+    assert tokens.find_by_value(issued.value).id == issued.token.id
+    assert tokens.find_by_value("tsr_unknown-value-000000000000") is None
+    assert tokens.find_by_value("") is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("short-value", "at least 16"),
+    ("has a space in it!!", "without spaces"),
+])
+def test_custom_values_are_checked(app, value, message):
+    with pytest.raises(tokens.TokenError, match=message):
+        make_token(value=value)
+    assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 0
+
+
+def test_custom_value_must_be_unique_and_nothing_is_half_written(app):
+    application = make_application()
+    make_token(application, value="migrated-token-value-0001")
+    with pytest.raises(tokens.DuplicateValueError):
+        make_token(application, value="migrated-token-value-0001",
+                   tenant_permissions=[{"tenant": "*", "actions": ["*"]}])
+    assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
+    assert db.session.scalar(select(func.count()).select_from(TokenPermission)) == 0
+
+
+def test_unknown_tenant_is_refused(app):
+    with pytest.raises(tokens.TokenError, match="unknown tenant site9"):
+        make_token(tenant_permissions=[{"tenant": "site9", "actions": ["READ_TENANT"]}])
+
+
+def test_expiry_default_custom_and_past(app):
+    issued = make_token()
+    expected = clock.now() + timedelta(seconds=app.config["ACCESS_TOKEN_EXPIRE_SECONDS"])
+    assert abs((issued.token.expires_at - expected).total_seconds()) <= 2
+    with pytest.raises(tokens.TokenError, match="future"):
+        make_token(expires_at=clock.now() - timedelta(minutes=1))
+
+
+def test_validate_expired_revoked_deleted_and_inactive_user(app, monkeypatch):
+    user = make_user()
+    issued = make_token(user=user, expires_in=60)
+    assert tokens.authenticate(issued.value).id == issued.token.id
+
+    later = clock.now() + timedelta(seconds=61)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    with pytest.raises(tokens.InvalidTokenError, match="expired"):
+        tokens.authenticate(issued.value)
+    monkeypatch.undo()
+
+    user.active = False
+    db.session.commit()
+    with pytest.raises(tokens.InvalidTokenError, match="deactivated"):
+        tokens.authenticate(issued.value)
+    user.active = True
+    db.session.commit()
+
+    tokens.revoke(issued.token, actor="test")
+    with pytest.raises(tokens.InvalidTokenError, match="revoked"):
+        tokens.authenticate(issued.value)
+
+    other = make_token()
+    tokens.delete(other.token, actor="test")
+    with pytest.raises(tokens.InvalidTokenError, match="unknown"):
+        tokens.authenticate(other.value)
+
+
+def test_extend_in_place_never_into_the_past(app):
+    issued = make_token()
+    token_id = issued.token.id
+    new_expiry = clock.now() + timedelta(days=30)
+    tokens.extend(issued.token, new_expiry, actor="alice")
+    token = db.session.get(AccessToken, token_id)
+    assert token.expires_at == new_expiry
+    with pytest.raises(tokens.TokenError, match="future"):
+        tokens.extend(token, clock.now() - timedelta(seconds=1), actor="alice")
+    assert db.session.get(AccessToken, token_id).expires_at == new_expiry
+    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == str(token_id))).all()
+    assert "token.extended" in actions
+
+
+def test_replace_keeps_the_value_and_swaps_the_settings(app):
+    make_tenant("site1")
+    make_tenant("site2")
+    first, second = make_application(), make_application()
+    issued = make_token(first, tenant_permissions=[{"tenant": "site1", "actions": ["READ_TENANT"]}])
+    new = tokens.replace(issued.token, actor="alice", application=second, user=None, master=True, scope="x",
+                         tenant_permissions=[{"tenant": "site2", "actions": ["MANAGE_PROFILES"]}])
+    found = tokens.authenticate(issued.value)
+    assert found.id == new.id
+    assert found.application_id == second.id and found.master and found.scope == "x"
+    assert found.tenant_permissions == [{"tenant": "site2", "actions": ["MANAGE_PROFILES"]}]
+    assert tokens.token_allows(found, "MANAGE_PROFILES", "site2")
+    assert not tokens.token_allows(found, "READ_TENANT", "site1")
+    assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
+
+
+def test_replace_with_bad_permissions_changes_nothing(app):
+    issued = make_token()
+    with pytest.raises(tokens.TokenError):
+        tokens.replace(issued.token, actor="alice", application=issued.token.application, user=None,
+                       master=False, scope="", tenant_permissions=[{"tenant": "nope", "actions": ["*"]}])
+    db.session.rollback()
+    assert tokens.authenticate(issued.value).id == issued.token.id
+
+
+def test_delete_ends_the_token_and_its_refresh_token(app):
+    issued = make_token(refresh_value="refresh-value-for-test-0001")
+    assert tokens.find_by_refresh_value("refresh-value-for-test-0001") is not None
+    tokens.delete(issued.token, actor="alice")
+    assert tokens.find_by_value(issued.value) is None
+    assert tokens.find_by_refresh_value("refresh-value-for-test-0001") is None
+
+
+def test_delete_for_user_ends_only_that_users_tokens(app):
+    alice, bob = make_user("alice"), make_user("bob")
+    application = make_application()
+    make_token(application, user=alice)
+    tokens.create_session_token(alice)
+    kept = make_token(application, user=bob)
+    assert tokens.delete_for_user(alice, actor="admin") == 2
+    remaining = db.session.scalars(select(AccessToken.id)).all()
+    assert remaining == [kept.token.id]
+
+
+def test_revoke_grant_ends_the_family(app):
+    application = make_application()
+    one = make_token(application, grant_id="g1")
+    two = make_token(application, grant_id="g1")
+    other = make_token(application, grant_id="g2")
+    assert tokens.revoke_grant("g1", actor="oauth") == 2
+    for issued in (one, two):
+        assert tokens.invalid_reason(tokens.find_by_value(issued.value)) == "token revoked"
+    assert tokens.invalid_reason(tokens.find_by_value(other.value)) is None
+
+
+def test_claim_refresh_token_succeeds_once(app):
+    issued = make_token(refresh_value="refresh-value-for-test-0002")
+    assert tokens.claim_refresh_token(issued.token) is True
+    assert tokens.claim_refresh_token(issued.token) is False
+
+
+def test_master_flag_and_permissions_are_stored(app):
+    make_tenant("site1")
+    issued = make_token(master=True, tenant_permissions=[
+        {"tenant": "*", "actions": ["READ_TENANT"]}, {"tenant": "site1", "actions": ["*"]},
+    ])
+    token = tokens.find_by_value(issued.value)
+    assert token.master is True
+    assert token.tenant_permissions == [{"tenant": "*", "actions": ["READ_TENANT"]},
+                                        {"tenant": "site1", "actions": ["*"]}]
+
+
+def test_replace_records_who_made_the_new_token_and_never_reuses_ids(app):
+    admin = make_user("root", is_admin=True)
+    issued = make_token()
+    old_id = issued.token.id
+    new = tokens.replace(issued.token, actor="root", application=issued.token.application, user=None,
+                         master=False, scope="", tenant_permissions=[], created_by=admin)
+    assert new.created_by_id == admin.id
+    assert new.id != old_id  # the old token's audit history must not attach to the new one
