@@ -1,0 +1,33 @@
+"""The admin portal: one blueprint, one module per feature, one guard."""
+
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The portal's menu; an entry shows once its page exists.
+NAVIGATION = [
+    ("admin.tokens", "Tokens"),
+    ("admin.applications", "Applications"),
+    ("admin.users", "Users"),
+    ("admin.tenants", "Tenants"),
+    ("admin.audit", "Audit log"),
+]
+
+
+@bp.app_context_processor
+def navigation():
+    return {"admin_nav": lambda: [(e, label) for e, label in NAVIGATION if e in current_app.view_functions]}
+
+
+@bp.before_request
+def admins_only():
+    """Only logged-in admins reach /admin/; others log in or get 403."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not current_user.is_admin:
+        abort(403, "This page is for administrators.")
+    return None
+
+
+from portal.admin import applications, audit, tenants, tokens, users, views  # noqa: E402,F401

@@ -1,0 +1,98 @@
+"""Applications (OAuth clients): list, create, view, delete, regenerate the secret."""
+
+from flask import abort, flash, make_response, redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from portal import audit
+from portal.admin import bp
+from portal.admin.forms import ApplicationForm, ConfirmForm
+from portal.applications import ApplicationError, register_application
+from portal.audit import current_actor
+from portal.extensions import db
+from portal.models import AccessToken, Application
+from portal.security import no_store
+
+
+def get_application_or_404(application_id: int) -> Application:
+    application = db.session.get(Application, application_id)
+    if application is None:
+        abort(404, "No such application.")
+    return application
+
+
+@bp.route("/applications", endpoint="applications")
+def applications_list():
+    """Every application, by name."""
+    applications = db.session.scalars(select(Application).order_by(Application.name)).all()
+    return render_template("admin/applications/list.html", applications=applications)
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+def applications_new():
+    """Register an application; a confidential client's secret is shown once."""
+    form = ApplicationForm()
+    if form.validate_on_submit():
+        try:
+            application, secret = register_application(
+                name=form.name.data, client_type=form.client_type.data, client_id=form.client_id.data or None,
+                redirect_uris=(form.redirect_uris.data or "").splitlines(), grant_types=form.grant_types.data,
+                response_types=form.response_types.data, scope=form.scope.data or "",
+                token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
+                description=form.description.data or "", actor=current_actor())
+        except ApplicationError as error:
+            db.session.rollback()
+            field = getattr(form, error.field, None) or form.name
+            field.errors = list(field.errors) + [str(error)]
+        else:
+            return no_store(make_response(render_template(
+                "admin/applications/secret.html", application=application, secret=secret,
+                warnings=getattr(application, "warnings", []))))
+    status = 422 if form.is_submitted() else 200
+    return render_template("admin/applications/new.html", form=form), status
+
+
+@bp.route("/applications/<int:application_id>")
+def applications_detail(application_id: int):
+    """An application's settings and how many live tokens it has."""
+    application = get_application_or_404(application_id)
+    token_count = db.session.scalar(select(func.count()).select_from(AccessToken)
+                                    .where(AccessToken.application_id == application.id))
+    return render_template("admin/applications/detail.html", application=application, token_count=token_count,
+                           form=ConfirmForm())
+
+
+@bp.route("/applications/<int:application_id>/secret", methods=["POST"])
+def applications_regenerate_secret(application_id: int):
+    """Replace the client secret; the new one is shown once, the old one stops working."""
+    application = get_application_or_404(application_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired; try again.")
+    if application.is_public:
+        flash("A public client has no secret.", "error")
+        return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+    secret = application.set_secret()
+    audit.record("application.secret_regenerated", actor=current_actor(), target=application)
+    db.session.commit()
+    return no_store(make_response(render_template("admin/applications/secret.html", application=application,
+                                                  secret=secret, warnings=[])))
+
+
+@bp.route("/applications/<int:application_id>/delete", methods=["GET", "POST"])
+def applications_delete(application_id: int):
+    """GET asks; POST deletes the application, and its tokens end with it (ON DELETE CASCADE)."""
+    application = get_application_or_404(application_id)
+    form = ConfirmForm()
+    if application.builtin:
+        flash("The built-in portal application cannot be deleted.", "error")
+        return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+    token_count = db.session.scalar(select(func.count()).select_from(AccessToken)
+                                    .where(AccessToken.application_id == application.id))
+    if form.validate_on_submit():
+        name = application.name
+        audit.record("application.deleted", actor=current_actor(), target=application, tokens_deleted=token_count)
+        db.session.delete(application)
+        db.session.commit()
+        flash(f"Application {name} deleted, with its {token_count} token(s).", "success")
+        return redirect(url_for("admin.applications"), code=303)
+    return render_template("admin/applications/delete.html", application=application, token_count=token_count,
+                           form=form)

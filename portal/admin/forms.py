@@ -1,0 +1,247 @@
+"""Admin forms. The tenant-permission editor is parsed by hand (rows come and go)."""
+
+import re
+from datetime import timedelta
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from sqlalchemy import func, or_, select
+from wtforms import (BooleanField, DateTimeLocalField, EmailField, PasswordField, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal import clock
+from portal.applications import AUTH_METHODS, GRANT_TYPES
+from portal.extensions import db
+from portal.models import Application, Tenant, User
+from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+ROW_KEY = re.compile(r"^perm-(\d{1,3})-tenant$")
+MAX_ROWS = 50
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def options(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms 3.3 wants them."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+def application_choices() -> list[tuple[int, str]]:
+    rows = db.session.execute(select(Application.id, Application.name).order_by(Application.name))
+    return [(row.id, row.name) for row in rows]
+
+
+def tenant_names() -> list[str]:
+    return list(db.session.scalars(select(Tenant.name).order_by(Tenant.name)))
+
+
+def find_user(text: str) -> User | None:
+    """The user named by username or email (exact, case-insensitive)."""
+    text = (text or "").strip().lower()
+    if not text:
+        return None
+    return db.session.scalars(
+        select(User).where(or_(func.lower(User.username) == text, func.lower(User.email) == text)).limit(2)
+    ).first()
+
+
+def default_expiry():
+    return clock.now() + timedelta(seconds=current_app.config["ACCESS_TOKEN_EXPIRE_SECONDS"])
+
+
+class TokenSettingsForm(FlaskForm):
+    """What a token is: shared by create and replace."""
+
+    application = SelectField("Application", coerce=int, validators=[DataRequired("Choose an application.")],
+                              validate_choice=False)
+    user = StringField("User (username or email)", validators=[Optional(), Length(max=254)],
+                       render_kw={"list": "user-options", "autocomplete": "off",
+                                  "placeholder": "type to search; leave blank for no user"})
+    master = BooleanField("Master token (may manage other tokens through the API)")
+    scope = StringField("Scope", validators=[Optional(), Length(max=1000)])
+    expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
+                                    validators=[InputRequired("Give an expiry date and time.")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.application.choices = options([(0, "— choose an application —")] + application_choices())
+        self.resolved_user = None
+        self.resolved_application = None
+
+    def validate_application(self, field):
+        application = db.session.get(Application, field.data) if field.data else None
+        if application is None:
+            raise ValidationError("Choose an application.")
+        self.resolved_application = application
+
+    def validate_user(self, field):
+        if field.data and field.data.strip():
+            self.resolved_user = find_user(field.data)
+            if self.resolved_user is None:
+                raise ValidationError(f"No user with username or email {field.data.strip()!r}.")
+
+    def validate_expires_at(self, field):
+        if field.data is not None and field.data <= clock.now():
+            raise ValidationError("The expiry must be in the future.")
+
+
+class TokenCreateForm(TokenSettingsForm):
+    value = StringField("Token value", validators=[Optional(), Length(max=512)],
+                        render_kw={"autocomplete": "off", "placeholder": "blank = generate a new value"})
+    refresh_value = StringField("Source refresh token (optional)", validators=[Optional(), Length(max=512)],
+                                render_kw={"autocomplete": "off"})
+
+    def validate_value(self, field):
+        if field.data and field.data.strip() and len(field.data.strip()) < 16:
+            raise ValidationError("A custom token value needs at least 16 characters.")
+
+
+class TokenReplaceForm(TokenSettingsForm):
+    expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
+                                    validators=[InputRequired("Give an expiry date and time.")])
+
+
+class ExtendForm(FlaskForm):
+    expires_at = DateTimeLocalField("New expiry (UTC)", format=DATETIME_FORMAT,
+                                    validators=[InputRequired("Give the new expiry date and time.")])
+
+    def validate_expires_at(self, field):
+        if field.data is not None and field.data <= clock.now():
+            raise ValidationError("The new expiry must be in the future.")
+
+
+class ConfirmForm(FlaskForm):
+    """A POST with only a CSRF token: for confirmed deletes and other one-click actions."""
+
+
+# --- the tenant-permission editor ----------------------------------------------------
+
+class PermissionRows:
+    """Rows of (tenant, actions) read from `perm-N-tenant` / `perm-N-actions` fields."""
+
+    def __init__(self, rows=None):
+        self.rows = rows if rows is not None else []
+        self.errors: list[str] = []
+        self.row_errors: dict[int, str] = {}
+
+    @classmethod
+    def default(cls):
+        return cls([{"tenant": "", "actions": list(DEFAULT_ROW_ACTIONS)}])
+
+    @classmethod
+    def from_token(cls, token):
+        return cls([{"tenant": p.tenant, "actions": p.action_list} for p in token.permissions])
+
+    @classmethod
+    def from_form(cls, form_data):
+        indexes = sorted(int(m.group(1)) for key in form_data if (m := ROW_KEY.match(key)))
+        rows = []
+        for index in indexes[:MAX_ROWS]:
+            rows.append({
+                "tenant": (form_data.get(f"perm-{index}-tenant") or "").strip(),
+                "actions": form_data.getlist(f"perm-{index}-actions"),
+            })
+        return cls(rows)
+
+    def add_row(self):
+        self.rows.append({"tenant": "", "actions": list(DEFAULT_ROW_ACTIONS)})
+
+    def remove_row(self, index: int):
+        if 0 <= index < len(self.rows):
+            del self.rows[index]
+
+    def validate(self) -> bool:
+        known = set(tenant_names()) | {ANY}
+        seen: dict[str, int] = {}
+        for index, row in enumerate(self.rows):
+            tenant = row["tenant"]
+            if not tenant:
+                self.row_errors[index] = "Choose a tenant (or * for any tenant), or remove the row."
+            elif tenant not in known:
+                self.row_errors[index] = f"Unknown tenant {tenant!r}."
+            elif tenant in seen:
+                self.row_errors[index] = f"Tenant {tenant} already has a row: give each tenant one row."
+            else:
+                seen[tenant] = index
+            unknown = sorted(set(row["actions"]) - set(ACTIONS) - {ANY})
+            if unknown and index not in self.row_errors:
+                self.row_errors[index] = f"Unknown action {', '.join(unknown)}."
+        if self.row_errors:
+            self.errors.append("Fix the tenant permissions below.")
+        return not self.errors
+
+    def entries(self) -> list[dict]:
+        return [{"tenant": r["tenant"], "actions": r["actions"]} for r in self.rows]
+
+
+# --- applications, users, tenants ----------------------------------------------------
+
+class ApplicationForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("Give the application a name."), Length(max=100)])
+    client_type = SelectField("Type", choices=options([("confidential", "Confidential (has a secret)"),
+                                                       ("public", "Public (no secret; PKCE)")]))
+    redirect_uris = TextAreaField("Redirect URIs (one per line)", validators=[Optional()])
+    grant_types = MultiCheckboxField("Grant types", choices=options((g, g) for g in GRANT_TYPES),
+                                     validate_choice=False)
+    response_types = MultiCheckboxField("Response types", choices=options([("code", "code")]), validate_choice=False)
+    scope = StringField("Allowed scopes", default="openid email profile")
+    token_endpoint_auth_method = SelectField(
+        "Token endpoint auth method", choices=options([("", "default for the type")] + [(m, m) for m in AUTH_METHODS]),
+        validate_choice=False)  # register_application() checks it, with a clearer message
+    client_id = StringField("Client id (optional; blank = generated)", validators=[Optional(), Length(max=100)])
+    description = StringField("Description", validators=[Optional(), Length(max=500)])
+
+
+class UserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired("Give a username."), Length(max=150),
+                                                   Regexp(r"^[A-Za-z0-9._@+-]+$",
+                                                          message="Letters, digits and . _ @ + - only.")])
+    email = EmailField("Email", validators=[DataRequired("Give an email address."),
+                                            Email("Give a valid email address."), Length(max=254)])
+    name = StringField("Full name", validators=[Optional(), Length(max=200)])
+    tenant = SelectField("Tenant", validate_choice=False)
+    password = PasswordField("Password", validators=[DataRequired("Give a password."),
+                                                     Length(min=10, message="At least 10 characters.")])
+    is_admin = BooleanField("Administrator")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant.choices = options([("", "— none —")] + [(n, n) for n in tenant_names()])
+
+    def validate_username(self, field):
+        if db.session.scalar(select(User.id).where(func.lower(User.username) == field.data.strip().lower())):
+            raise ValidationError("That username is taken.")
+
+    def validate_tenant(self, field):
+        if field.data and field.data not in tenant_names():
+            raise ValidationError("Unknown tenant.")
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired("Give a password."),
+                                                         Length(min=10, message="At least 10 characters.")])
+
+
+class TenantForm(FlaskForm):
+    name = StringField("Name (a slug; never changes)",
+                       validators=[DataRequired("Give the tenant a name."), Length(max=64),
+                                   Regexp(r"^[a-z0-9][a-z0-9_-]*$",
+                                          message="Lower-case letters, digits, - and _ only.")])
+    label = StringField("Label (display name)", validators=[Optional(), Length(max=200)])
+
+    def validate_name(self, field):
+        if field.data == ANY:
+            raise ValidationError("* is reserved.")
+        if db.session.scalar(select(Tenant.id).where(Tenant.name == field.data)):
+            raise ValidationError("A tenant with that name exists.")
+
+
+class TenantLabelForm(FlaskForm):
+    label = StringField("Label (display name)", validators=[DataRequired("Give a label."), Length(max=200)])

@@ -1,0 +1,195 @@
+"""Read-only queries for the admin lists: keyset pagination on the indexed orders."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, tuple_, union
+
+from portal import clock
+from portal.extensions import db
+from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
+from portal.tokens import find_by_value
+
+PAGE_SIZE = 50
+# sort key -> (column, descending)
+TOKEN_SORTS = {
+    "created_desc": (AccessToken.created_at, True),
+    "created_asc": (AccessToken.created_at, False),
+    "expires_asc": (AccessToken.expires_at, False),
+    "expires_desc": (AccessToken.expires_at, True),
+}
+SORT_LABELS = {
+    "created_desc": "Newest first",
+    "created_asc": "Oldest first",
+    "expires_asc": "Expiring soonest",
+    "expires_desc": "Expiring latest",
+}
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching `text` as a prefix, with wildcards escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def encode_cursor(moment: datetime, row_id: int) -> str:
+    return f"{moment.isoformat()}~{row_id}"
+
+
+def decode_cursor(cursor: str | None):
+    if not cursor:
+        return None
+    moment, sep, row_id = cursor.partition("~")
+    try:
+        return datetime.fromisoformat(moment), int(row_id)
+    except ValueError:
+        return None
+
+
+def matching_user_ids(text: str, limit: int = 50) -> list[int]:
+    pattern = like_prefix(text.lower())
+    return list(db.session.scalars(
+        select(User.id).where(or_(func.lower(User.username).like(pattern, escape="\\"),
+                                  func.lower(User.email).like(pattern, escape="\\"))).limit(limit)))
+
+
+def matching_application_ids(text: str, limit: int = 50) -> list[int]:
+    pattern = like_prefix(text.lower())
+    return list(db.session.scalars(
+        select(Application.id).where(func.lower(Application.name).like(pattern, escape="\\")).limit(limit)))
+
+
+@dataclass
+class TokenFilters:
+    q: str = ""
+    application: int | None = None
+    user: str = ""
+    status: str = ""
+    master: str = ""
+    tenant: str = ""
+    source: str = ""
+    sort: str = "created_desc"
+
+    @classmethod
+    def from_args(cls, args):
+        try:
+            application = int(args.get("application") or 0) or None
+        except ValueError:
+            application = None
+        sort = args.get("sort", "created_desc")
+        return cls(
+            q=(args.get("q") or "").strip()[:200],
+            application=application,
+            user=(args.get("user") or "").strip()[:254],
+            status=args.get("status", "") if args.get("status") in ("active", "expired", "revoked") else "",
+            master=args.get("master", "") if args.get("master") in ("yes", "no") else "",
+            tenant=(args.get("tenant") or "").strip()[:64],
+            source=(args.get("source") or "").strip()[:32],
+            sort=sort if sort in TOKEN_SORTS else "created_desc",
+        )
+
+    def as_args(self) -> dict:
+        values = {"q": self.q, "application": self.application, "user": self.user, "status": self.status,
+                  "master": self.master, "tenant": self.tenant, "source": self.source}
+        if self.sort != "created_desc":
+            values["sort"] = self.sort
+        return {k: v for k, v in values.items() if v}
+
+
+def token_conditions(filters: TokenFilters) -> list:
+    now = clock.now()
+    conditions = []
+    if filters.application:
+        conditions.append(AccessToken.application_id == filters.application)
+    if filters.user:
+        ids = matching_user_ids(filters.user)
+        exact = db.session.scalar(select(User.id).where(or_(func.lower(User.username) == filters.user.lower(),
+                                                               func.lower(User.email) == filters.user.lower())))
+        conditions.append(AccessToken.user_id == exact if exact else AccessToken.user_id.in_(ids or [-1]))
+    if filters.status == "active":
+        conditions += [AccessToken.revoked_at.is_(None), AccessToken.expires_at > now]
+    elif filters.status == "expired":
+        conditions += [AccessToken.revoked_at.is_(None), AccessToken.expires_at <= now]
+    elif filters.status == "revoked":
+        conditions.append(AccessToken.revoked_at.is_not(None))
+    if filters.master:
+        conditions.append(AccessToken.master.is_(filters.master == "yes"))
+    if filters.tenant:
+        conditions.append(exists().where(TokenPermission.token_id == AccessToken.id,
+                                         TokenPermission.tenant == filters.tenant))
+    if filters.source:
+        conditions.append(AccessToken.source == filters.source)
+    return conditions
+
+
+def hint_prefix(text: str):
+    """Rows whose hint starts with `text`: a range the hint index serves, plus an exact LIKE."""
+    prefix = text[:16]
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(AccessToken.hint >= prefix, AccessToken.hint < upper,
+                AccessToken.hint.like(like_prefix(prefix), escape="\\"))
+
+
+def search_alternatives(q: str) -> list:
+    """What a search box text may name: a hint prefix, a whole value, an application, a user."""
+    alternatives = [hint_prefix(q)]
+    whole = find_by_value(q) if len(q) >= 16 else None  # a pasted full value: one hash lookup
+    if whole is not None:
+        alternatives.append(AccessToken.id == whole.id)
+    app_ids = matching_application_ids(q)
+    if app_ids:
+        alternatives.append(AccessToken.application_id.in_(app_ids))
+    user_ids = matching_user_ids(q)
+    if user_ids:
+        alternatives.append(AccessToken.user_id.in_(user_ids))
+    return alternatives
+
+
+def token_page(filters: TokenFilters, cursor: str | None, page_size: int = PAGE_SIZE):
+    """One page of tokens and the cursor of the next page (None on the last).
+
+    Keyset pagination on (sort column, id), which the indexes serve. A search is one
+    query per alternative (hint, application, user), each on its own index and limited,
+    combined by UNION: an OR over them would make the database walk the whole sort index.
+    """
+    column, descending = TOKEN_SORTS[filters.sort]
+    conditions = token_conditions(filters)
+    position = decode_cursor(cursor)
+    key = tuple_(column, AccessToken.id)
+    if position:
+        conditions.append(key < position if descending else key > position)
+    order = (column.desc(), AccessToken.id.desc()) if descending else (column.asc(), AccessToken.id.asc())
+    statement = select(AccessToken)
+    if filters.q:
+        parts = [select(AccessToken.id).where(*conditions, alternative).order_by(*order).limit(page_size + 1)
+                 .subquery() for alternative in search_alternatives(filters.q)]
+        ids = union(*(select(part.c.id) for part in parts)).subquery()
+        statement = statement.where(AccessToken.id.in_(select(ids.c.id)))
+    else:
+        statement = statement.where(*conditions)
+    rows = list(db.session.scalars(statement.order_by(*order).limit(page_size + 1)).unique())
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, column.key), last.id)
+    return rows, next_cursor
+
+
+def audit_for(target_type: str, target_id, limit: int = 50) -> list[AuditEvent]:
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.target_type == target_type, AuditEvent.target_id == str(target_id))
+        .order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def dashboard_figures() -> dict:
+    now = clock.now()
+    live = [AccessToken.revoked_at.is_(None), AccessToken.expires_at > now]
+    active = db.session.scalar(select(func.count()).select_from(AccessToken).where(*live))
+    soon = db.session.scalar(select(func.count()).select_from(AccessToken).where(
+        *live, AccessToken.expires_at <= now + timedelta(days=7)))
+    per_application = db.session.execute(
+        select(Application.name, func.count(AccessToken.id))
+        .join(AccessToken, AccessToken.application_id == Application.id)
+        .where(*live).group_by(Application.name).order_by(func.count(AccessToken.id).desc()).limit(12)
+    ).all()
+    return {"active": active, "expiring": soon, "per_application": [(n, c) for n, c in per_application]}

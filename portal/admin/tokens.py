@@ -1,0 +1,242 @@
+"""Access tokens: list, search, view, create, extend, replace, delete.
+
+Every write goes through the token core (portal.tokens); these views only read rows,
+validate forms and show results. A token's value is shown once, on the page that made it.
+"""
+
+from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from portal import tokens
+from portal.admin import bp
+from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm, TokenReplaceForm,
+                                application_choices, default_expiry, tenant_names)
+from portal.admin.queries import SORT_LABELS, TokenFilters, audit_for, like_prefix, token_page
+from portal.audit import current_actor
+from portal.extensions import db
+from portal.models import AccessToken, User
+from portal.models.token import SOURCES
+from portal.security import no_store
+from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
+
+
+def get_token_or_404(token_id: int) -> AccessToken:
+    token = db.session.get(AccessToken, token_id)
+    if token is None:
+        abort(404, "No such token (it may have been deleted or replaced).")
+    return token
+
+
+def editor_context(rows: PermissionRows) -> dict:
+    return {"perm_rows": rows, "tenant_choices": [ANY] + tenant_names(), "actions": ACTIONS,
+            "default_actions": DEFAULT_ROW_ACTIONS}
+
+
+def editor_button() -> tuple[str, int | None]:
+    """Which submit button was pressed: save, add a row, or remove row N (no-JS editor)."""
+    if "add_row" in request.form:
+        return "add", None
+    for key in request.form:
+        if key.startswith("remove_row_"):
+            try:
+                return "remove", int(key.removeprefix("remove_row_"))
+            except ValueError:
+                break
+    return "save", None
+
+
+@bp.route("/tokens", endpoint="tokens")
+def tokens_list():
+    """Every token, newest first, with search and filters; keyset-paginated."""
+    filters = TokenFilters.from_args(request.args)
+    rows, next_cursor = token_page(filters, request.args.get("after"))
+    next_url = url_for("admin.tokens", **filters.as_args(), after=next_cursor) if next_cursor else None
+    first_url = url_for("admin.tokens", **filters.as_args()) if request.args.get("after") else None
+    return render_template("admin/tokens/list.html", rows=rows, filters=filters, next_url=next_url,
+                           first_url=first_url, applications=application_choices(), sources=SOURCES,
+                           tenants=tenant_names(), sort_labels=SORT_LABELS, form=ConfirmForm())
+
+
+
+
+@bp.route("/tokens/delete", methods=["POST"])
+def tokens_delete_selected():
+    """Bulk delete in one confirmed step: the first POST asks, the second (confirm=yes) deletes."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired; try again.")
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][:500]
+    if not ids:
+        flash("Select at least one token to delete.", "error")
+        return redirect(url_for("admin.tokens"), code=303)
+    if request.form.get("confirm") != "yes":
+        selected = list(db.session.scalars(select(AccessToken).where(AccessToken.id.in_(ids))
+                                           .order_by(AccessToken.id)))
+        return render_template("admin/tokens/delete_many.html", selected=selected, form=form)
+    count = tokens.delete_many(ids, actor=current_actor())
+    flash(f"Deleted {count} token{'s' if count != 1 else ''}. Applications using them lost access.", "success")
+    return redirect(url_for("admin.tokens"), code=303)
+
+
+@bp.route("/tokens/new", methods=["GET", "POST"])
+def tokens_new():
+    """Create a token; its value is shown once, on the response to this POST."""
+    form = TokenCreateForm()
+    if request.method == "GET":
+        form.expires_at.data = default_expiry()
+        rows = PermissionRows.default()
+        return render_template("admin/tokens/new.html", form=form, **editor_context(rows))
+    rows = PermissionRows.from_form(request.form)
+    button, index = editor_button()
+    if button != "save":
+        edit_rows(form, rows, button, index)
+        return render_template("admin/tokens/new.html", form=form, **editor_context(rows))
+    fields_ok = form.validate_on_submit()
+    if form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    if fields_ok and rows.validate():
+        try:
+            issued = tokens.create_token(
+                application=form.resolved_application, source="admin", actor=current_actor(),
+                user=form.resolved_user, value=(form.value.data or "").strip() or None,
+                master=form.master.data, scope=form.scope.data or "", expires_at=form.expires_at.data,
+                tenant_permissions=rows.entries(), created_by=current_user_row(),
+                refresh_value=(form.refresh_value.data or "").strip() or None,
+            )
+        except tokens.TokenError as error:
+            db.session.rollback()
+            attach_error(form, rows, error)
+        else:
+            response = make_response(render_template("admin/tokens/created.html", token=issued.token,
+                                                     value=issued.value))
+            return no_store(response)
+    return render_template("admin/tokens/new.html", form=form, **editor_context(rows)), 422
+
+
+def edit_rows(form, rows: PermissionRows, button: str, index: int | None) -> None:
+    """The no-JavaScript editor: add or remove a row and show the form again, unsaved."""
+    form.validate_on_submit()  # checks the CSRF token; field errors wait for the real submit
+    if form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    if button == "add":
+        rows.add_row()
+    else:
+        rows.remove_row(index)
+    for field in form:
+        field.errors = []
+
+
+def current_user_row() -> User | None:
+    return db.session.get(User, current_user.id) if current_user.is_authenticated else None
+
+
+def attach_error(form, rows: PermissionRows, error: tokens.TokenError) -> None:
+    """Show a core refusal next to the field it names."""
+    field = getattr(form, error.field.split(".")[0].split("[")[0], None)
+    message = error.message[0].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
+    if error.field == "value" and hasattr(form, "value"):
+        form.value.errors = list(form.value.errors) + [message]
+    elif error.field.startswith("tenant_permissions"):
+        rows.errors.append(message)
+    elif field is not None and hasattr(field, "errors"):
+        field.errors = list(field.errors) + [message]
+    else:
+        rows.errors.append(message)
+
+
+@bp.route("/tokens/<int:token_id>")
+def tokens_detail(token_id: int):
+    """Every field, the permission grid, where it came from and its audit history."""
+    token = get_token_or_404(token_id)
+    history = audit_for("access_token", token.id)
+    return render_template("admin/tokens/detail.html", token=token, history=history, actions=ACTIONS,
+                           extend_form=ExtendForm(formdata=None), form=ConfirmForm())
+
+
+@bp.route("/tokens/<int:token_id>/extend", methods=["POST"])
+def tokens_extend(token_id: int):
+    """Move the expiry, in place (never into the past)."""
+    token = get_token_or_404(token_id)
+    form = ExtendForm()
+    if form.validate_on_submit():
+        try:
+            tokens.extend(token, form.expires_at.data, actor=current_actor())
+        except tokens.TokenError as error:
+            db.session.rollback()
+            form.expires_at.errors = list(form.expires_at.errors) + [error.message]
+        else:
+            flash(f"Token {token.hint}… now expires on {token.expires_at:%Y-%m-%d %H:%M} UTC.", "success")
+            return redirect(url_for("admin.tokens_detail", token_id=token.id), code=303)
+    if form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    history = audit_for("access_token", token.id)
+    return render_template("admin/tokens/detail.html", token=token, history=history, actions=ACTIONS,
+                           extend_form=form, form=ConfirmForm()), 422
+
+
+@bp.route("/tokens/<int:token_id>/replace", methods=["GET", "POST"])
+def tokens_replace(token_id: int):
+    """Swap the token for one with the same value and new settings."""
+    token = get_token_or_404(token_id)
+    if request.method == "GET":
+        form = TokenReplaceForm(formdata=None)
+        form.application.data = token.application_id
+        form.user.data = token.user.username if token.user else ""
+        form.master.data = token.master
+        form.scope.data = token.scope
+        form.expires_at.data = token.expires_at
+        return render_template("admin/tokens/replace.html", token=token, form=form,
+                               **editor_context(PermissionRows.from_token(token)))
+    form = TokenReplaceForm()
+    rows = PermissionRows.from_form(request.form)
+    button, index = editor_button()
+    if button != "save":
+        edit_rows(form, rows, button, index)
+        return render_template("admin/tokens/replace.html", token=token, form=form, **editor_context(rows))
+    fields_ok = form.validate_on_submit()
+    if form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    if fields_ok and rows.validate():
+        try:
+            new = tokens.replace(token, actor=current_actor(), application=form.resolved_application,
+                                 user=form.resolved_user, master=form.master.data, scope=form.scope.data or "",
+                                 tenant_permissions=rows.entries(),
+                                 expires_at=form.expires_at.data if form.expires_at.data != token.expires_at
+                                 else None, created_by=current_user_row())
+        except tokens.TokenError as error:
+            db.session.rollback()
+            attach_error(form, rows, error)
+        else:
+            flash(f"Token {new.hint}… replaced: same value, new settings.", "success")
+            return redirect(url_for("admin.tokens_detail", token_id=new.id), code=303)
+    return render_template("admin/tokens/replace.html", token=token, form=form, **editor_context(rows)), 422
+
+
+@bp.route("/tokens/<int:token_id>/delete", methods=["GET", "POST"])
+def tokens_delete(token_id: int):
+    """GET asks for confirmation; POST deletes at once."""
+    token = get_token_or_404(token_id)
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400, "The form expired; try again.")
+        hint = token.hint
+        tokens.delete(token, actor=current_actor())
+        flash(f"Token {hint}… deleted. Applications using it lost access.", "success")
+        return redirect(url_for("admin.tokens"), code=303)
+    return render_template("admin/tokens/delete.html", token=token, form=form)
+
+
+@bp.route("/users/search")
+def users_search():
+    """JSON for the user picker: up to 10 users whose username or email starts with `q`."""
+    q = (request.args.get("q") or "").strip().lower()[:254]
+    if not q:
+        return jsonify([])
+    pattern = like_prefix(q)
+    users = db.session.scalars(
+        select(User).where(or_(func.lower(User.username).like(pattern, escape="\\"),
+                               func.lower(User.email).like(pattern, escape="\\")))
+        .order_by(User.username).limit(10))
+    return jsonify([{"username": u.username, "email": u.email or "", "name": u.name or ""} for u in users])

@@ -1,0 +1,134 @@
+"""Users: list and search, create, view (tokens and sessions), end sessions,
+deactivate and reactivate, set a new password."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from portal import audit, clock, tokens
+from portal.admin import bp
+from portal.admin.forms import ConfirmForm, PasswordForm, UserForm
+from portal.admin.queries import like_prefix
+from portal.audit import current_actor
+from portal.extensions import db
+from portal.models import AccessToken, Tenant, User
+
+PAGE_SIZE = 50
+
+
+def get_user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, "No such user.")
+    return user
+
+
+@bp.route("/users", endpoint="users")
+def users_list():
+    """Users by username, searchable by username or email prefix; keyset by username."""
+    q = (request.args.get("q") or "").strip()[:254]
+    statement = select(User)
+    if q:
+        pattern = like_prefix(q.lower())
+        statement = statement.where(or_(func.lower(User.username).like(pattern, escape="\\"),
+                                        func.lower(User.email).like(pattern, escape="\\")))
+    after = request.args.get("after")
+    if after:
+        statement = statement.where(User.username > after)
+    users = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
+    next_url = None
+    if len(users) > PAGE_SIZE:
+        users = users[:PAGE_SIZE]
+        next_url = url_for("admin.users", q=q or None, after=users[-1].username)
+    return render_template("admin/users/list.html", users=users, q=q, next_url=next_url)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def users_new():
+    """Create a user (an end user, or another admin)."""
+    form = UserForm()
+    if form.validate_on_submit():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.name == form.tenant.data)) if form.tenant.data else None
+        user = User(username=form.username.data.strip(), email=form.email.data.strip(),
+                    name=form.name.data or "", tenant=tenant, is_admin=form.is_admin.data)
+        user.set_password(form.password.data)
+        db.session.add(user)
+        db.session.flush()
+        audit.record("user.created", actor=current_actor(), target=user, is_admin=user.is_admin)
+        db.session.commit()
+        flash(f"User {user.username} created.", "success")
+        return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+    return render_template("admin/users/new.html", form=form), (422 if form.is_submitted() else 200)
+
+
+@bp.route("/users/<int:user_id>")
+def users_detail(user_id: int):
+    """A user with their tokens and their active login sessions."""
+    user = get_user_or_404(user_id)
+    now = clock.now()
+    user_tokens = list(db.session.scalars(
+        select(AccessToken).where(AccessToken.user_id == user.id)
+        .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
+    sessions = [t for t in user_tokens if t.source == "session" and t.revoked_at is None and t.expires_at > now]
+    return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=sessions,
+                           confirm=ConfirmForm(), password_form=PasswordForm(formdata=None))
+
+
+def confirmed_user(user_id: int) -> User:
+    user = get_user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired; try again.")
+    return user
+
+
+@bp.route("/users/<int:user_id>/end-sessions", methods=["POST"])
+def users_end_sessions(user_id: int):
+    """Delete every token of the user: their login sessions end at once."""
+    user = confirmed_user(user_id)
+    count = tokens.delete_for_user(user, actor=current_actor())
+    flash(f"Ended {user.username}'s sessions: {count} token(s) deleted. They can log in again unless "
+          "deactivated or given a new password.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+def users_deactivate(user_id: int):
+    """Refuse the user's logins and tokens until reactivated."""
+    user = confirmed_user(user_id)
+    if user.id == current_user.id:
+        flash("You cannot deactivate yourself.", "error")
+        return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+    user.active = False
+    user.session_version += 1
+    audit.record("user.deactivated", actor=current_actor(), target=user)
+    db.session.commit()
+    flash(f"{user.username} is deactivated: they cannot log in and their tokens stop working.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+def users_reactivate(user_id: int):
+    user = confirmed_user(user_id)
+    user.active = True
+    audit.record("user.reactivated", actor=current_actor(), target=user)
+    db.session.commit()
+    flash(f"{user.username} is active again.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+def users_password(user_id: int):
+    """Set a new password; the user's existing browser sessions end."""
+    user = get_user_or_404(user_id)
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user.set_password(form.password.data)
+        audit.record("user.password_set", actor=current_actor(), target=user)
+        db.session.commit()
+        flash(f"New password set for {user.username}; their browser sessions ended.", "success")
+        return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+    if form.csrf_token.errors:
+        abort(400, "The form expired; try again.")
+    user_tokens = list(db.session.scalars(select(AccessToken).where(AccessToken.user_id == user.id).limit(100)))
+    return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=[],
+                           confirm=ConfirmForm(), password_form=form), 422

@@ -1,0 +1,76 @@
+// Progressive enhancement for the admin portal; every page works without it.
+(function () {
+  "use strict";
+
+  // Copy buttons on the shown-once pages.
+  document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+    var source = document.getElementById(button.dataset.copyTarget);
+    var status = button.parentElement.querySelector(".copy-status");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      source.select();
+      var done = function () { if (status) { status.textContent = "Copied."; } };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value).then(done, function () { document.execCommand("copy"); done(); });
+      } else {
+        document.execCommand("copy");
+        done();
+      }
+    });
+  });
+
+  // The tenant-permission editor: add and remove rows in place.
+  var editor = document.querySelector(".perm-editor");
+  if (editor) {
+    var body = document.getElementById("perm-rows");
+    var template = document.getElementById("perm-row-template");
+    var next = parseInt(editor.dataset.nextIndex, 10) || 0;
+    var bindRemove = function (row) {
+      var button = row.querySelector(".perm-remove");
+      if (button) {
+        button.type = "button";
+        button.addEventListener("click", function () { row.remove(); });
+      }
+    };
+    body.querySelectorAll(".perm-row").forEach(bindRemove);
+    var add = document.getElementById("add-perm-row");
+    add.type = "button";
+    add.addEventListener("click", function () {
+      var html = template.innerHTML.split("__INDEX__").join(String(next));
+      next += 1;
+      var holder = document.createElement("tbody");
+      holder.innerHTML = html.trim();
+      var row = holder.firstElementChild;
+      body.appendChild(row);
+      bindRemove(row);
+      row.querySelector("select").focus();
+    });
+  }
+
+  // The user picker: suggest users by username or email as the admin types.
+  var form = document.querySelector("form[data-user-search]");
+  var input = form && form.querySelector("input[list='user-options']");
+  if (input) {
+    var list = document.getElementById("user-options");
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (q.length < 1) { return; }
+      timer = setTimeout(function () {
+        fetch(form.dataset.userSearch + "?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (users) {
+            list.replaceChildren();
+            users.forEach(function (u) {
+              var option = document.createElement("option");
+              option.value = u.username;
+              option.label = u.email ? u.username + " <" + u.email + ">" : u.username;
+              list.appendChild(option);
+            });
+          })
+          .catch(function () {});
+      }, 200);
+    });
+  }
+})();

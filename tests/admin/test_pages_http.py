@@ -1,0 +1,195 @@
+"""Applications, users, tenants, audit and dashboard pages over HTTP."""
+
+import pytest
+
+from portal import tokens
+from portal.extensions import db
+from portal.models import Application, AuditEvent, Tenant, User
+from tests.admin.conftest import audit_count
+from tests.conftest import csrf_token_from
+from tests.factories import make_application, make_tenant, make_token, make_user
+
+
+def form_csrf(client, path):
+    return csrf_token_from(client.get(path).get_data(as_text=True))
+
+
+def test_dashboard_figures_and_chart(admin_client, setup):
+    make_token(setup["app"])
+    make_token(setup["app"], expires_in=3600)
+    make_token(make_application("billing"), expires_in=30 * 86400)
+    response = admin_client.get("/admin")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    # 3 admin-made tokens + the admin's session token
+    assert 'id="active-tokens">4<' in html
+    assert "<svg" in html and "crm" in html and "billing" in html
+    assert " style=" not in html
+
+
+def test_create_application_shows_secret_once_with_warning(admin_client, setup):
+    data = {"csrf_token": form_csrf(admin_client, "/admin/applications/new"), "name": "shop",
+            "client_type": "confidential", "redirect_uris": "http://shop.example/cb\nhttps://shop.example/cb",
+            "grant_types": ["authorization_code"], "response_types": ["code"], "scope": "openid",
+            "token_endpoint_auth_method": "", "client_id": "shop-client", "description": ""}
+    response = admin_client.post("/admin/applications/new", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert "plain http on a non-loopback host" in html
+    secret = html.split('id="client-secret" type="text" readonly value="')[1].split('"')[0]
+    application = db.session.scalar(db.select(Application).where(Application.client_id == "shop-client"))
+    assert application.check_client_secret(secret)
+    detail = admin_client.get(f"/admin/applications/{application.id}").get_data(as_text=True)
+    assert secret not in detail
+    regen = admin_client.post(f"/admin/applications/{application.id}/secret",
+                              data={"csrf_token": form_csrf(admin_client, f"/admin/applications/{application.id}")})
+    new_secret = regen.get_data(as_text=True).split('id="client-secret" type="text" readonly value="')[1].split('"')[0]
+    db.session.expire_all()
+    assert new_secret != secret and db.session.get(Application, application.id).check_client_secret(new_secret)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"name": ""}, "Give the application a name."),
+    ({"name": "crm"}, "already exists"),
+    ({"redirect_uris": "https://x.example/cb#frag"}, "has a fragment"),
+    ({"redirect_uris": "https://*.example/cb"}, "has a wildcard"),
+    ({"redirect_uris": "/relative"}, "is not an absolute URI"),
+    ({"client_id": "bad id!"}, "the client id may use"),
+])
+def test_application_bad_input_writes_nothing(admin_client, setup, overrides, message):
+    data = {"csrf_token": form_csrf(admin_client, "/admin/applications/new"), "name": "new-app",
+            "client_type": "confidential", "redirect_uris": "https://new.example/cb",
+            "grant_types": ["authorization_code"], "scope": "openid", "client_id": ""}
+    data.update(overrides)
+    before = db.session.scalar(db.select(db.func.count()).select_from(Application))
+    response = admin_client.post("/admin/applications/new", data=data)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")
+    assert db.session.scalar(db.select(db.func.count()).select_from(Application)) == before
+
+
+def test_delete_application_ends_its_tokens(admin_client, setup):
+    issued = make_token(setup["app"])
+    path = f"/admin/applications/{setup['app'].id}/delete"
+    assert "1 token(s) end with it" in admin_client.get(path).get_data(as_text=True)
+    assert admin_client.post(path).status_code == 400
+    assert admin_client.post(path, data={"csrf_token": form_csrf(admin_client, path)}).status_code == 303
+    db.session.expire_all()
+    assert tokens.find_by_value(issued.value) is None
+
+
+def test_users_create_search_and_controls(admin_client, setup):
+    data = {"csrf_token": form_csrf(admin_client, "/admin/users/new"), "username": "frank",
+            "email": "frank@example.org", "name": "Frank", "tenant": "site1", "password": "long enough pw"}
+    response = admin_client.post("/admin/users/new", data=data)
+    assert response.status_code == 303
+    frank = db.session.scalar(db.select(User).where(User.username == "frank"))
+    assert frank.tenant.name == "site1" and frank.check_password("long enough pw")
+    assert "frank" in admin_client.get("/admin/users?q=frank%40").get_data(as_text=True)
+    path = f"/admin/users/{frank.id}"
+    page = admin_client.get(path).get_data(as_text=True)
+    assert "can log in again unless you deactivate them or give them a new password" in page
+    make_token(setup["app"], user=frank)
+    assert admin_client.post(path + "/end-sessions").status_code == 400
+    assert admin_client.post(path + "/end-sessions", data={"csrf_token": form_csrf(admin_client, path)}).status_code == 303
+    assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.sessions_ended"))
+    admin_client.post(path + "/deactivate", data={"csrf_token": form_csrf(admin_client, path)})
+    db.session.expire_all()
+    assert not db.session.get(User, frank.id).active
+    admin_client.post(path + "/reactivate", data={"csrf_token": form_csrf(admin_client, path)})
+    db.session.expire_all()
+    assert db.session.get(User, frank.id).active
+    bad = admin_client.post(path + "/password", data={"csrf_token": form_csrf(admin_client, path), "password": "short"})
+    assert bad.status_code == 422 and "At least 10 characters." in bad.get_data(as_text=True)
+    ok = admin_client.post(path + "/password", data={"csrf_token": form_csrf(admin_client, path),
+                                                     "password": "another long one"})
+    assert ok.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(User, frank.id).check_password("another long one")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"username": ""}, "Give a username."),
+    ({"username": "admin"}, "That username is taken."),
+    ({"email": "not-an-email"}, "Give a valid email address."),
+    ({"tenant": "nowhere"}, "Unknown tenant."),
+    ({"password": "short"}, "At least 10 characters."),
+    ({"csrf_token": ""}, None),
+])
+def test_user_bad_input_writes_nothing(admin_client, setup, overrides, message):
+    data = {"csrf_token": form_csrf(admin_client, "/admin/users/new"), "username": "gina",
+            "email": "gina@example.org", "tenant": "", "password": "long enough pw"}
+    data.update(overrides)
+    before = db.session.scalar(db.select(db.func.count()).select_from(User))
+    response = admin_client.post("/admin/users/new", data=data)
+    if message is None:
+        assert response.status_code == 400
+    else:
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(User)) == before
+
+
+def test_tenants_create_rename_delete(admin_client, setup):
+    response = admin_client.post("/admin/tenants", data={"csrf_token": form_csrf(admin_client, "/admin/tenants"),
+                                                         "name": "site3", "label": "Site three"})
+    assert response.status_code == 303
+    site3 = db.session.scalar(db.select(Tenant).where(Tenant.name == "site3"))
+    path = f"/admin/tenants/{site3.id}"
+    admin_client.post(path, data={"csrf_token": form_csrf(admin_client, path), "label": "Third site"})
+    db.session.expire_all()
+    assert db.session.get(Tenant, site3.id).label == "Third site"
+    make_user("hank", tenant=db.session.get(Tenant, site3.id))
+    refused = admin_client.post(path + "/delete", data={"csrf_token": form_csrf(admin_client, path)},
+                                follow_redirects=True)
+    assert "still has 1 user(s)" in refused.get_data(as_text=True)
+    assert db.session.get(Tenant, site3.id) is not None
+    empty_id = make_tenant("site9").id
+    admin_client.post(f"/admin/tenants/{empty_id}/delete",
+                      data={"csrf_token": form_csrf(admin_client, f"/admin/tenants/{empty_id}")})
+    db.session.expire_all()
+    assert db.session.get(Tenant, empty_id) is None
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "Give the tenant a name."), ("site1", "A tenant with that name exists."),
+    ("Bad Name", "Lower-case letters"), ("*", "Lower-case letters"),
+])
+def test_tenant_bad_input_writes_nothing(admin_client, setup, name, message):
+    before = db.session.scalar(db.select(db.func.count()).select_from(Tenant))
+    response = admin_client.post("/admin/tenants", data={"csrf_token": form_csrf(admin_client, "/admin/tenants"),
+                                                         "name": name})
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Tenant)) == before
+
+
+def test_audit_log_filters_and_no_secrets(admin_client, setup):
+    issued = make_token(setup["app"])
+    html = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "token.created" in html and "login" in html
+    assert issued.value not in html
+    only = admin_client.get("/admin/audit?action=token.created").get_data(as_text=True)
+    assert "application.created" not in only.split("</select>", 1)[1]
+    target = admin_client.get(f"/admin/audit?target=access_token:{issued.token.id}").get_data(as_text=True)
+    assert "token.created" in target.split("</select>", 1)[1]
+    assert "admin" in admin_client.get("/admin/audit?actor=admin").get_data(as_text=True)
+
+
+def test_csrf_missing_on_every_write_is_400(admin_client, setup):
+    issued = make_token(setup["app"])
+    user = make_user("ivan")
+    before = audit_count()
+    for path in [f"/admin/tokens/{issued.token.id}/delete", f"/admin/tokens/{issued.token.id}/extend",
+                 f"/admin/tokens/{issued.token.id}/replace", "/admin/tokens/delete", "/admin/tokens/new",
+                 f"/admin/users/{user.id}/end-sessions", f"/admin/users/{user.id}/deactivate",
+                 f"/admin/users/{user.id}/password", "/admin/tenants", f"/admin/applications/{setup['app'].id}/secret",
+                 f"/admin/applications/{setup['app'].id}/delete", "/admin/applications/new", "/admin/users/new"]:
+        assert admin_client.post(path, data={"ids": [str(issued.token.id)]}).status_code == 400, path
+    assert audit_count() == before
+    assert tokens.find_by_value(issued.value) is not None
+
+
+def test_get_never_changes_anything(admin_client, setup):
+    issued = make_token(setup["app"])
+    assert admin_client.get(f"/admin/tokens/{issued.token.id}/extend").status_code == 405
+    admin_client.get(f"/admin/tokens/{issued.token.id}/delete")
+    assert tokens.find_by_value(issued.value) is not None
