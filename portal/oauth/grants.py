@@ -1,0 +1,148 @@
+"""The grants: authorization code (+ strict PKCE, + OpenID Connect), refresh, client credentials.
+
+Every token-row write goes through portal.tokens; codes are claimed atomically and kept
+after use, refresh tokens rotate, and a replay of either ends the whole grant.
+"""
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core.grants import OpenIDCode
+from flask import current_app
+from joserfc.jwk import KeySet
+
+from portal import clock, tokens
+from portal.extensions import db
+from portal.oauth.keys import current_key
+from portal.oauth.records import REFRESH, CodeRecord, TokenRecord, user_claims
+from portal.tokens import oauth_store
+from portal.tokens.jwt_format import issuer
+
+PUBLIC_AND_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class StrictPKCE(CodeChallenge):
+    """S256 only, the method always named; a challenge is required from public clients."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        challenge = data.get("code_challenge")
+        method = data.get("code_challenge_method")
+        client = grant.request.client
+        if not challenge and client is not None and client.is_public:
+            raise InvalidRequestError("code_challenge is required for public clients (PKCE, S256)",
+                                      redirect_uri=redirect_uri)
+        if challenge and method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256", redirect_uri=redirect_uri)
+        if method and not challenge:
+            raise InvalidRequestError("code_challenge_method without code_challenge", redirect_uri=redirect_uri)
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = PUBLIC_AND_CONFIDENTIAL
+
+    def save_authorization_code(self, code, request):
+        data = request.payload.data
+        oauth_store.save_code(
+            code, application=request.client, user=request.user,
+            redirect_uri=request.payload.redirect_uri or "", response_type=request.payload.response_type,
+            scope=request.scope, nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"), auth_time=request.user.last_login_at,
+        )
+
+    def query_authorization_code(self, code, client):
+        row = oauth_store.find_code(code)
+        if row is None or row.application_id != client.id:
+            return None
+        if row.used_at is not None:
+            # RFC 6749 §4.1.2: a code used twice ends every token issued from it.
+            tokens.revoke_grant(row.grant_id, actor=client.client_id, reason="authorization code replayed")
+            return None
+        if row.expires_at <= clock.now():
+            return None
+        return CodeRecord(row)
+
+    def authenticate_user(self, authorization_code: CodeRecord):
+        # Runs after every check (client, redirect_uri, PKCE): claim the code now, and
+        # write the token in the same transaction (see oauth_store).
+        row = authorization_code.row
+        if not oauth_store.claim_code(row):
+            db.session.rollback()
+            tokens.revoke_grant(row.grant_id, actor=self.request.client.client_id,
+                                reason="authorization code replayed")
+            raise InvalidGrantError("The code has already been used.")
+        user = row.user
+        if user is None or not user.active:
+            db.session.rollback()
+            raise InvalidGrantError("The user of this code is no longer active.")
+        return user
+
+    def delete_authorization_code(self, authorization_code):
+        """Kept, marked used (claim_code), so a replay can end the grant's tokens."""
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = PUBLIC_AND_CONFIDENTIAL
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        row = tokens.find_by_refresh_value(refresh_token)
+        if row is None:
+            return None
+        client = self.request.client
+        if row.application_id != client.id:
+            return None
+        if row.refresh_revoked_at is not None:
+            # A rotated (or revoked) refresh token presented again: end the family.
+            tokens.revoke_grant(row.grant_id, actor=client.client_id, reason="refresh token reused")
+            return None
+        record = TokenRecord(row, REFRESH)
+        if record.is_expired() or record.is_revoked():
+            return None
+        return record
+
+    def authenticate_user(self, refresh_token: TokenRecord):
+        row = refresh_token.row
+        if not oauth_store.claim_refresh(row):
+            db.session.rollback()
+            tokens.revoke_grant(row.grant_id, actor=self.request.client.client_id, reason="refresh token reused")
+            raise InvalidGrantError("The refresh token has already been used.")
+        return row.user
+
+    def revoke_old_credential(self, refresh_token):
+        """Done atomically by claim_refresh, in the transaction that saved the new token."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class TesseraOpenIDCode(OpenIDCode):
+    """ID tokens: RS256 with the current key (its kid is in /jwks), iss = discovery issuer."""
+
+    def resolve_client_private_key(self, client):
+        return KeySet([current_key()])  # only the active key: joserfc picks at random in a set
+
+    def get_client_claims(self, client):
+        return {"iss": issuer(), "aud": [client.get_client_id()]}
+
+    def get_client_algorithm(self, client):
+        return "RS256"  # never what client metadata asks (no "none")
+
+    def get_encode_header(self, client):
+        return {"alg": "RS256", "kid": current_key().kid}
+
+    def exists_nonce(self, nonce, request):
+        return oauth_store.nonce_used(request.payload.client_id, nonce)
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope)
+
+    def get_compatible_claims(self, request):
+        claims = super().get_compatible_claims(request)
+        claims["exp"] = claims["iat"] + current_app.config["OIDC_TOKEN_EXPIRE"]
+        return claims

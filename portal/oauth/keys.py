@@ -1,0 +1,83 @@
+"""RS256 signing keys: the newest signs; every key still needed is published in JWKS."""
+
+import json
+import secrets
+from datetime import timedelta
+
+from flask import current_app, g
+from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import or_, select
+
+from portal import clock
+from portal.extensions import db
+from portal.models import SigningKey
+
+
+def new_key() -> SigningKey:
+    kid = clock.now().strftime("%Y%m%d") + "-" + secrets.token_hex(4)
+    key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+    return SigningKey(kid=kid, private_jwk=json.dumps(key.as_dict(private=True)))
+
+
+def ensure_signing_key() -> SigningKey | None:
+    """Create the first key if there is none; return it if it was created."""
+    if db.session.scalar(select(SigningKey.id).limit(1)) is not None:
+        return None
+    key = new_key()
+    db.session.add(key)
+    db.session.commit()
+    return key
+
+
+def rotate() -> SigningKey:
+    """A new current key; the old ones stay published until their tokens expire."""
+    now = clock.now()
+    for old in db.session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        old.retired_at = now
+    key = new_key()
+    db.session.add(key)
+    db.session.commit()
+    g.pop("signing_key", None)
+    return key
+
+
+# Parsed keys by kid: parsing a private JWK costs more than the query that names it.
+_parsed: dict[str, RSAKey] = {}
+
+
+def parsed(row: SigningKey) -> RSAKey:
+    if row.kid not in _parsed:
+        _parsed[row.kid] = RSAKey.import_key(json.loads(row.private_jwk))
+    return _parsed[row.kid]
+
+
+def current_key() -> RSAKey:
+    """The key that signs now: the newest one not retired (made on first use if none).
+
+    Read once per request: the kid in a header and the key that signs must be the same
+    one even if another worker makes or rotates a key meanwhile."""
+    if "signing_key" not in g:
+        g.signing_key = _newest_key()
+    return g.signing_key
+
+
+def _newest_key() -> RSAKey:
+    row = db.session.scalar(
+        select(SigningKey).where(SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc()).limit(1)
+    )
+    if row is None:
+        row = ensure_signing_key() or rotate()
+    return parsed(row)
+
+
+def published_keys() -> KeySet:
+    """Current and previous keys: a retired key stays until every token it signed has expired."""
+    config = current_app.config
+    longest = max(config["OIDC_TOKEN_EXPIRE"], config["ACCESS_TOKEN_EXPIRE_SECONDS"], 3600)
+    cutoff = clock.now() - timedelta(seconds=longest)
+    rows = db.session.scalars(
+        select(SigningKey).where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > cutoff))
+        .order_by(SigningKey.created_at.desc())
+    )
+    return KeySet([parsed(row) for row in rows])

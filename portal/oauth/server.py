@@ -1,0 +1,158 @@
+"""Authlib's authorization server, wired to the token core (hashed storage everywhere)."""
+
+from datetime import timedelta
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import current_app
+from sqlalchemy import select
+
+from portal import clock, tokens
+from portal.extensions import db
+from portal.models import Application
+from portal.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+    StrictPKCE,
+    TesseraOpenIDCode,
+)
+from portal.oauth.records import ACCESS, REFRESH, TokenRecord
+from portal.tokens.jwt_format import issuer, jwt_format_enabled, sign_access_token
+
+GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
+
+
+def query_client(client_id):
+    if not isinstance(client_id, str) or not client_id:
+        return None
+    return db.session.scalar(select(Application).where(Application.client_id == client_id))
+
+
+def access_token_value(client, grant_type, user, scope):
+    if jwt_format_enabled():
+        return sign_access_token(application=client, user=user, scope=scope or "", master=False, permissions=[],
+                                 expires_in=current_app.config["OIDC_TOKEN_EXPIRE"], grant_type=grant_type)
+    return tokens.generate_value()
+
+
+def refresh_token_value(**kwargs):
+    return tokens.generate_value()
+
+
+def expires_in(client, grant_type):
+    return current_app.config["OIDC_TOKEN_EXPIRE"]
+
+
+def save_token(token, request):
+    """Store what Authlib generated as one row of the token table (hashes only).
+
+    The dict is not changed: it is the response body, and the ID token is added later."""
+    grant_type = request.payload.grant_type
+    source = grant_type if grant_type in GRANT_SOURCES else "authorization_code"
+    code = getattr(request, "authorization_code", None)
+    old = getattr(request, "refresh_token", None)
+    grant_id = parent = auth_time = refresh_expires_at = None
+    if token.get("refresh_token"):
+        lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_EXPIRE_SECONDS"])
+        refresh_expires_at = clock.now() + lifetime
+    if code is not None:
+        grant_id, auth_time = code.row.grant_id, code.row.auth_time
+    elif isinstance(old, TokenRecord):
+        grant_id, auth_time, parent = old.row.grant_id, old.row.auth_time, old.row
+        # The refresh lifetime is absolute: it counts from the first code exchange.
+        if old.row.refresh_expires_at and refresh_expires_at:
+            refresh_expires_at = min(refresh_expires_at, old.row.refresh_expires_at)
+    tokens.create_token(
+        application=request.client, source=source, user=request.user, value=token["access_token"],
+        scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
+        refresh_expires_at=refresh_expires_at, grant_id=grant_id, parent=parent, auth_time=auth_time,
+        record=False,
+    )
+
+
+def find_record(token_string, hint=None) -> TokenRecord | None:
+    """The hinted kind first, then the other (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    order = (REFRESH, ACCESS) if hint == REFRESH else (ACCESS, REFRESH)
+    for kind in order:
+        row = (tokens.find_by_value if kind == ACCESS else tokens.find_by_refresh_value)(token_string)
+        if row is not None:
+            return TokenRecord(row, kind)
+    return None
+
+
+class TesseraRevocationEndpoint(RevocationEndpoint):
+    """RFC 7009; public clients revoke their own tokens with `none`."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return find_record(token_string, token_type_hint)
+
+    def revoke_token(self, token: TokenRecord, request):
+        actor = request.client.client_id
+        if token.kind == REFRESH and token.row.grant_id:
+            # RFC 7009 §2.1: ending a refresh token ends the access tokens of its grant.
+            tokens.revoke_grant(token.row.grant_id, actor=actor, reason="refresh token revoked")
+        else:
+            tokens.revoke(token.row, actor=actor)
+
+
+class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
+    """RFC 7662 for resource servers: confidential clients only, any token of this server."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        return find_record(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        return not client.is_public
+
+    def introspect_token(self, token: TokenRecord):
+        row = token.row
+        body = {
+            "active": True,
+            "client_id": row.application.client_id,
+            "token_type": "Bearer" if token.kind == ACCESS else "refresh_token",
+            "scope": row.scope or "",
+            "exp": clock.timestamp(token.expires_at()),
+            "iat": clock.timestamp(row.issued_at),
+            "iss": issuer(),
+            "application": row.application.name,
+            "master": row.master,
+            "tenant_permissions": row.tenant_permissions,
+            "source": row.source,
+        }
+        if row.user is not None:
+            body["sub"] = row.user.sub
+            body["username"] = row.user.username
+        return body
+
+
+class TesseraIssuerParameter(IssuerParameter):
+    """RFC 9207: `iss` on authorization responses (mix-up defence)."""
+
+    def get_issuer(self):
+        return issuer()
+
+
+server = AuthorizationServer()
+server.register_grant(AuthorizationCodeGrant, [StrictPKCE(required=True), TesseraOpenIDCode(require_nonce=False)])
+server.register_grant(RefreshTokenGrant)
+server.register_grant(ClientCredentialsGrant)
+server.register_endpoint(TesseraRevocationEndpoint)
+server.register_endpoint(TesseraIntrospectionEndpoint)
+server.register_extension(TesseraIssuerParameter())
+
+
+def init_server(app) -> None:
+    server.init_app(app, query_client=query_client, save_token=save_token)
+    server.register_token_generator("default", BearerTokenGenerator(
+        access_token_generator=access_token_value,
+        refresh_token_generator=refresh_token_value,
+        expires_generator=expires_in,
+    ))

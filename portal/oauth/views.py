@@ -1,0 +1,262 @@
+"""Routes of the authorization server (no trailing slashes: a middleware maps `/token/`)."""
+
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import scope_to_list
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
+from flask import current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, logout_user
+from sqlalchemy import select
+
+from portal import audit, clock, tokens
+from portal.auth.sessions import end_session
+from portal.extensions import csrf, db
+from portal.models import Consent
+from portal.oauth import bp
+from portal.oauth.keys import current_key, published_keys
+from portal.oauth.records import has_scope, user_claims
+from portal.oauth.server import server
+from portal.tokens.bearer import TooManyTokensError, token_from_request
+from portal.tokens.jwt_format import issuer
+
+SCOPE_WORDS = {
+    "openid": "Confirm who you are (an identifier for your account)",
+    "profile": "Your name, username and when your profile last changed",
+    "email": "Your email address",
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# --- /authorize ---------------------------------------------------------------------------
+
+def error_page(error: OAuth2Error):
+    """Our own page, never a redirect: the client or its redirect URI is not trusted."""
+    response = current_app.make_response((
+        render_template("oauth/error.html", error=error.error, description=error.description or ""), 400))
+    response.headers.update(NO_STORE)
+    return response
+
+
+def authorize_error(error: OAuth2Error):
+    if not getattr(error, "redirect_uri", None):
+        return error_page(error)
+    return server.handle_error_response(None, error)
+
+
+def args_without_login_prompt() -> list[tuple[str, str]]:
+    """The request's parameters, with `login` taken out of `prompt` (so login does not loop)."""
+    pairs = []
+    for key, value in request.args.items(multi=True):
+        if key == "prompt":
+            value = " ".join(p for p in value.split() if p != "login")
+            if not value:
+                continue
+        pairs.append((key, value))
+    return pairs
+
+
+def back_here() -> str:
+    return request.path + ("?" + urlencode(args_without_login_prompt()) if request.args else "")
+
+
+def to_login():
+    return redirect(url_for("auth.login", next=back_here()))
+
+
+def max_age_passed(user) -> bool:
+    raw = request.args.get("max_age")
+    if raw is None or not raw.strip().isdigit():
+        return False
+    if user.last_login_at is None:
+        return True
+    return (clock.now() - user.last_login_at).total_seconds() > int(raw)
+
+
+def stored_consent(user, client) -> Consent | None:
+    return db.session.scalar(
+        select(Consent).where(Consent.user_id == user.id, Consent.application_id == client.id))
+
+
+def consent_covers(consent: Consent | None, scope: str) -> bool:
+    return consent is not None and set(scope_to_list(scope) or []) <= set(scope_to_list(consent.scope) or [])
+
+
+def remember_consent(user, client, scope: str) -> None:
+    consent = stored_consent(user, client)
+    if consent is None:
+        consent = Consent(user_id=user.id, application_id=client.id, scope="")
+        db.session.add(consent)
+    merged = list(dict.fromkeys((scope_to_list(consent.scope) or []) + (scope_to_list(scope) or [])))
+    consent.scope = " ".join(merged)
+    consent.granted_at = clock.now()
+    audit.record("consent.granted", actor=user.username, target=client, scope=scope)
+    db.session.commit()
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    try:
+        grant = server.get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        return authorize_error(error)
+    client, redirect_uri = grant.request.client, grant.redirect_uri
+    scope = grant.request.scope or ""
+    prompts = set((request.args.get("prompt") or "").split())
+    try:
+        if "request" in request.args:
+            raise RequestNotSupportedError(redirect_uri=redirect_uri)
+        if "request_uri" in request.args:
+            raise RequestURINotSupportedError(redirect_uri=redirect_uri)
+        if "none" in prompts and len(prompts) > 1:
+            raise InvalidRequestError("prompt=none cannot be combined with other values",
+                                      redirect_uri=redirect_uri)
+        if request.method == "GET":
+            if user is None or "login" in prompts or max_age_passed(user):
+                if "none" in prompts:
+                    raise LoginRequiredError(redirect_uri=redirect_uri)
+                if user is not None:  # re-authentication asked for: end this session first
+                    end_session(user)
+                    logout_user()
+                return to_login()
+            consent = stored_consent(user, client)
+            if consent_covers(consent, scope) and "consent" not in prompts:
+                return server.create_authorization_response(grant=grant, grant_user=user)
+            if "none" in prompts:
+                raise ConsentRequiredError(redirect_uri=redirect_uri)
+            return render_consent(client, scope)
+        # POST: the consent form (CSRF checked by CSRFProtect before we get here).
+        if user is None:
+            return to_login()
+        if request.form.get("decision") == "allow":
+            remember_consent(user, client, scope)
+            return server.create_authorization_response(grant=grant, grant_user=user)
+        audit.record("consent.denied", actor=user.username, target=client, scope=scope)
+        db.session.commit()
+        return server.create_authorization_response(grant=grant, grant_user=None)
+    except OAuth2Error as error:
+        error.state = request.values.get("state")
+        return authorize_error(error)
+
+
+def render_consent(client, scope: str):
+    scopes = [(name, SCOPE_WORDS.get(name, name)) for name in scope_to_list(scope) or []]
+    response = current_app.make_response(render_template(
+        "oauth/consent.html", client=client, scopes=scopes, action=back_here()))
+    response.headers.update(NO_STORE)
+    return response
+
+
+# --- token endpoints ----------------------------------------------------------------------
+
+@bp.route("/token", methods=["POST"])
+@csrf.exempt
+def token():
+    # Read (or, on first use, make and commit) the signing key before a grant opens its
+    # transaction: a commit inside the grant would commit its code or refresh claim early.
+    current_key()
+    return server.create_token_response()
+
+
+@bp.route("/revoke", methods=["POST"])
+@csrf.exempt
+def revoke():
+    return server.create_endpoint_response("revocation")
+
+
+@bp.route("/introspect", methods=["POST"])
+@csrf.exempt
+def introspect():
+    return server.create_endpoint_response("introspection")
+
+
+# --- userinfo -----------------------------------------------------------------------------
+
+def bearer_error(status: int, error: str | None, description: str = ""):
+    challenge = 'Bearer realm="tessera"'
+    if error:
+        challenge += f', error="{error}"'
+        if description:
+            challenge += f', error_description="{description}"'
+    body = {"error": error or "missing_token", "error_description": description or "An access token is needed."}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    try:
+        value = token_from_request(request)
+    except TooManyTokensError as error:
+        return bearer_error(400, "invalid_request", str(error))
+    if not value:
+        return bearer_error(401, None)
+    try:
+        token = tokens.authenticate(value)
+    except tokens.InvalidTokenError:
+        return bearer_error(401, "invalid_token", "The access token is unknown, expired or revoked.")
+    if token.user is None or not has_scope(token.scope, "openid"):
+        return bearer_error(403, "insufficient_scope", "The token was not granted the openid scope.")
+    response = jsonify(dict(user_claims(token.user, token.scope)))
+    response.headers.update(NO_STORE)
+    return response
+
+
+# --- keys and metadata --------------------------------------------------------------------
+
+@bp.route("/jwks")
+def jwks():
+    response = jsonify(published_keys().as_dict(private=False))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def metadata() -> dict:
+    base = issuer()
+    return {
+        "issuer": base,
+        "authorization_endpoint": base + "/authorize",
+        "token_endpoint": base + "/token",
+        "userinfo_endpoint": base + "/userinfo",
+        "jwks_uri": base + "/jwks",
+        "revocation_endpoint": base + "/revoke",
+        "introspection_endpoint": base + "/introspect",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name",
+                             "preferred_username", "updated_at", "email", "email_verified"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@bp.route("/.well-known/openid-configuration")
+def openid_configuration():
+    return jsonify(metadata())
+
+
+@bp.route("/.well-known/oauth-authorization-server")
+def oauth_authorization_server():
+    return jsonify(metadata())
