@@ -1,0 +1,139 @@
+"""Bearer authentication for /api/v1 and the permission decorators.
+
+Each request costs one indexed lookup by token hash (tokens.authenticate). The decorators
+go outside spectree's validation, so a caller without a good token learns nothing about
+request bodies: 401/403 come before 400/415/422.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import abort, g, request
+from pydantic import ValidationError
+
+from portal import audit, tokens
+from portal.errors import json_error
+from portal.extensions import db
+from portal.models import AccessToken
+from portal.tokens import ANY
+from portal.tokens.bearer import TooManyTokensError, token_from_request
+
+REALM = 'Bearer realm="tessera"'
+JSON_METHODS = ("POST", "PUT", "PATCH")
+
+
+def challenge(status: int, message: str, error: str | None, body_error: str | None = None, **extra):
+    """Abort with a JSON error and the RFC 6750 WWW-Authenticate header (no `error`
+    parameter when no token was sent, RFC 6750 §3.1)."""
+    response = json_error(status, message, error=body_error or error, **extra)
+    response.headers["WWW-Authenticate"] = f'{REALM}, error="{error}"' if error else REALM
+    abort(response)
+
+
+def fail(status: int, message: str, error: str | None = None, **extra):
+    abort(json_error(status, message, error=error, **extra))
+
+
+def current_token() -> AccessToken:
+    return g.api_token
+
+
+def authenticate_request() -> AccessToken:
+    try:
+        value = token_from_request(request)
+    except TooManyTokensError as error:
+        challenge(400, str(error), "invalid_request")
+    if not value:
+        challenge(401, "An access token is required: send Authorization: Bearer <token>.", None,
+                  body_error="missing_token")
+    try:
+        token = tokens.authenticate(value)
+    except tokens.InvalidTokenError as error:
+        challenge(401, f"The access token is not valid ({error.reason}).", "invalid_token")
+    g.api_token = token
+    return token
+
+
+def check_body(view) -> None:
+    """Bodies of endpoints that take JSON: JSON, well-formed, an object (spectree then
+    validates the fields; it would otherwise read a malformed body as {})."""
+    if request.method not in JSON_METHODS or getattr(view, "json", None) is None:
+        return
+    if not request.is_json:
+        if request.mimetype or request.content_length or request.get_data(cache=True):
+            fail(415, "Send the body as JSON (Content-Type: application/json).", "unsupported_media_type")
+        return  # no body at all: validated as {}, so missing required fields are named in the 422
+    if not request.get_data(cache=True):
+        return
+    body = request.get_json(silent=True)
+    if body is None:
+        fail(400, "The body is not valid JSON.", "malformed_json", field="body")
+    if not isinstance(body, dict):
+        fail(422, "The body must be a JSON object.", "validation_error", field="body")
+
+
+def guarded(check: Callable[[AccessToken, dict], str | None]):
+    """Authenticate, then run `check(token, view_kwargs)`: it returns the missing
+    permission (403) or None."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = authenticate_request()
+            missing = check(token, kwargs)
+            if missing:
+                challenge(403, f"This token lacks {missing}.", "insufficient_scope", missing=missing)
+            check_body(view)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def require(action: str, tenant_arg: str | None = "name"):
+    """Needs `action` on the tenant named by the URL argument `tenant_arg` (None: on `*`)."""
+
+    def check(token, kwargs):
+        tenant = kwargs.get(tenant_arg, ANY) if tenant_arg else ANY
+        return None if tokens.token_allows(token, action, tenant) else f"{action} on {tenant}"
+
+    return guarded(check)
+
+
+master_required = guarded(lambda token, kwargs: None if token.master else "the master flag")
+
+
+def record(action: str, commit: bool = True, **kwargs) -> None:
+    """Audit an API action as done by the calling token (hint and application), in the
+    same transaction as the change it describes; commit unless told not to."""
+    audit.record(action, actor=audit.token_actor(current_token()), **kwargs)
+    if commit:
+        db.session.commit()
+
+
+def validation_failed(error: ValidationError):
+    problems = error.errors(include_url=False, include_context=False, include_input=False)
+    first = problems[0] if problems else {"loc": (), "msg": "invalid"}
+    location = list(first.get("loc", ()))
+    field = field_path(location) or "body"
+    message = f"{field}: {first.get('msg', 'invalid')}"
+    listed = [{"field": field_path(list(p.get("loc", ()))) or "body", "message": p.get("msg", "")}
+              for p in problems]
+    return json_error(422, message, error="validation_error", field=field, errors=listed)
+
+
+def field_path(location: list) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def before_handler(req, resp, req_validation_error, instance) -> None:
+    """spectree hook: our JSON error shape instead of pydantic's raw list."""
+    if req_validation_error is not None:
+        abort(validation_failed(req_validation_error))

@@ -1,0 +1,118 @@
+"""/api/v1/tenants/<name>/profiles: the tenant's users (MANAGE_PROFILES on the tenant).
+A profile is only ever found through its own tenant: any other tenant answers 404."""
+
+from flask import abort
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.api import bp
+from portal.api.auth import fail, record, require
+from portal.api.paging import keyset_page
+from portal.api.schemas import MAX_ID, ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate
+from portal.api.spec import responses, spec
+from portal.api.tenants import tenant_or_404
+from portal.extensions import db
+from portal.models import Tenant, User
+
+TAGS = ["profiles"]
+PROFILE_ID = f"/tenants/<name>/profiles/<int(max={MAX_ID}):profile_id>"
+
+
+def profile_or_404(tenant: Tenant, profile_id: int) -> User:
+    user = db.session.scalar(select(User).where(User.id == profile_id, User.tenant_id == tenant.id))
+    if user is None:
+        abort(404, f"No profile {profile_id} in tenant {tenant.name}.")
+    return user
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def username_taken(username: str) -> bool:
+    return bool(db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())))
+
+
+@bp.get("/tenants/<name>/profiles")
+@require("MANAGE_PROFILES")
+@spec.validate(resp=responses(200, ProfilePage, 400, 404, 422), tags=TAGS)
+def list_profiles(name: str, query: ProfileListQuery):
+    """List a tenant's profiles; `q` searches username, email and name (MANAGE_PROFILES)."""
+    tenant = tenant_or_404(name)
+    statement = select(User).where(User.tenant_id == tenant.id)
+    if query.q:
+        pattern = f"%{escape_like(query.q.lower())}%"
+        statement = statement.where(or_(
+            func.lower(User.username).like(pattern, escape="\\"),
+            func.lower(User.email).like(pattern, escape="\\"),
+            func.lower(User.name).like(pattern, escape="\\"),
+        ))
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows, next_after = keyset_page(statement, User.id, query.limit, query.after)
+    record("api.profiles.listed", target=tenant, count=len(rows))
+    return ProfilePage(items=[ProfileOut.of(u) for u in rows], total=total, next_after=next_after)
+
+
+@bp.post("/tenants/<name>/profiles")
+@require("MANAGE_PROFILES")
+@spec.validate(resp=responses(201, ProfileOut, 400, 404, 409, 415, 422), tags=TAGS)
+def create_profile(name: str, json: ProfileCreate):
+    """Create a profile in the tenant, with a password or none (MANAGE_PROFILES)."""
+    tenant = tenant_or_404(name)
+    if username_taken(json.username):
+        fail(409, f"A user named {json.username} already exists.", "duplicate_username", field="username")
+    user = User(username=json.username, email=json.email, name=json.name, tenant=tenant, active=json.active)
+    user.set_password(json.password)
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent request took the username
+        db.session.rollback()
+        fail(409, f"A user named {json.username} already exists.", "duplicate_username", field="username")
+    record("user.created", target=user, tenant=tenant.name)
+    return ProfileOut.of(user), 201
+
+
+@bp.get(PROFILE_ID)
+@require("MANAGE_PROFILES")
+@spec.validate(resp=responses(200, ProfileOut, 400, 404), tags=TAGS)
+def read_profile(name: str, profile_id: int):
+    """Read one profile of the tenant (MANAGE_PROFILES)."""
+    user = profile_or_404(tenant_or_404(name), profile_id)
+    record("api.profile.read", target=user, tenant=name)
+    return ProfileOut.of(user)
+
+
+@bp.patch(PROFILE_ID)
+@require("MANAGE_PROFILES")
+@spec.validate(resp=responses(200, ProfileOut, 400, 404, 415, 422), tags=TAGS)
+def update_profile(name: str, profile_id: int, json: ProfileUpdate):
+    """Change a profile's email, name, password or active flag (MANAGE_PROFILES).
+    A new password or deactivation ends the user's existing sessions."""
+    user = profile_or_404(tenant_or_404(name), profile_id)
+    changes = json.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        fail(422, "name cannot be null.", "validation_error", field="name")
+    if changes.get("active", True) is None:
+        fail(422, "active cannot be null.", "validation_error", field="active")
+    for field in ("email", "name", "active"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    if "password" in changes:
+        user.set_password(changes["password"])  # also bumps session_version
+    if changes.get("active") is False:
+        user.session_version = (user.session_version or 0) + 1
+    record("user.updated", target=user, tenant=name, fields=sorted(changes))
+    return ProfileOut.of(user)
+
+
+@bp.delete(PROFILE_ID)
+@require("MANAGE_PROFILES")
+@spec.validate(resp=responses(204, None, 400, 404), tags=TAGS)
+def delete_profile(name: str, profile_id: int):
+    """Delete a profile; its tokens and sessions go with it (MANAGE_PROFILES)."""
+    user = profile_or_404(tenant_or_404(name), profile_id)
+    record("user.deleted", target=user, tenant=name, commit=False)
+    db.session.delete(user)
+    db.session.commit()
+    return "", 204

@@ -1,0 +1,89 @@
+"""/api/v1/tenants: list and count (READ_TENANT on *), create (CREATE_TENANT on *),
+read, update the label, delete (READ_/UPDATE_/DELETE_TENANT on that tenant)."""
+
+from flask import abort
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.api import bp
+from portal.api.auth import fail, record, require
+from portal.api.paging import keyset_page
+from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
+from portal.api.spec import responses, spec
+from portal.extensions import db
+from portal.models import Tenant, User
+
+TAGS = ["tenants"]
+
+
+def tenant_or_404(name: str) -> Tenant:
+    tenant = db.session.scalar(select(Tenant).where(Tenant.name == name))
+    if tenant is None:
+        abort(404, f"No tenant named {name}.")
+    return tenant
+
+
+@bp.get("/tenants")
+@require("READ_TENANT", tenant_arg=None)
+@spec.validate(resp=responses(200, TenantPage, 400, 422), tags=TAGS)
+def list_tenants(query: PageQuery):
+    """List tenants, with their total count (READ_TENANT on *)."""
+    rows, next_after = keyset_page(select(Tenant), Tenant.id, query.limit, query.after)
+    total = db.session.scalar(select(func.count()).select_from(Tenant))
+    record("api.tenants.listed", count=len(rows))
+    return TenantPage(items=[TenantOut.of(t) for t in rows], total=total, next_after=next_after)
+
+
+@bp.post("/tenants")
+@require("CREATE_TENANT", tenant_arg=None)
+@spec.validate(resp=responses(201, TenantOut, 400, 409, 415, 422), tags=TAGS)
+def create_tenant(json: TenantCreate):
+    """Create a tenant (CREATE_TENANT on *)."""
+    if db.session.scalar(select(Tenant.id).where(Tenant.name == json.name)):
+        fail(409, f"A tenant named {json.name} already exists.", "duplicate_name", field="name")
+    tenant = Tenant(name=json.name, label=json.label if json.label is not None else json.name)
+    db.session.add(tenant)
+    try:
+        db.session.flush()
+    except IntegrityError:  # created by a concurrent request
+        db.session.rollback()
+        fail(409, f"A tenant named {json.name} already exists.", "duplicate_name", field="name")
+    record("tenant.created", target=tenant)
+    return TenantOut.of(tenant), 201
+
+
+@bp.get("/tenants/<name>")
+@require("READ_TENANT")
+@spec.validate(resp=responses(200, TenantOut, 400, 404), tags=TAGS)
+def read_tenant(name: str):
+    """Read one tenant (READ_TENANT on it)."""
+    tenant = tenant_or_404(name)
+    record("api.tenant.read", target=tenant)
+    return TenantOut.of(tenant)
+
+
+@bp.patch("/tenants/<name>")
+@require("UPDATE_TENANT")
+@spec.validate(resp=responses(200, TenantOut, 400, 404, 415, 422), tags=TAGS)
+def update_tenant(name: str, json: TenantUpdate):
+    """Change a tenant's label (UPDATE_TENANT on it); the name never changes."""
+    tenant = tenant_or_404(name)
+    previous = tenant.label
+    tenant.label = json.label
+    record("tenant.updated", target=tenant, previous_label=previous, label=tenant.label)
+    return TenantOut.of(tenant)
+
+
+@bp.delete("/tenants/<name>")
+@require("DELETE_TENANT")
+@spec.validate(resp=responses(204, None, 400, 404, 409), tags=TAGS)
+def delete_tenant(name: str):
+    """Delete a tenant (DELETE_TENANT on it); refused (409) while users belong to it."""
+    tenant = tenant_or_404(name)
+    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
+    if users:
+        fail(409, f"Tenant {name} still has {users} user(s); delete or move them first.", "tenant_not_empty")
+    record("tenant.deleted", target=tenant, commit=False)
+    db.session.delete(tenant)
+    db.session.commit()
+    return "", 204
