@@ -1,0 +1,63 @@
+"""`python -m bench` (= `make bench`): see README: Benchmark."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import harness, report
+from bench.load import wrk_path
+
+
+def comma_list(choices):
+    def parse(text):
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        unknown = sorted(set(items) - set(choices))
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(choices)}")
+        return items
+    return parse
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--database-url", help="a PostgreSQL URL (postgresql+psycopg://...) to prepare and use; "
+                        "default: a fresh SQLite file in a temporary folder")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of load per scenario (default 10)")
+    parser.add_argument("--scenarios", type=comma_list(harness.ALL_SCENARIO_NAMES),
+                        default=list(harness.ALL_SCENARIO_NAMES),
+                        help="comma-separated subset of: " + ", ".join(harness.ALL_SCENARIO_NAMES))
+    parser.add_argument("--variants", type=comma_list(list(harness.VARIANTS)), default=list(harness.VARIANTS),
+                        help="gunicorn worker classes: sync, gthread (default both)")
+    parser.add_argument("--formats", type=comma_list(["opaque", "jwt"]), default=["opaque", "jwt"],
+                        help="access-token formats to validate (default opaque,jwt)")
+    parser.add_argument("--connections", type=int, default=4, help="concurrent connections (default 4)")
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
+                        help="auto: wrk when installed, else the Python keep-alive client")
+    parser.add_argument("--skip-million", action="store_true",
+                        help="skip filling 1,000,000 tokens (admin pages) and the 1,000,000-row purge")
+    parser.add_argument("--million", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    generator = args.generator if args.generator != "auto" else ("wrk" if wrk_path() else "python")
+    load_scenarios = [s for s in args.scenarios if s != "purge"]
+    if load_scenarios:
+        prepared, results, memory = harness.run(
+            database_url=args.database_url, duration=args.duration, scenarios=load_scenarios,
+            variants=args.variants, formats=args.formats, connections=args.connections, generator=generator,
+            skip_million=args.skip_million, million=args.million)
+        print(report.render(prepared, results, memory, connections=args.connections, duration=args.duration,
+                            generator=generator))
+        if args.json:
+            args.json.write_text(harness.results_json(prepared, results, memory))
+    if "purge" in args.scenarios:
+        from bench import purge
+
+        rows = 50_000 if args.skip_million else args.million
+        print()
+        print(purge.render(purge.measure(args.database_url, rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
