@@ -49,7 +49,6 @@ def list_profiles(name: str, query: ProfileListQuery):
         ))
     total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
     rows, next_after = keyset_page(statement, User.id, query.limit, query.after)
-    record("api.profiles.listed", target=tenant, count=len(rows))
     return ProfilePage(items=[ProfileOut.of(u) for u in rows], total=total, next_after=next_after)
 
 
@@ -79,7 +78,6 @@ def create_profile(name: str, json: ProfileCreate):
 def read_profile(name: str, profile_id: int):
     """Read one profile of the tenant (MANAGE_PROFILES)."""
     user = profile_or_404(tenant_or_404(name), profile_id)
-    record("api.profile.read", target=user, tenant=name)
     return ProfileOut.of(user)
 
 

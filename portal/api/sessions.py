@@ -32,7 +32,6 @@ def list_sessions(name: str, query: PageQuery):
         *session_tokens(tenant), AccessToken.revoked_at.is_(None), AccessToken.expires_at > clock.now()
     )
     rows, next_after = keyset_page(statement, AccessToken.id, query.limit, query.after)
-    record("api.sessions.listed", target=tenant, count=len(rows))
     return SessionPage(items=[SessionOut.of(t) for t in rows], next_after=next_after)
 
 

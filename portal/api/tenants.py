@@ -30,7 +30,6 @@ def list_tenants(query: PageQuery):
     """List tenants, with their total count (READ_TENANT on *)."""
     rows, next_after = keyset_page(select(Tenant), Tenant.id, query.limit, query.after)
     total = db.session.scalar(select(func.count()).select_from(Tenant))
-    record("api.tenants.listed", count=len(rows))
     return TenantPage(items=[TenantOut.of(t) for t in rows], total=total, next_after=next_after)
 
 
@@ -58,7 +57,6 @@ def create_tenant(json: TenantCreate):
 def read_tenant(name: str):
     """Read one tenant (READ_TENANT on it)."""
     tenant = tenant_or_404(name)
-    record("api.tenant.read", target=tenant)
     return TenantOut.of(tenant)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal import audit, tokens
 from portal.api import bp
-from portal.api.auth import challenge, current_token, fail, master_required, record
+from portal.api.auth import challenge, current_token, fail, master_required
 from portal.api.paging import keyset_page
 from portal.api.schemas import MAX_ID, TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage
 from portal.api.spec import responses, spec
@@ -58,7 +58,6 @@ def list_tokens(query: TokenListQuery):
     if query.application is not None:
         statement = statement.join(Application).where(Application.name == query.application)
     rows, next_after = keyset_page(statement, AccessToken.id, query.limit, query.after)
-    record("api.tokens.listed", application=query.application, count=len(rows))
     return TokenPage(items=[TokenOut.of(t) for t in rows], next_after=next_after)
 
 
@@ -107,7 +106,6 @@ def create_token(json: TokenCreate):
 def read_token(token_id: int):
     """Read one access token (master only); never its value."""
     token = token_or_404(token_id)
-    record("api.token.read", target=token)
     return TokenOut.of(token)
 
 
