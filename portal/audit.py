@@ -18,7 +18,7 @@ def current_actor() -> str:
 
 def token_actor(token) -> str:
     """How a bearer token appears as an actor: its hint and application."""
-    return f"token {token.hint} ({token.application.name})"
+    return f"token {token.hint} ({token.application_name})"
 
 
 def record(action: str, *, actor: str | None = None, target=None, target_type: str = "",

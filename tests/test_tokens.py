@@ -117,10 +117,24 @@ def test_replace_keeps_the_value_and_swaps_the_settings(app):
     found = tokens.authenticate(issued.value)
     assert found.id == new.id
     assert found.application_id == second.id and found.master and found.scope == "x"
-    assert found.tenant_permissions == [{"tenant": "site2", "actions": ["MANAGE_PROFILES"]}]
+    assert found.permissions == (tokens.Permission("site2", frozenset({"MANAGE_PROFILES"})),)
     assert tokens.token_allows(found, "MANAGE_PROFILES", "site2")
     assert not tokens.token_allows(found, "READ_TENANT", "site1")
     assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
+
+
+def test_authenticate_reads_every_permission_in_order_and_the_application(app):
+    make_tenant("site1")
+    application = make_application()
+    entries = [{"tenant": "site1", "actions": ["READ_TENANT"]}, {"tenant": "*", "actions": ["*"]}]
+    issued = make_token(application, tenant_permissions=entries)
+    found = tokens.authenticate(issued.value)
+    assert [p.as_dict() for p in found.permissions] == [{"tenant": "site1", "actions": ["READ_TENANT"]},
+                                                        {"tenant": "*", "actions": ["*"]}]
+    assert found.application_name == application.name and found.hint == issued.token.hint
+    assert not tokens.token_allows(found, "UPDATE_TENANT", "site1")  # the site1 entry beats *
+    assert tokens.token_allows(found, "UPDATE_TENANT", "site2")
+    assert tokens.authenticate(make_token(application).value).permissions == ()
 
 
 def test_replace_with_bad_permissions_changes_nothing(app):

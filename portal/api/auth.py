@@ -14,8 +14,7 @@ from pydantic import ValidationError
 from portal import audit, tokens
 from portal.errors import json_error
 from portal.extensions import db
-from portal.models import AccessToken
-from portal.tokens import ANY
+from portal.tokens import ANY, Bearer
 from portal.tokens.bearer import TooManyTokensError, token_from_request
 
 REALM = 'Bearer realm="tessera"'
@@ -34,11 +33,11 @@ def fail(status: int, message: str, error: str | None = None, **extra):
     abort(json_error(status, message, error=error, **extra))
 
 
-def current_token() -> AccessToken:
+def current_token() -> Bearer:
     return g.api_token
 
 
-def authenticate_request() -> AccessToken:
+def authenticate_request() -> Bearer:
     try:
         value = token_from_request(request)
     except TooManyTokensError as error:
@@ -72,7 +71,7 @@ def check_body(view) -> None:
         fail(422, "The body must be a JSON object.", "validation_error", field="body")
 
 
-def guarded(check: Callable[[AccessToken, dict], str | None]):
+def guarded(check: Callable[[Bearer, dict], str | None]):
     """Authenticate, then run `check(token, view_kwargs)`: it returns the missing
     permission (403) or None."""
 

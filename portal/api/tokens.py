@@ -26,7 +26,7 @@ def token_or_404(token_id: int) -> AccessToken:
     return token
 
 
-def beyond_caller(caller: AccessToken, requested: list[perms.Permission]) -> str | None:
+def beyond_caller(caller: tokens.Bearer, requested: list[perms.Permission]) -> str | None:
     """The first permission the new token would have that the calling token lacks.
 
     Master does not bypass tenant permissions, so it cannot mint a token that does: each

@@ -1,6 +1,7 @@
 """The token core. Admin views, the OAuth server, the API and the CLI all call it."""
 
 from portal.tokens.core import (
+    Bearer,
     IssuedToken,
     authenticate,
     check_custom_value,
@@ -28,7 +29,7 @@ from portal.tokens.permissions import ACTIONS, ANY, DEFAULT_ROW_ACTIONS, GLOBAL_
 from portal.tokens.values import generate_value, hash_value, hint_for
 
 __all__ = [
-    "ACTIONS", "ANY", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
+    "ACTIONS", "ANY", "Bearer", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
     "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value", "claim_refresh_token",
     "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "extend",
     "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
