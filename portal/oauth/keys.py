@@ -61,13 +61,27 @@ def current_key() -> RSAKey:
     return g.signing_key
 
 
+def ensure_current_key() -> None:
+    """Make sure a signing key is committed before a grant opens its transaction (ID tokens
+    are signed after the token row is committed). Checked once per worker: keys are never
+    deleted, and a rotation always leaves a current one."""
+    if not current_app.extensions.get("tessera.signing_key_ready"):
+        current_key()
+        db.session.commit()
+        current_app.extensions["tessera.signing_key_ready"] = True
+
+
 def _newest_key() -> RSAKey:
     row = db.session.scalar(
         select(SigningKey).where(SigningKey.retired_at.is_(None))
         .order_by(SigningKey.created_at.desc(), SigningKey.id.desc()).limit(1)
     )
     if row is None:
-        row = ensure_signing_key() or rotate()
+        # First use on a database `portal init` did not prepare. Flushed, not committed: it
+        # is committed with the token it signs, and never commits a grant's claim early.
+        row = new_key()
+        db.session.add(row)
+        db.session.flush()
     return parsed(row)
 
 

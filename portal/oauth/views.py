@@ -20,7 +20,7 @@ from portal.auth.sessions import end_session
 from portal.extensions import csrf, db
 from portal.models import Consent, User
 from portal.oauth import bp
-from portal.oauth.keys import current_key, published_keys
+from portal.oauth.keys import ensure_current_key, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
 from portal.tokens.bearer import TooManyTokensError, token_from_request
@@ -159,9 +159,7 @@ def render_consent(client, scope: str):
 @bp.route("/token", methods=["POST"])
 @csrf.exempt
 def token():
-    # Read (or, on first use, make and commit) the signing key before a grant opens its
-    # transaction: a commit inside the grant would commit its code or refresh claim early.
-    current_key()
+    ensure_current_key()
     return server.create_token_response()
 
 
