@@ -55,6 +55,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_object(BaseConfig)
     app.config.update(settings_from_environment(app.instance_path, skip_secret="SECRET_KEY" in (config or {})))
     app.config.update(config or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file cannot drop a connection: the pre-ping would be one more statement per request.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
