@@ -33,7 +33,7 @@ def beyond_caller(caller: tokens.Bearer, requested: list[perms.Permission]) -> s
     requested action must resolve to allowed for the caller on that tenant, and a `*`
     entry must not reach past a narrower entry the caller has for a tenant not named.
     """
-    held = tokens.permissions_of(caller)
+    held = caller.permissions
     named = {entry.tenant for entry in requested}
     for entry in requested:
         actions = ACTIONS if ANY in entry.actions else sorted(entry.actions)

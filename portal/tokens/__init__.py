@@ -16,7 +16,6 @@ from portal.tokens.core import (
     find_by_value,
     invalid_reason,
     mark_used,
-    permissions_of,
     portal_application,
     replace,
     revoke,
@@ -33,6 +32,6 @@ __all__ = [
     "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value", "claim_refresh_token",
     "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "extend",
     "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
-    "mark_used", "permissions_of", "portal_application", "replace", "revoke", "revoke_grant",
+    "mark_used", "portal_application", "replace", "revoke", "revoke_grant",
     "session_token_alive", "token_allows",
 ]

@@ -47,14 +47,8 @@ class Bearer:
     permissions: tuple[perms.Permission, ...]
 
 
-def permissions_of(token: AccessToken | Bearer) -> list[perms.Permission]:
-    if isinstance(token, Bearer):
-        return list(token.permissions)
-    return [perms.Permission(p.tenant, frozenset(p.action_list)) for p in token.permissions]
-
-
-def token_allows(token: AccessToken | Bearer, action: str, tenant: str = perms.ANY) -> bool:
-    return perms.allows(permissions_of(token), action, tenant)
+def token_allows(token: Bearer, action: str, tenant: str = perms.ANY) -> bool:
+    return perms.allows(token.permissions, action, tenant)
 
 
 def check_custom_value(value: str) -> str:
