@@ -14,10 +14,7 @@ from portal.security import no_store
 
 
 def get_application_or_404(application_id: int) -> Application:
-    application = db.session.get(Application, application_id)
-    if application is None:
-        abort(404, "No such application.")
-    return application
+    return db.get_or_404(Application, application_id, description="No such application.")
 
 
 @bp.route("/applications", endpoint="applications")

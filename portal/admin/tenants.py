@@ -12,10 +12,7 @@ from portal.models import Tenant, User
 
 
 def get_tenant_or_404(tenant_id: int) -> Tenant:
-    tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None:
-        abort(404, "No such tenant.")
-    return tenant
+    return db.get_or_404(Tenant, tenant_id, description="No such tenant.")
 
 
 @bp.route("/tenants", methods=["GET", "POST"], endpoint="tenants")

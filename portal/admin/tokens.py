@@ -22,10 +22,7 @@ from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
 
 
 def get_token_or_404(token_id: int) -> AccessToken:
-    token = db.session.get(AccessToken, token_id)
-    if token is None:
-        abort(404, "No such token (it may have been deleted or replaced).")
-    return token
+    return db.get_or_404(AccessToken, token_id, description="No such token (it may have been deleted or replaced).")
 
 
 def editor_context(rows: PermissionRows) -> dict:

@@ -17,10 +17,7 @@ PAGE_SIZE = 50
 
 
 def get_user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404, "No such user.")
-    return user
+    return db.get_or_404(User, user_id, description="No such user.")
 
 
 @bp.route("/users", endpoint="users")

@@ -1,7 +1,6 @@
 """/api/v1/access-tokens: master tokens list, create, read and delete other tokens.
 Tokens are immutable, so there is no PATCH or PUT (405)."""
 
-from flask import abort
 from sqlalchemy import select
 
 from portal import audit, tokens
@@ -20,10 +19,7 @@ TOKEN_ID = f"/access-tokens/<int(max={MAX_ID}):token_id>"
 
 
 def token_or_404(token_id: int) -> AccessToken:
-    token = db.session.get(AccessToken, token_id)
-    if token is None:
-        abort(404, f"No access token with id {token_id}.")
-    return token
+    return db.get_or_404(AccessToken, token_id, description=f"No access token with id {token_id}.")
 
 
 def beyond_caller(caller: tokens.Bearer, requested: list[perms.Permission]) -> str | None:
