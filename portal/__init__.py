@@ -64,6 +64,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    # Tessera's only limits are on decorated views (login), which check them themselves; the
+    # extension's before-request hook would only find "no limits" on every other request.
+    if not app.config.get("RATELIMIT_DEFAULT") and not app.config.get("RATELIMIT_APPLICATION"):
+        app.before_request_funcs[None].remove(limiter._check_request_limit)
 
     from portal import errors, security
     from portal.admin import bp as admin_bp

@@ -1,6 +1,7 @@
 """Security headers, the login guard for sessions, and bearer-token parsing helpers."""
 
 from flask import request
+from flask.sessions import SecureCookieSessionInterface
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -8,13 +9,22 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+)
+
+
 def add_security_headers(response):
+    """Each header unless the view set its own (one pass over the headers: every response)."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name in headers.keys()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
     # RFC 6750 §2.3: responses to requests with a token in the URL must not be shared caches'.
     if "access_token" in request.args or "accessTokenId" in request.args:
         headers["Cache-Control"] = "no-store" if "no-store" in headers.get("Cache-Control", "") else "private"
@@ -28,5 +38,20 @@ def no_store(response):
     return response
 
 
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, but a request without the cookie (every API call and
+    resource-server request) gets an empty session without building a signer first."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if session or session.modified or session.accessed:
+            super().save_session(app, session, response)
+
+
 def register(app) -> None:
+    app.session_interface = CookieSessionInterface()
     app.after_request(add_security_headers)

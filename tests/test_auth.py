@@ -191,3 +191,27 @@ def test_session_cookie_flags(app, client, auth, admin_user):
 
 def test_csrf_helper_reads_the_login_page(client):
     assert csrf_token_from(client.get("/login").get_data(as_text=True))
+
+
+def test_security_headers_on_json_and_a_views_own_header_kept(app, client):
+    @app.get("/_header_probe")
+    def header_probe():
+        return {"ok": True}, 200, {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = client.get("/_header_probe")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/.well-known/openid-configuration").headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_no_cookie_means_an_empty_session_and_no_cookie_back(client):
+    response = client.get("/.well-known/openid-configuration")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_signed_in_session_still_reads_its_cookie(app, admin_client):
+    assert admin_client.get("/admin").status_code == 200
+    admin_client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert admin_client.get("/admin").status_code == 302

@@ -2,7 +2,7 @@
 read, update the label, delete (READ_/UPDATE_/DELETE_TENANT on that tenant)."""
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.api import bp
@@ -16,8 +16,13 @@ from portal.models import Tenant, User
 TAGS = ["tenants"]
 
 
+_TENANT_BY_NAME = select(Tenant).where(Tenant.name == bindparam("name"))
+# A read needs no ORM object: the columns the answer shows, by the unique name.
+_TENANT_READ = select(Tenant.__table__.c["name", "label", "created_at"]).where(Tenant.__table__.c.name == bindparam("name"))
+
+
 def tenant_or_404(name: str) -> Tenant:
-    tenant = db.session.scalar(select(Tenant).where(Tenant.name == name))
+    tenant = db.session.scalar(_TENANT_BY_NAME, {"name": name})
     if tenant is None:
         abort(404, f"No tenant named {name}.")
     return tenant
@@ -56,7 +61,9 @@ def create_tenant(json: TenantCreate):
 @spec.validate(resp=responses(200, TenantOut, 400, 404), tags=TAGS)
 def read_tenant(name: str):
     """Read one tenant (READ_TENANT on it)."""
-    tenant = tenant_or_404(name)
+    tenant = db.session.execute(_TENANT_READ, {"name": name}).first()
+    if tenant is None:
+        abort(404, f"No tenant named {name}.")
     return TenantOut.of(tenant)
 
 

@@ -8,7 +8,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal import clock, tokens
 from portal.extensions import db
@@ -26,10 +26,13 @@ from portal.tokens.jwt_format import issuer, jwt_format_enabled, sign_access_tok
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
 
 
+_CLIENT_BY_ID = select(Application).where(Application.client_id == bindparam("client_id"))
+
+
 def query_client(client_id):
     if not isinstance(client_id, str) or not client_id:
         return None
-    return db.session.scalar(select(Application).where(Application.client_id == client_id))
+    return db.session.scalar(_CLIENT_BY_ID, {"client_id": client_id})
 
 
 def access_token_value(client, grant_type, user, scope):

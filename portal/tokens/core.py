@@ -160,22 +160,22 @@ def create_token(*, application: Application, source: str, actor: str | None = N
     return IssuedToken(token, value)
 
 
+_BY_HASH = select(AccessToken).where(AccessToken.token_hash == bindparam("token_hash")).options(
+    joinedload(AccessToken.permissions))
+_BY_REFRESH_HASH = select(AccessToken).where(AccessToken.refresh_token_hash == bindparam("token_hash"))
+
+
 def find_by_value(value: str) -> AccessToken | None:
     """One indexed lookup by hash, with application, user and permissions loaded."""
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
-    statement = (
-        select(AccessToken)
-        .where(AccessToken.token_hash == hash_value(value))
-        .options(joinedload(AccessToken.permissions))
-    )
-    return db.session.scalars(statement).unique().one_or_none()
+    return db.session.scalars(_BY_HASH, {"token_hash": hash_value(value)}).unique().one_or_none()
 
 
 def find_by_refresh_value(value: str) -> AccessToken | None:
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
-    return db.session.scalar(select(AccessToken).where(AccessToken.refresh_token_hash == hash_value(value)))
+    return db.session.scalar(_BY_REFRESH_HASH, {"token_hash": hash_value(value)})
 
 
 def invalid_reason(token: AccessToken | None, at: datetime | None = None) -> str | None:
