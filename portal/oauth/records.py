@@ -54,6 +54,33 @@ class TokenRecord(TokenMixin):
         return self.row.application
 
 
+class DescribedToken(TokenMixin):
+    """What introspection reads of a token (the rows of `tokens.describe`), seen as `kind`:
+    the same rules as TokenRecord, over plain columns instead of ORM objects."""
+
+    def __init__(self, rows, kind: str = ACCESS):
+        self.facts = rows[0]
+        self.kind = kind
+        self.tenant_permissions = [{"tenant": row.tenant, "actions": row.actions.split()}
+                                   for row in rows if row.tenant is not None]
+
+    def check_client(self, client) -> bool:
+        return client is not None and self.facts.application_id == client.id
+
+    def get_scope(self) -> str:
+        return self.facts.scope or ""
+
+    def get_expires_in(self) -> int:
+        moment = self.facts.expires_at
+        return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
+
+    def is_expired(self) -> bool:
+        return self.facts.expires_at is not None and self.facts.expires_at <= clock.now()
+
+    def is_revoked(self) -> bool:
+        return self.facts.revoked_at is not None or self.facts.user_active is False
+
+
 class CodeRecord(AuthorizationCodeMixin):
     """An authorization-code row; PKCE reads code_challenge(_method) from it."""
 

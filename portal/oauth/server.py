@@ -20,7 +20,7 @@ from portal.oauth.grants import (
     StrictPKCE,
     TesseraOpenIDCode,
 )
-from portal.oauth.records import ACCESS, REFRESH, TokenRecord
+from portal.oauth.records import ACCESS, REFRESH, DescribedToken, TokenRecord
 from portal.tokens.jwt_format import issuer, jwt_format_enabled, sign_access_token
 
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
@@ -77,10 +77,13 @@ def save_token(token, request):
     )
 
 
-def find_record(token_string, hint=None) -> TokenRecord | None:
+def kinds_to_try(hint) -> tuple[str, str]:
     """The hinted kind first, then the other (RFC 7009 §2.1, RFC 7662 §2.1)."""
-    order = (REFRESH, ACCESS) if hint == REFRESH else (ACCESS, REFRESH)
-    for kind in order:
+    return (REFRESH, ACCESS) if hint == REFRESH else (ACCESS, REFRESH)
+
+
+def find_record(token_string, hint=None) -> TokenRecord | None:
+    for kind in kinds_to_try(hint):
         row = (tokens.find_by_value if kind == ACCESS else tokens.find_by_refresh_value)(token_string)
         if row is not None:
             return TokenRecord(row, kind)
@@ -110,29 +113,33 @@ class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):
-        return find_record(token_string, token_type_hint)
+        for kind in kinds_to_try(token_type_hint):
+            rows = tokens.describe(token_string, refresh=kind == REFRESH)
+            if rows:
+                return DescribedToken(rows, kind)
+        return None
 
     def check_permission(self, token, client, request):
         return not client.is_public
 
-    def introspect_token(self, token: TokenRecord):
-        row = token.row
+    def introspect_token(self, token: DescribedToken):
+        facts = token.facts
         body = {
             "active": True,
-            "client_id": row.application.client_id,
+            "client_id": facts.client_id,
             "token_type": "Bearer" if token.kind == ACCESS else "refresh_token",
-            "scope": row.scope or "",
-            "exp": clock.timestamp(token.expires_at()),
-            "iat": clock.timestamp(row.issued_at),
+            "scope": facts.scope or "",
+            "exp": clock.timestamp(facts.expires_at),
+            "iat": clock.timestamp(facts.issued_at),
             "iss": issuer(),
-            "application": row.application.name,
-            "master": row.master,
-            "tenant_permissions": row.tenant_permissions,
-            "source": row.source,
+            "application": facts.application_name,
+            "master": facts.master,
+            "tenant_permissions": token.tenant_permissions,
+            "source": facts.source,
         }
-        if row.user is not None:
-            body["sub"] = row.user.sub
-            body["username"] = row.user.username
+        if facts.sub is not None:
+            body["sub"] = facts.sub
+            body["username"] = facts.username
         return body
 
 

@@ -11,6 +11,7 @@ from portal.tokens.core import (
     delete,
     delete_for_user,
     delete_many,
+    describe,
     extend,
     find_by_refresh_value,
     find_by_value,
@@ -30,7 +31,7 @@ from portal.tokens.values import generate_value, hash_value, hint_for
 __all__ = [
     "ACTIONS", "ANY", "Bearer", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
     "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value", "claim_refresh_token",
-    "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "extend",
+    "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "describe", "extend",
     "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
     "mark_used", "portal_application", "replace", "revoke", "revoke_grant",
     "session_token_alive", "token_allows",

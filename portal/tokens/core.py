@@ -213,6 +213,37 @@ _BEARER_QUERY = (
 )
 
 
+def _described_by(hash_column, expires_column, revoked_column):
+    """A token's public facts (what introspection answers), one result row per permission."""
+    return (
+        select(_tokens.c.id, _tokens.c.scope, _tokens.c.master, _tokens.c.source, _tokens.c.issued_at,
+               expires_column.label("expires_at"), revoked_column.label("revoked_at"), _tokens.c.application_id,
+               _applications.c.client_id, _applications.c.name.label("application_name"), _users.c.sub,
+               _users.c.username, _users.c.active.label("user_active"), _permissions.c.tenant,
+               _permissions.c.actions)
+        .select_from(_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
+                     .outerjoin(_users, _users.c.id == _tokens.c.user_id)
+                     .outerjoin(_permissions, _permissions.c.token_id == _tokens.c.id))
+        .where(hash_column == bindparam("token_hash"))
+        .order_by(_permissions.c.position)
+    )
+
+
+# Looked up as an access token, or as the refresh token issued with it (its own expiry and revocation).
+_DESCRIBE_ACCESS = _described_by(_tokens.c.token_hash, _tokens.c.expires_at, _tokens.c.revoked_at)
+_DESCRIBE_REFRESH = _described_by(_tokens.c.refresh_token_hash, _tokens.c.refresh_expires_at,
+                                  _tokens.c.refresh_revoked_at)
+
+
+def describe(value: str, refresh: bool = False) -> list | None:
+    """The rows of `_described_by` for a presented access (or refresh) token value, read
+    without ORM objects (resource servers introspect on every request); None if unknown."""
+    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    statement = _DESCRIBE_REFRESH if refresh else _DESCRIBE_ACCESS
+    return db.session.execute(statement, {"token_hash": hash_value(value)}).all() or None
+
+
 def authenticate(value: str) -> Bearer:
     """The live token for a presented value, or InvalidTokenError saying why not."""
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:

@@ -3,6 +3,7 @@
 import pytest
 
 from portal import tokens
+from portal.extensions import db
 from tests.factories import make_application, make_tenant, make_token
 from tests.oauth.conftest import pkce_pair
 
@@ -163,6 +164,25 @@ def test_introspection_unknown_expired_revoked_are_inactive(logged_in, move_cloc
     live = logged_in.tokens()["access_token"]
     move_clock(3601)
     assert logged_in.introspect(live).get_json() == {"active": False}
+
+
+def test_introspection_of_refresh_tokens_and_deactivated_users(logged_in, move_clock):
+    make_tenant("site1")
+    make_tenant("site2")
+    issued = logged_in.tokens()
+    move_clock(3601)  # the access token has expired, its refresh token has not
+    assert logged_in.introspect(issued["access_token"]).get_json() == {"active": False}
+    refresh = logged_in.introspect(issued["refresh_token"], token_type_hint="refresh_token").get_json()
+    assert refresh["active"] is True and refresh["token_type"] == "refresh_token" and refresh["exp"] > refresh["iat"]
+    ordered = make_token(application=logged_in.application, user=logged_in.user, tenant_permissions=[
+        {"tenant": "site2", "actions": ["MANAGE_PROFILES"]}, {"tenant": "site1", "actions": ["READ_TENANT"]}])
+    listed = logged_in.introspect(ordered.value).get_json()["tenant_permissions"]
+    assert [p["tenant"] for p in listed] == ["site2", "site1"]
+    tokens.revoke(tokens.find_by_refresh_value(issued["refresh_token"]), actor="test")
+    assert logged_in.introspect(issued["refresh_token"]).get_json() == {"active": False}
+    logged_in.user.active = False
+    db.session.commit()
+    assert logged_in.introspect(ordered.value).get_json() == {"active": False}
 
 
 def test_introspection_is_for_confidential_clients_only(client, auth, oauth_user, logged_in):
