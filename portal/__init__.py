@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import BaseConfig, env_int, settings_from_environment
-from portal.extensions import csrf, db, limiter, login_manager, migrate
+from portal.extensions import csrf, db, init_migrations, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +40,9 @@ def tune_sqlite(dbapi_connection, connection_record):
     cursor.close()
 
 
-def create_app(config: dict | None = None) -> Flask:
-    """Build the app: environment settings first, then `config` (tests pass a dict)."""
+def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
+    """Build the app: environment settings first, then `config` (tests pass a dict).
+    `migrations=False` leaves out Flask-Migrate's commands (gunicorn workers, see wsgi.py)."""
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("TESSERA_INSTANCE_PATH") or str(
         ROOT / "instance"
     )
@@ -60,7 +61,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    if migrations:
+        init_migrations(app, str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

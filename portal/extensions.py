@@ -3,7 +3,6 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -24,7 +23,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def init_migrations(app, directory: str) -> None:
+    """Flask-Migrate, imported here: it loads Alembic (about 11 MB in every process), which
+    a serving worker never uses; the command line and the tests call this."""
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=directory, compare_type=True, render_as_batch=True)

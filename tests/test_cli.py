@@ -110,3 +110,27 @@ def test_a_bad_setting_is_a_one_line_error(tmp_path):
     assert result.returncode == 2
     assert "ACCESS_TOKEN_EXPIRE_SECONDS must be a whole number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serving_loads_no_alembic_and_the_db_commands_still_work(tmp_path):
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT, VENV_BIN
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    env.update(TESSERA_INSTANCE_PATH=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
+
+    def run(*args):
+        result = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert run(str(VENV_BIN / "portal"), "db", "upgrade") is not None
+    # What `gunicorn wsgi:app` imports: no Flask-Migrate, no Alembic in the worker.
+    loaded = run(str(VENV_BIN / "python"), "-c", "import sys, wsgi; print(sorted(m for m in ('alembic', "
+                 "'flask_migrate') if m in sys.modules), wsgi.app.name)")
+    assert loaded.strip() == "[] portal"
+    # `flask --app wsgi` is the same command group as `portal`: the db commands are there.
+    assert "(head)" in run(str(VENV_BIN / "flask"), "--app", "wsgi", "db", "current")
+    assert "(head)" in run(str(VENV_BIN / "portal"), "db", "current")
