@@ -47,10 +47,6 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         return super().open_session(app, request)
 
-    def save_session(self, app, session, response):
-        if session or session.modified or session.accessed:
-            super().save_session(app, session, response)
-
 
 def register(app) -> None:
     app.session_interface = CookieSessionInterface()
