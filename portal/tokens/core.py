@@ -198,6 +198,10 @@ def dead_reason(revoked_at: datetime | None, expires_at: datetime, user_active: 
 
 _tokens, _permissions = AccessToken.__table__, TokenPermission.__table__
 _applications, _users = Application.__table__, User.__table__
+# A token row with its application, its user (if any) and its permissions (one row each).
+_TOKEN_JOINS = (_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
+                .outerjoin(_users, _users.c.id == _tokens.c.user_id)
+                .outerjoin(_permissions, _permissions.c.token_id == _tokens.c.id))
 # The bearer's row, its application's name, its user's active flag and its permissions
 # (one result row each): one indexed query that builds no ORM objects, because this runs
 # on every API call and every userinfo request.
@@ -205,9 +209,7 @@ _BEARER_QUERY = (
     select(_tokens.c.id, _tokens.c.hint, _tokens.c.master, _tokens.c.scope, _tokens.c.application_id,
            _applications.c.name, _tokens.c.user_id, _users.c.active, _tokens.c.expires_at,
            _tokens.c.revoked_at, _tokens.c.last_used_at, _permissions.c.tenant, _permissions.c.actions)
-    .select_from(_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
-                 .outerjoin(_users, _users.c.id == _tokens.c.user_id)
-                 .outerjoin(_permissions, _permissions.c.token_id == _tokens.c.id))
+    .select_from(_TOKEN_JOINS)
     .where(_tokens.c.token_hash == bindparam("token_hash"))
     .order_by(_permissions.c.position)
 )
@@ -221,9 +223,7 @@ def _described_by(hash_column, expires_column, revoked_column):
                _applications.c.client_id, _applications.c.name.label("application_name"), _users.c.sub,
                _users.c.username, _users.c.active.label("user_active"), _permissions.c.tenant,
                _permissions.c.actions)
-        .select_from(_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
-                     .outerjoin(_users, _users.c.id == _tokens.c.user_id)
-                     .outerjoin(_permissions, _permissions.c.token_id == _tokens.c.id))
+        .select_from(_TOKEN_JOINS)
         .where(hash_column == bindparam("token_hash"))
         .order_by(_permissions.c.position)
     )
