@@ -1,6 +1,7 @@
 """Tessera: an access-token authority. `create_app()` builds the Flask application."""
 
 import os
+from functools import partial
 from pathlib import Path
 
 from flask import Flask
@@ -9,7 +10,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import BaseConfig, env_int, settings_from_environment
-from portal.extensions import csrf, db, init_migrations, limiter, login_manager
+from portal.extensions import close_hot_connection, csrf, db, init_migrations, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,29 @@ def tune_sqlite(dbapi_connection, connection_record):
     cursor.close()
 
 
+def hook_owner(hook):
+    """The extension object a registered hook belongs to (a bound method or a partial)."""
+    if isinstance(hook, partial):
+        return hook.args[0] if hook.args else None
+    return getattr(hook, "__self__", None)
+
+
+def confine_login_hooks(app: Flask, blueprint: str) -> None:
+    """Flask-Limiter and Flask-Login hook into every request, but Tessera's only rate limits
+    and its only remember-cookie changes are on the login and logout views: their hooks run
+    for that blueprint alone (elsewhere they cost an API read ~10 %). The limits are checked by the
+    login view's decorator, so Flask-Limiter's before-request hook is not needed at all;
+    with operator-set default limits everything stays app-wide."""
+    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
+        return
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    for registry in (app.after_request_funcs, app.teardown_request_funcs):
+        hooks = registry[None]
+        confined = [hook for hook in hooks if hook_owner(hook) in (limiter, login_manager)]
+        hooks[:] = [hook for hook in hooks if hook not in confined]
+        registry.setdefault(blueprint, []).extend(confined)
+
+
 def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     """Build the app: environment settings first, then `config` (tests pass a dict).
     `migrations=False` leaves out Flask-Migrate's commands (gunicorn workers, see wsgi.py)."""
@@ -61,15 +85,12 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
 
     db.init_app(app)
+    app.teardown_appcontext(close_hot_connection)
     if migrations:
         init_migrations(app, str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    # Tessera's only limits are on decorated views (login), which check them themselves; the
-    # extension's before-request hook would only find "no limits" on every other request.
-    if not app.config.get("RATELIMIT_DEFAULT") and not app.config.get("RATELIMIT_APPLICATION"):
-        app.before_request_funcs[None].remove(limiter._check_request_limit)
 
     from portal import errors, security
     from portal.admin import bp as admin_bp
@@ -81,6 +102,7 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     errors.register(app)
     security.register(app)
     app.register_blueprint(auth_bp)
+    confine_login_hooks(app, auth_bp.name)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     init_oauth(app)

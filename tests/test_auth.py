@@ -6,7 +6,7 @@ from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import csrf_token_from
-from tests.factories import make_user
+from tests.factories import make_token, make_user
 
 
 def test_login_page_has_labelled_fields(client):
@@ -154,12 +154,18 @@ class TestThrottling:
         response = auth.login()
         assert response.status_code == 429
         assert "Too many attempts" in response.get_data(as_text=True)
+        assert int(response.headers["Retry-After"]) > 0
         assert client.get("/admin").status_code == 302
 
     def test_successful_logins_do_not_count(self, client, auth, admin_user):
         for _ in range(5):
             assert auth.login().status_code == 303
             auth.logout()
+
+    def test_rate_limit_headers_are_on_the_login_view_only(self, client, auth, admin_user):
+        assert int(auth.login(password="wrong").headers["X-RateLimit-Remaining"]) >= 2
+        api = client.get("/api/v1/access-tokens", headers={"Authorization": f"Bearer {make_token(master=True).value}"})
+        assert api.status_code == 200 and "X-RateLimit-Remaining" not in api.headers
 
     def test_the_limit_is_per_account(self, client, auth, admin_user):
         make_user("dave")
