@@ -5,7 +5,7 @@ from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from sqlalchemy import bindparam, select
 
 from portal import clock
-from portal.extensions import db
+from portal.extensions import db, hot_connection
 from portal.models import AccessToken, AuthorizationCode, User
 
 ACCESS = "access_token"
@@ -115,7 +115,7 @@ _CLAIM_COLUMNS = select(_users.c["sub", "name", "username", "updated_at", "email
 
 def claim_columns(user_id: int):
     """What `user_claims` reads, as one row (no ORM object: /userinfo is a hot path)."""
-    return db.session.execute(_CLAIM_COLUMNS, {"user_id": user_id}).first()
+    return hot_connection().execute(_CLAIM_COLUMNS, {"user_id": user_id}).first()
 
 
 def user_claims(user: User, scope: str) -> UserInfo:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import audit, clock
-from portal.extensions import db
+from portal.extensions import db, hot_connection
 from portal.models import AccessToken, Application, Tenant, TokenPermission, User
 from portal.models.token import SOURCES
 from portal.tokens import permissions as perms
@@ -241,14 +241,14 @@ def describe(value: str, refresh: bool = False) -> list | None:
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
     statement = _DESCRIBE_REFRESH if refresh else _DESCRIBE_ACCESS
-    return db.session.execute(statement, {"token_hash": hash_value(value)}).all() or None
+    return hot_connection().execute(statement, {"token_hash": hash_value(value)}).all() or None
 
 
 def authenticate(value: str) -> Bearer:
     """The live token for a presented value, or InvalidTokenError saying why not."""
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         raise InvalidTokenError("unknown token")
-    rows = db.session.execute(_BEARER_QUERY, {"token_hash": hash_value(value)}).all()
+    rows = hot_connection().execute(_BEARER_QUERY, {"token_hash": hash_value(value)}).all()
     if not rows:
         raise InvalidTokenError("unknown token")
     (token_id, hint, master, scope, application_id, application_name, user_id, user_active,
@@ -266,11 +266,15 @@ def authenticate(value: str) -> Bearer:
     return bearer
 
 
-def mark_used(token: AccessToken | Bearer) -> None:
+_MARK_USED = update(_tokens).where(_tokens.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
+
+
+def mark_used(token: Bearer) -> None:
     now = clock.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        db.session.execute(update(AccessToken).where(AccessToken.id == token.id).values(last_used_at=now))
-        db.session.commit()
+        connection = hot_connection()
+        connection.execute(_MARK_USED, {"token_id": token.id, "now": now})
+        connection.commit()  # at once: the request's own session may write this row next
 
 
 def extend(token: AccessToken, expires_at: datetime, *, actor: str | None = None) -> AccessToken:
