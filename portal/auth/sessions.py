@@ -17,7 +17,7 @@ def start_session(user: User) -> None:
     session.permanent = True
     session[SESSION_VERSION_KEY] = user.session_version
     if current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"]:
-        session[SESSION_TOKEN_KEY] = tokens.create_session_token(user).token.id
+        session[SESSION_TOKEN_KEY] = tokens.create_session_token(user).id
 
 
 def end_session(user: User | None) -> None:

@@ -1,6 +1,6 @@
 """All models, re-exported so Alembic sees every table."""
 
-from portal.models.application import Application
+from portal.models.application import Application, ClientRecord
 from portal.models.audit import AuditEvent
 from portal.models.oauth import AuthorizationCode, Consent, SigningKey
 from portal.models.token import AccessToken, TokenPermission
@@ -11,6 +11,7 @@ __all__ = [
     "Application",
     "AuditEvent",
     "AuthorizationCode",
+    "ClientRecord",
     "Consent",
     "SigningKey",
     "Tenant",

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
@@ -19,35 +20,13 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class Application(ClientMixin, db.Model):
-    __tablename__ = "applications"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    description: Mapped[str] = mapped_column(Text, default="")
-    client_id: Mapped[str] = mapped_column(String(100), unique=True)
-    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
-    client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
-    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    grant_types: Mapped[list] = mapped_column(JSON, default=list)
-    response_types: Mapped[list] = mapped_column(JSON, default=list)
-    scope: Mapped[str] = mapped_column(Text, default="")
-    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
-    builtin: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+class ClientRules(ClientMixin):
+    """Authlib's client interface, read from an application's columns: one set of rules for
+    the ORM model and for ClientRecord, the read-only copy the OAuth endpoints load."""
 
     @property
     def is_public(self) -> bool:
         return self.client_type == PUBLIC
-
-    def set_secret(self, secret: str | None = None) -> str | None:
-        """Store a new secret's hash; return the plaintext to show once (None for public)."""
-        if self.is_public:
-            self.client_secret_hash = None
-            return None
-        secret = secret or secrets.token_urlsafe(32)
-        self.client_secret_hash = hash_secret(secret)
-        return secret
 
     @property
     def client_metadata(self) -> dict:
@@ -60,7 +39,6 @@ class Application(ClientMixin, db.Model):
             "client_name": self.name,
         }
 
-    # Authlib's ClientMixin interface.
     def get_client_id(self) -> str:
         return self.client_id
 
@@ -96,5 +74,52 @@ class Application(ClientMixin, db.Model):
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in (self.grant_types or [])
 
+
+class Application(ClientRules, db.Model):
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    response_types: Mapped[list] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
+    builtin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    def set_secret(self, secret: str | None = None) -> str | None:
+        """Store a new secret's hash; return the plaintext to show once (None for public)."""
+        if self.is_public:
+            self.client_secret_hash = None
+            return None
+        secret = secret or secrets.token_urlsafe(32)
+        self.client_secret_hash = hash_secret(secret)
+        return secret
+
     def __repr__(self) -> str:
         return f"<Application {self.name}>"
+
+
+@dataclass(frozen=True)
+class ClientRecord(ClientRules):
+    """An application's OAuth settings read with one Core query and no ORM session
+    (introspection and /token authenticate a client on every call)."""
+
+    __tablename__ = "applications"  # so an audit event names it as it names the model
+
+    id: int
+    name: str
+    description: str
+    client_id: str
+    client_secret_hash: str | None
+    client_type: str
+    redirect_uris: list
+    grant_types: list
+    response_types: list
+    scope: str
+    token_endpoint_auth_method: str

@@ -1,5 +1,6 @@
 """Authlib's authorization server, wired to the token core (hashed storage everywhere)."""
 
+from dataclasses import fields
 from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -11,8 +12,8 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from portal import clock, tokens
-from portal.extensions import db
-from portal.models import Application
+from portal.extensions import hot_connection
+from portal.models import Application, ClientRecord
 from portal.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -26,13 +27,16 @@ from portal.tokens.jwt_format import issuer, jwt_format_enabled, sign_access_tok
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
 
 
-_CLIENT_BY_ID = select(Application).where(Application.client_id == bindparam("client_id"))
+_applications = Application.__table__
+_CLIENT_BY_ID = (select(*(_applications.c[field.name] for field in fields(ClientRecord)))
+                 .where(_applications.c.client_id == bindparam("client_id")))
 
 
-def query_client(client_id):
+def query_client(client_id) -> ClientRecord | None:
     if not isinstance(client_id, str) or not client_id:
         return None
-    return db.session.scalar(_CLIENT_BY_ID, {"client_id": client_id})
+    row = hot_connection().execute(_CLIENT_BY_ID, {"client_id": client_id}).first()
+    return ClientRecord(*row) if row else None
 
 
 def access_token_value(client, grant_type, user, scope):

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import audit, clock
 from portal.extensions import db, hot_connection
-from portal.models import AccessToken, Application, Tenant, TokenPermission, User
+from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
 from portal.models.token import SOURCES
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
@@ -23,13 +23,21 @@ PORTAL_APPLICATION = "portal"
 # last_used_at is written at most this often per token, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
+_tokens, _permissions = AccessToken.__table__, TokenPermission.__table__
+_applications, _users = Application.__table__, User.__table__
+
 
 @dataclass
 class IssuedToken:
-    """A new token row and its value, which is shown once and never stored."""
+    """A new token's id and its value, which is shown once and never stored."""
 
-    token: AccessToken
+    id: int
     value: str
+
+    @property
+    def token(self) -> AccessToken:
+        """The new row, loaded on first use (OAuth issuance never needs it)."""
+        return db.session.get(AccessToken, self.id)
 
 
 @dataclass(frozen=True)
@@ -85,44 +93,41 @@ def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: dat
     return expires_at.replace(microsecond=0)
 
 
-def permission_rows(permission_list: list[perms.Permission]) -> list[TokenPermission]:
-    return [
-        TokenPermission(position=i, tenant=p.tenant, actions=" ".join(perms.sorted_actions(p.actions)))
-        for i, p in enumerate(permission_list)
-    ]
+def token_columns(*, application: Application | ClientRecord, source: str, token_hash: str, hint: str,
+                  user: User | None, master: bool, scope: str, expires_at: datetime,
+                  created_by: User | None, now: datetime, **extra) -> dict:
+    """The column values of a new token row (an OAuth client arrives as a ClientRecord)."""
+    return {
+        "token_hash": token_hash, "hint": hint, "source": source, "application_id": application.id,
+        "user_id": user.id if user else None, "master": bool(master), "scope": " ".join((scope or "").split()),
+        "issued_at": now, "created_at": now, "expires_at": expires_at,
+        "created_by_id": created_by.id if created_by else None, **extra,
+    }
 
 
-def build_token(*, application: Application, source: str, value: str, user: User | None,
-                master: bool, scope: str, expires_at: datetime, permission_list: list[perms.Permission],
-                created_by: User | None, now: datetime, **extra) -> AccessToken:
-    token = AccessToken(
-        token_hash=hash_value(value),
-        hint=hint_for(value),
-        source=source,
-        application=application,
-        user=user,
-        master=bool(master),
-        scope=" ".join((scope or "").split()),
-        issued_at=now,
-        created_at=now,
-        expires_at=expires_at,
-        created_by=created_by,
-        **extra,
-    )
-    token.permissions = permission_rows(permission_list)
-    return token
+_INSERT_TOKEN = insert(_tokens)
+_INSERT_PERMISSION = insert(_permissions)
 
 
-def flush_or_duplicate() -> None:
-    """Write pending rows; a taken token hash becomes DuplicateValueError, nothing kept."""
+def insert_token(columns: dict, permission_list: list[perms.Permission]) -> int:
+    """Write a token row and its permission rows in the session's transaction, with Core
+    statements (the unit of work's flush was a third of /token); a taken hash becomes
+    DuplicateValueError with nothing kept. Returns the new id."""
     try:
-        db.session.flush()
+        token_id = db.session.execute(_INSERT_TOKEN, columns).inserted_primary_key[0]
     except IntegrityError:
         db.session.rollback()
         raise DuplicateValueError() from None
+    if permission_list:
+        db.session.execute(_INSERT_PERMISSION, [
+            {"token_id": token_id, "position": i, "tenant": p.tenant,
+             "actions": " ".join(perms.sorted_actions(p.actions))}
+            for i, p in enumerate(permission_list)
+        ])
+    return token_id
 
 
-def create_token(*, application: Application, source: str, actor: str | None = None,
+def create_token(*, application: Application | ClientRecord, source: str, actor: str | None = None,
                  user: User | None = None, value: str | None = None, master: bool = False,
                  scope: str = "", expires_at: datetime | None = None, expires_in: int | None = None,
                  tenant_permissions: Iterable = (), created_by: User | None = None,
@@ -144,20 +149,19 @@ def create_token(*, application: Application, source: str, actor: str | None = N
                                   expires_in=int((expires_at - now).total_seconds()))
     else:
         value = generate_value()
-    token = build_token(
-        application=application, source=source, value=value, user=user, master=master, scope=scope,
-        expires_at=expires_at, permission_list=permission_list,
-        created_by=created_by, now=now, parent=parent, grant_id=grant_id, auth_time=auth_time,
+    hint = hint_for(value)
+    token_id = insert_token(token_columns(
+        application=application, source=source, token_hash=hash_value(value), hint=hint, user=user,
+        master=master, scope=scope, expires_at=expires_at, created_by=created_by, now=now,
+        parent_id=parent.id if parent else None, grant_id=grant_id, auth_time=auth_time,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
         refresh_expires_at=refresh_expires_at,
-    )
-    db.session.add(token)
-    flush_or_duplicate()
+    ), permission_list)
     if record:
-        audit.record("token.created", actor=actor, target=token, source=source,
-                     application=application.name, master=token.master)
+        audit.record("token.created", actor=actor, target_type="access_token", target_id=token_id,
+                     target_label=hint, source=source, application=application.name, master=bool(master))
     db.session.commit()
-    return IssuedToken(token, value)
+    return IssuedToken(token_id, value)
 
 
 _BY_HASH = select(AccessToken).where(AccessToken.token_hash == bindparam("token_hash")).options(
@@ -196,8 +200,6 @@ def dead_reason(revoked_at: datetime | None, expires_at: datetime, user_active: 
     return None
 
 
-_tokens, _permissions = AccessToken.__table__, TokenPermission.__table__
-_applications, _users = Application.__table__, User.__table__
 # A token row with its application, its user (if any) and its permissions (one row each).
 _TOKEN_JOINS = (_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
                 .outerjoin(_users, _users.c.id == _tokens.c.user_id)
@@ -310,13 +312,11 @@ def replace(token: AccessToken, *, actor: str | None = None, application: Applic
     source = token.source
     db.session.delete(token)
     db.session.flush()  # the old row (and its unique hash) goes before the new one arrives
-    new = build_token(
-        application=application, source=source, value="", user=user, master=master, scope=scope,
-        expires_at=new_expiry, permission_list=permission_list, created_by=created_by, now=now, **carried,
-    )
-    new.token_hash, new.hint = token_hash, hint  # same value: the server keeps only its hash
-    db.session.add(new)
-    db.session.flush()
+    new_id = insert_token(token_columns(  # same value: the server keeps only its hash
+        application=application, source=source, token_hash=token_hash, hint=hint, user=user, master=master,
+        scope=scope, expires_at=new_expiry, created_by=created_by, now=now, **carried,
+    ), permission_list)
+    new = db.session.get(AccessToken, new_id)
     audit.record("token.replaced", actor=actor, target=new, replaced_token_id=old_id,
                  application=application.name, master=new.master,
                  tenant_permissions=[p.as_dict() for p in permission_list])

@@ -13,13 +13,13 @@ from sqlalchemy import select, update
 
 from portal import clock
 from portal.extensions import db
-from portal.models import AccessToken, Application, AuthorizationCode, User
+from portal.models import AccessToken, Application, AuthorizationCode, ClientRecord, User
 from portal.tokens.values import MAX_VALUE_LENGTH, hash_value
 
 CODE_LIFETIME = timedelta(seconds=60)
 
 
-def save_code(code: str, *, application: Application, user: User, redirect_uri: str, scope: str,
+def save_code(code: str, *, application: Application | ClientRecord, user: User, redirect_uri: str, scope: str,
               nonce: str | None, code_challenge: str | None, code_challenge_method: str | None,
               auth_time: datetime | None, response_type: str = "code") -> AuthorizationCode:
     now = clock.now()
