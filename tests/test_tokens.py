@@ -35,11 +35,20 @@ def test_lookup_by_value(app):
 @pytest.mark.parametrize("value, message", [
     ("short-value", "at least 16"),
     ("has a space in it!!", "without spaces"),
+    ("tab\tseparated-value-1", "without spaces"),
+    ("line\nbreak-value-12345", "without spaces"),
+    ("no-break\u00a0space-value", "without spaces"),
+    ("control\x00character-value", "without spaces"),
 ])
 def test_custom_values_are_checked(app, value, message):
     with pytest.raises(tokens.TokenError, match=message):
         make_token(value=value)
     assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 0
+
+
+def test_a_custom_value_may_use_any_printable_character(app):
+    value = "café-token-ünïcode-Ω-0123"
+    assert tokens.authenticate(make_token(value=value).value).hint == tokens.hint_for(value)
 
 
 def test_custom_value_must_be_unique_and_nothing_is_half_written(app):

@@ -71,18 +71,22 @@ def ensure_current_key() -> None:
         current_app.extensions["tessera.signing_key_ready"] = True
 
 
+_NEWEST_KID = (select(SigningKey.kid).where(SigningKey.retired_at.is_(None))
+               .order_by(SigningKey.created_at.desc(), SigningKey.id.desc()).limit(1))
+
+
 def _newest_key() -> RSAKey:
-    row = db.session.scalar(
-        select(SigningKey).where(SigningKey.retired_at.is_(None))
-        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc()).limit(1)
-    )
-    if row is None:
+    kid = db.session.scalar(_NEWEST_KID)  # the kid alone: the private key is parsed once per worker
+    if kid is None:
         # First use on a database `portal init` did not prepare. Flushed, not committed: it
         # is committed with the token it signs, and never commits a grant's claim early.
         row = new_key()
         db.session.add(row)
         db.session.flush()
-    return parsed(row)
+        return parsed(row)
+    if kid not in _parsed:
+        return parsed(db.session.scalar(select(SigningKey).where(SigningKey.kid == kid)))
+    return _parsed[kid]
 
 
 def published_keys() -> KeySet:

@@ -65,7 +65,8 @@ def check_custom_value(value: str) -> str:
     value = value.strip()
     if len(value) < MIN_CUSTOM_LENGTH:
         raise TokenError(f"a custom token value needs at least {MIN_CUSTOM_LENGTH} characters", "value")
-    if len(value) > MAX_VALUE_LENGTH or any(c.isspace() or not c.isprintable() for c in value):
+    # str.isprintable() is False for every whitespace character but " " (checked over all of Unicode).
+    if len(value) > MAX_VALUE_LENGTH or not value.isprintable() or " " in value:
         raise TokenError("a custom token value must be printable, without spaces, and not too long", "value")
     return value
 
