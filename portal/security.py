@@ -40,10 +40,12 @@ def no_store(response):
 
 class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, but a request without the cookie (every API call and
-    resource-server request) gets an empty session without building a signer first."""
+    resource-server request) gets an empty session without building a signer first, and a
+    request with no Cookie header at all without parsing one."""
 
     def open_session(self, app, request):
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ
+                               or not request.cookies.get(self.get_cookie_name(app))):
             return self.session_class()
         return super().open_session(app, request)
 
