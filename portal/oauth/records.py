@@ -2,11 +2,9 @@
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
-from sqlalchemy import bindparam, select
-
 from portal import clock
-from portal.extensions import db, hot_connection
 from portal.models import AccessToken, AuthorizationCode, User
+from portal.tokens import BearerUser
 
 ACCESS = "access_token"
 REFRESH = "refresh_token"
@@ -108,17 +106,7 @@ class CodeRecord(AuthorizationCodeMixin):
         return None
 
 
-_users = User.__table__
-_CLAIM_COLUMNS = select(_users.c["sub", "name", "username", "updated_at", "email"]).where(
-    _users.c.id == bindparam("user_id"))
-
-
-def claim_columns(user_id: int):
-    """What `user_claims` reads, as one row (no ORM object: /userinfo is a hot path)."""
-    return hot_connection().execute(_CLAIM_COLUMNS, {"user_id": user_id}).first()
-
-
-def user_claims(user: User, scope: str) -> UserInfo:
+def user_claims(user: User | BearerUser, scope: str) -> UserInfo:
     """The claims the granted scopes allow: openid → sub; profile → name, preferred_username,
     updated_at; email → email, email_verified."""
     info = UserInfo(

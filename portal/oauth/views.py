@@ -21,7 +21,7 @@ from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
 from portal.oauth.keys import ensure_current_key, published_keys
-from portal.oauth.records import claim_columns, has_scope, user_claims
+from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
 from portal.tokens.bearer import TooManyTokensError, token_from_request
 from portal.tokens.jwt_format import issuer
@@ -204,10 +204,9 @@ def userinfo():
         token = tokens.authenticate(value)
     except tokens.InvalidTokenError:
         return bearer_error(401, "invalid_token", "The access token is unknown, expired or revoked.")
-    user = claim_columns(token.user_id) if token.user_id is not None else None
-    if user is None or not has_scope(token.scope, "openid"):
+    if token.user is None or not has_scope(token.scope, "openid"):
         return bearer_error(403, "insufficient_scope", "The token was not granted the openid scope.")
-    response = jsonify(dict(user_claims(user, token.scope)))
+    response = jsonify(dict(user_claims(token.user, token.scope)))
     response.headers.update(NO_STORE)
     return response
 

@@ -2,6 +2,7 @@
 
 from portal.tokens.core import (
     Bearer,
+    BearerUser,
     IssuedToken,
     authenticate,
     check_custom_value,
@@ -29,7 +30,7 @@ from portal.tokens.permissions import ACTIONS, ANY, DEFAULT_ROW_ACTIONS, GLOBAL_
 from portal.tokens.values import generate_value, hash_value, hint_for
 
 __all__ = [
-    "ACTIONS", "ANY", "Bearer", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
+    "ACTIONS", "ANY", "Bearer", "BearerUser", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError", "InvalidTokenError",
     "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value", "claim_refresh_token",
     "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "describe", "extend",
     "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",

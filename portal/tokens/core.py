@@ -1,7 +1,7 @@
 """Creating, finding, validating and ending tokens: the only code that writes token rows."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -41,6 +41,17 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
+class BearerUser:
+    """The token's user, as /userinfo shows it (read with the token: no second query)."""
+
+    sub: str
+    username: str
+    name: str | None
+    email: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Bearer:
     """A live token as a request that presents it sees it (see `authenticate`)."""
 
@@ -51,6 +62,7 @@ class Bearer:
     application_id: int
     application_name: str
     user_id: int | None
+    user: BearerUser | None
     last_used_at: datetime | None
     permissions: tuple[perms.Permission, ...]
 
@@ -211,7 +223,8 @@ _TOKEN_JOINS = (_tokens.join(_applications, _applications.c.id == _tokens.c.appl
 _BEARER_QUERY = (
     select(_tokens.c.id, _tokens.c.hint, _tokens.c.master, _tokens.c.scope, _tokens.c.application_id,
            _applications.c.name, _tokens.c.user_id, _users.c.active, _tokens.c.expires_at,
-           _tokens.c.revoked_at, _tokens.c.last_used_at, _permissions.c.tenant, _permissions.c.actions)
+           _tokens.c.revoked_at, _tokens.c.last_used_at, _permissions.c.tenant, _permissions.c.actions,
+           *(_users.c[field.name] for field in fields(BearerUser)))
     .select_from(_TOKEN_JOINS)
     .where(_tokens.c.token_hash == bindparam("token_hash"))
     .order_by(_permissions.c.position)
@@ -255,13 +268,14 @@ def authenticate(value: str) -> Bearer:
     if not rows:
         raise InvalidTokenError("unknown token")
     (token_id, hint, master, scope, application_id, application_name, user_id, user_active,
-     expires_at, revoked_at, last_used_at, _, _) = rows[0]
+     expires_at, revoked_at, last_used_at, _, _, *user_columns) = rows[0]
     reason = dead_reason(revoked_at, expires_at, user_active)
     if reason:
         raise InvalidTokenError(reason)
     bearer = Bearer(
         id=token_id, hint=hint, master=master, scope=scope, application_id=application_id,
         application_name=application_name, user_id=user_id, last_used_at=last_used_at,
+        user=BearerUser(*user_columns) if user_id is not None else None,
         permissions=tuple(perms.Permission(row.tenant, frozenset(row.actions.split()))
                           for row in rows if row.tenant is not None),
     )
