@@ -100,6 +100,16 @@ def test_discovery(client, path):
     assert document["token_endpoint"] == "http://localhost/token"
 
 
+def test_without_the_setting_the_issuer_follows_the_host_asked_for(client):
+    def issuer(base_url):
+        return client.get("/.well-known/openid-configuration", base_url=base_url).get_json()["issuer"]
+
+    assert issuer("https://id.example.org") == "https://id.example.org"
+    assert issuer("http://other.example.net:8080") == "http://other.example.net:8080"
+    assert issuer("https://id.example.org") == "https://id.example.org"
+    assert issuer("http://xn--bcher-kva.example") == "http://bücher.example"  # as request.host_url says
+
+
 def test_issuer_setting_is_used_everywhere(app, logged_in):
     app.config["ISSUER"] = "https://id.example.org"
     assert logged_in.client.get("/.well-known/openid-configuration").get_json()["issuer"] == "https://id.example.org"
