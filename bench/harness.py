@@ -321,6 +321,7 @@ class Result:
     figures: dict | None = None  # rps, p50_ms, p99_ms, requests, errors, generator
     status: str = "ok"  # ok | not available | failed | pending | skipped
     note: str = ""
+    ceiling_rps: float | None = None  # the ceiling measured just before this scenario
 
 
 def measure(spec: RequestSpec, connections: int, duration: float, generator: str) -> dict:
@@ -343,6 +344,11 @@ def run_scenario(variant: str, name: str, label: str, spec_factory, connections:
     except (ScenarioFailed, RuntimeError, requests.RequestException) as error:
         result.status, result.note = "failed", str(error).splitlines()[0][:200]
     return result
+
+
+def measure_ceiling(variant: str, server: Server, connections: int, duration: float, generator: str) -> Result:
+    return run_scenario(variant, "ceiling", "bare Flask JSON route (ceiling)",
+                        lambda: RequestSpec("GET", server.url + "/ping"), connections, duration, generator)
 
 
 # --- the admin pages at 1,000,000 tokens --------------------------------------------------------
@@ -408,33 +414,39 @@ def run(*, database_url: str | None, duration: float, scenarios: list[str], vari
     memory: dict = {}
     try:
         for variant in variants:
-            ceiling = None
+            ceiling_server = None
             if "ceiling" in scenarios:
-                server = start_gunicorn("bench.ceiling:app", prepared.env, variant, workdir, "/ping")
-                try:
-                    ceiling = run_scenario(variant, "ceiling", "bare Flask JSON route (ceiling)",
-                                           lambda: RequestSpec("GET", server.url + "/ping"), connections, duration,
-                                           generator)
-                    results.append(ceiling)
-                    memory[(variant, "ceiling")] = server.worker_rss()
-                finally:
-                    server.stop()
-            for token_format in formats:
-                env = dict(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
-                server = start_gunicorn("wsgi:app", env, variant, workdir, "/healthz")
-                try:
-                    for scenario in SCENARIOS:
-                        if scenario.name not in scenarios:
-                            continue
-                        results.append(run_scenario(
-                            variant, scenario.name, scenario.label,
-                            lambda: scenario.build(server.url, prepared, token_format),
-                            connections, duration, generator, token_format))
-                    if wanted_admin and token_format == formats[0]:
-                        results.extend(admin_scenarios(server, prepared, variant, wanted_admin, duration, generator))
-                    memory[(variant, f"portal/{token_format}")] = server.worker_rss()
-                finally:
-                    server.stop()
+                # Kept up for the whole variant: measured again just before each hot scenario,
+                # so a machine whose speed drifts (shared cores) skews both sides of a ratio alike.
+                ceiling_server = start_gunicorn("bench.ceiling:app", prepared.env, variant, workdir, "/ping")
+            try:
+                if ceiling_server:
+                    results.append(measure_ceiling(variant, ceiling_server, connections, duration, generator))
+                for token_format in formats:
+                    env = dict(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
+                    server = start_gunicorn("wsgi:app", env, variant, workdir, "/healthz")
+                    try:
+                        for scenario in SCENARIOS:
+                            if scenario.name not in scenarios:
+                                continue
+                            paired = (measure_ceiling(variant, ceiling_server, connections, duration, generator)
+                                      if ceiling_server else None)
+                            result = run_scenario(
+                                variant, scenario.name, scenario.label,
+                                lambda: scenario.build(server.url, prepared, token_format),
+                                connections, duration, generator, token_format)
+                            result.ceiling_rps = paired.figures["rps"] if paired and paired.figures else None
+                            results.append(result)
+                        if wanted_admin and token_format == formats[0]:
+                            results.extend(admin_scenarios(server, prepared, variant, wanted_admin, duration,
+                                                           generator))
+                        memory[(variant, f"portal/{token_format}")] = server.worker_rss()
+                    finally:
+                        server.stop()
+            finally:
+                if ceiling_server:
+                    memory[(variant, "ceiling")] = ceiling_server.worker_rss()
+                    ceiling_server.stop()
     finally:
         stop_all()
         if not keep and prepared.kind == "SQLite":

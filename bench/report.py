@@ -36,10 +36,14 @@ def render(prepared: Prepared, results: list[Result], memory: dict, *, connectio
         f"{connections} connections, {duration:g} s per scenario, load generator: {', '.join(used)}",
     ]
     lines += [f"  note: {note}" for note in prepared.notes]
+    paired = [r.ceiling_rps for r in results if r.ceiling_rps]
+    if paired:
+        lines.append(f"  note: each hot scenario's ratio is to the ceiling measured just before it "
+                     f"({min(paired):.0f}-{max(paired):.0f} req/s this run; the ceiling row is the first)")
     header = f"{'variant':<8} {'scenario':<42} {'fmt':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}  goal / note"
     lines += ["", header, "-" * len(header)]
     for result in results:
-        ceiling = ceiling_of(results, result.variant)
+        ceiling = result.ceiling_rps or ceiling_of(results, result.variant)
         if result.figures:
             f = result.figures
             ratio = f["rps"] / ceiling if ceiling else None
