@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal import clock, tokens
 from portal.extensions import db
-from portal.models import AccessToken, AuditEvent, TokenPermission
+from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from tests.factories import make_application, make_tenant, make_token, make_user
 
 
@@ -49,6 +49,15 @@ def test_custom_values_are_checked(app, value, message):
 def test_a_custom_value_may_use_any_printable_character(app):
     value = "café-token-ünïcode-Ω-0123"
     assert tokens.authenticate(make_token(value=value).value).hint == tokens.hint_for(value)
+
+
+def test_a_user_and_application_made_in_the_same_transaction_are_linked(app):
+    application = Application(name="fresh-app", client_id="fresh-app")
+    user = User(username="fresh-user", email="fresh@example.org")
+    db.session.add_all([application, user])  # pending: no ids yet
+    issued = tokens.create_token(application=application, source="admin", user=user, actor="test")
+    row = db.session.get(AccessToken, issued.id)
+    assert (row.application.name, row.user.username) == ("fresh-app", "fresh-user")
 
 
 def test_custom_value_must_be_unique_and_nothing_is_half_written(app):

@@ -162,6 +162,8 @@ def create_token(*, application: Application | ClientRecord, source: str, actor:
                                   expires_in=int((expires_at - now).total_seconds()))
     else:
         value = generate_value()
+    if any(row is not None and row.id is None for row in (application, user, created_by, parent)):
+        db.session.flush()  # a row made in this transaction needs its id before the Core insert
     hint = hint_for(value)
     token_id = insert_token(token_columns(
         application=application, source=source, token_hash=hash_value(value), hint=hint, user=user,
