@@ -58,6 +58,11 @@ def test_a_user_and_application_made_in_the_same_transaction_are_linked(app):
     issued = tokens.create_token(application=application, source="admin", user=user, actor="test")
     row = db.session.get(AccessToken, issued.id)
     assert (row.application.name, row.user.username) == ("fresh-app", "fresh-user")
+    other = User(username="other-fresh-user", email="other@example.org")
+    db.session.add(other)
+    replaced = tokens.replace(row, actor="test", application=row.application, user=other, master=False,
+                              scope="", tenant_permissions=[])
+    assert replaced.user.username == "other-fresh-user"
 
 
 def test_custom_value_must_be_unique_and_nothing_is_half_written(app):

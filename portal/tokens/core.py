@@ -108,13 +108,16 @@ def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: dat
 
 def token_columns(*, application: Application | ClientRecord, source: str, token_hash: str, hint: str,
                   user: User | None, master: bool, scope: str, expires_at: datetime,
-                  created_by: User | None, now: datetime, **extra) -> dict:
+                  created_by: User | None, now: datetime, parent: AccessToken | None = None, **extra) -> dict:
     """The column values of a new token row (an OAuth client arrives as a ClientRecord)."""
+    if any(row is not None and row.id is None for row in (application, user, created_by, parent)):
+        db.session.flush()  # a row made in this transaction needs its id before the Core insert
     return {
         "token_hash": token_hash, "hint": hint, "source": source, "application_id": application.id,
         "user_id": user.id if user else None, "master": bool(master), "scope": " ".join((scope or "").split()),
         "issued_at": now, "created_at": now, "expires_at": expires_at,
-        "created_by_id": created_by.id if created_by else None, **extra,
+        "created_by_id": created_by.id if created_by else None,
+        **({"parent_id": parent.id} if parent else {}), **extra,
     }
 
 
@@ -162,13 +165,11 @@ def create_token(*, application: Application | ClientRecord, source: str, actor:
                                   expires_in=int((expires_at - now).total_seconds()))
     else:
         value = generate_value()
-    if any(row is not None and row.id is None for row in (application, user, created_by, parent)):
-        db.session.flush()  # a row made in this transaction needs its id before the Core insert
     hint = hint_for(value)
     token_id = insert_token(token_columns(
         application=application, source=source, token_hash=hash_value(value), hint=hint, user=user,
         master=master, scope=scope, expires_at=expires_at, created_by=created_by, now=now,
-        parent_id=parent.id if parent else None, grant_id=grant_id, auth_time=auth_time,
+        parent=parent, grant_id=grant_id, auth_time=auth_time,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
         refresh_expires_at=refresh_expires_at,
     ), permission_list)
