@@ -43,3 +43,21 @@ def test_migrations_match_the_models_and_downgrade_cleanly(empty_database_url, t
         upgrade()
         assert schema_differences(app) == []
         db.engine.dispose()
+
+
+def test_nullable_token_columns_have_partial_indexes(empty_database_url, tmp_path):
+    """compare_metadata does not look at an index's WHERE: check it here, after the upgrade."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    with app.app_context():
+        upgrade()
+        indexes = {ix["name"]: ix for ix in inspect(db.engine).get_indexes("access_tokens")}
+        dialect = db.engine.dialect.name
+        for name, column in [("ix_access_tokens_user_created", "user_id"), ("ix_access_tokens_parent_id", "parent_id"),
+                             ("ix_access_tokens_grant_id", "grant_id"),
+                             ("ix_access_tokens_created_by_id", "created_by_id")]:
+            where = indexes[name].get("dialect_options", {}).get(f"{dialect}_where")
+            assert where is not None and " ".join(str(where).lower().replace("(", "").replace(")", "").split()) \
+                == f"{column} is not null", (name, where)
+        assert not indexes["ix_access_tokens_created"].get("dialect_options", {}).get(f"{dialect}_where")
+        db.engine.dispose()

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -13,6 +13,13 @@ from portal.models.user import User
 SOURCES = ("admin", "api", "authorization_code", "refresh_token", "client_credentials", "session")
 
 
+def not_null(column: str) -> dict:
+    """A partial index's condition, for SQLite and PostgreSQL alike (both use such an index
+    for `column = x` and `column IN (...)`)."""
+    condition = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": condition, "postgresql_where": condition}
+
+
 class AccessToken(db.Model):
     __tablename__ = "access_tokens"
     __table_args__ = (
@@ -21,8 +28,13 @@ class AccessToken(db.Model):
         Index("ix_access_tokens_created", "created_at", "id"),
         Index("ix_access_tokens_expires", "expires_at", "id"),
         Index("ix_access_tokens_app_created", "application_id", "created_at", "id"),
-        Index("ix_access_tokens_user_created", "user_id", "created_at", "id"),
+        Index("ix_access_tokens_user_created", "user_id", "created_at", "id", **not_null("user_id")),
         Index("ix_access_tokens_source_created", "source", "created_at", "id"),
+        # Columns that are NULL on most tokens (every client_credentials one) are indexed
+        # only where set: each index left out is one B-tree fewer written per issued token.
+        Index("ix_access_tokens_parent_id", "parent_id", **not_null("parent_id")),
+        Index("ix_access_tokens_grant_id", "grant_id", **not_null("grant_id")),
+        Index("ix_access_tokens_created_by_id", "created_by_id", **not_null("created_by_id")),
         # Never hand a deleted token's id to a new one (their audit histories would mix).
         {"sqlite_autoincrement": True},
     )
@@ -43,13 +55,13 @@ class AccessToken(db.Model):
     refresh_expires_at: Mapped[datetime | None]
     refresh_revoked_at: Mapped[datetime | None]
     parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("access_tokens.id", ondelete="SET NULL"), index=True
+        ForeignKey("access_tokens.id", ondelete="SET NULL")
     )
     # Tokens from one authorization code, and every refresh after it, share a grant id,
     # so a replayed code or refresh token can end the whole family.
-    grant_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    grant_id: Mapped[str | None] = mapped_column(String(64))
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
+        ForeignKey("users.id", ondelete="SET NULL")
     )
     last_used_at: Mapped[datetime | None]
     auth_time: Mapped[datetime | None]
