@@ -26,7 +26,7 @@ def add_security_headers(response):
         if name.lower() not in present:
             headers.add(name, value)
     # RFC 6750 §2.3: responses to requests with a token in the URL must not be shared caches'.
-    if "access_token" in request.args or "accessTokenId" in request.args:
+    if request.query_string and ("access_token" in request.args or "accessTokenId" in request.args):
         headers["Cache-Control"] = "no-store" if "no-store" in headers.get("Cache-Control", "") else "private"
     return response
 

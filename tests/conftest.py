@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.extensions import close_hot_connection, db, limiter
+from portal.extensions import close_hot_connection, db, limiter, release_idle_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -110,6 +110,7 @@ def app(database_url, tmp_path, app_config):
         yield app
         db.session.remove()
         close_hot_connection()
+        release_idle_connection()
         if database_url.startswith("postgresql"):
             names = ", ".join(table.name for table in db.metadata.sorted_tables)
             with db.engine.begin() as connection:

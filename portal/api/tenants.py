@@ -10,7 +10,7 @@ from portal.api.auth import fail, record, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
 from portal.api.spec import responses, spec
-from portal.extensions import db, hot_connection
+from portal.extensions import db, hot_read
 from portal.models import Tenant, User
 
 TAGS = ["tenants"]
@@ -61,7 +61,7 @@ def create_tenant(json: TenantCreate):
 @spec.validate(resp=responses(200, TenantOut, 400, 404), tags=TAGS)
 def read_tenant(name: str):
     """Read one tenant (READ_TENANT on it)."""
-    tenant = hot_connection().execute(_TENANT_READ, {"name": name}).first()
+    tenant = hot_read(_TENANT_READ, {"name": name}).first()
     if tenant is None:
         abort(404, f"No tenant named {name}.")
     return TenantOut.of(tenant)

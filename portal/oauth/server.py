@@ -4,15 +4,18 @@ from dataclasses import fields
 from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app
+from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
 from portal import clock, tokens
-from portal.extensions import hot_connection
+from portal.extensions import hot_read
 from portal.models import Application, ClientRecord
 from portal.oauth.grants import (
     AuthorizationCodeGrant,
@@ -22,7 +25,7 @@ from portal.oauth.grants import (
     TesseraOpenIDCode,
 )
 from portal.oauth.records import ACCESS, REFRESH, DescribedToken, TokenRecord
-from portal.tokens.jwt_format import issuer, jwt_format_enabled, sign_access_token
+from portal.tokens.jwt_format import issuer, jwt_format_enabled, request_host_url, sign_access_token
 
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
 
@@ -35,7 +38,7 @@ _CLIENT_BY_ID = (select(*(_applications.c[field.name] for field in fields(Client
 def query_client(client_id) -> ClientRecord | None:
     if not isinstance(client_id, str) or not client_id:
         return None
-    row = hot_connection().execute(_CLIENT_BY_ID, {"client_id": client_id}).first()
+    row = hot_read(_CLIENT_BY_ID, {"client_id": client_id}).first()
     return ClientRecord(*row) if row else None
 
 
@@ -154,7 +157,25 @@ class TesseraIssuerParameter(IssuerParameter):
         return issuer()
 
 
-server = AuthorizationServer()
+class TesseraOAuth2Request(FlaskOAuth2Request):
+    """Authlib's Flask request, with `uri` joined from the cached host URL: Authlib reads it
+    only for its https check, and werkzeug's `request.url` (an IRI conversion) was ~4 % of
+    an introspection."""
+
+    def __init__(self, request):
+        query = request.query_string.decode("latin-1")
+        uri = request_host_url() + request.root_path + request.path + (f"?{query}" if query else "")
+        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class TesseraAuthorizationServer(AuthorizationServer):
+    def create_oauth2_request(self, request):
+        return TesseraOAuth2Request(flask_request)
+
+
+server = TesseraAuthorizationServer()
 server.register_grant(AuthorizationCodeGrant, [StrictPKCE(required=True), TesseraOpenIDCode(require_nonce=False)])
 server.register_grant(RefreshTokenGrant)
 server.register_grant(ClientCredentialsGrant)

@@ -28,7 +28,7 @@ def token_from_request(request: Request) -> str | None:
     if request.method not in ("GET", "HEAD") and request.mimetype == "application/x-www-form-urlencoded":
         for name in PARAMETERS:
             found.extend(request.form.getlist(name))
-    if current_app.config["ALLOW_QUERY_ACCESS_TOKEN"]:
+    if request.query_string and current_app.config["ALLOW_QUERY_ACCESS_TOKEN"]:
         for name in PARAMETERS:
             found.extend(request.args.getlist(name))
     if len(found) > 1:

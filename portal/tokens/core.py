@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import audit, clock
-from portal.extensions import db, hot_connection
+from portal.extensions import db, hot_connection, hot_read
 from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
 from portal.models.token import SOURCES
 from portal.tokens import permissions as perms
@@ -260,14 +260,14 @@ def describe(value: str, refresh: bool = False) -> list | None:
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
     statement = _DESCRIBE_REFRESH if refresh else _DESCRIBE_ACCESS
-    return hot_connection().execute(statement, {"token_hash": hash_value(value)}).all() or None
+    return hot_read(statement, {"token_hash": hash_value(value)}).all() or None
 
 
 def authenticate(value: str) -> Bearer:
     """The live token for a presented value, or InvalidTokenError saying why not."""
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         raise InvalidTokenError("unknown token")
-    rows = hot_connection().execute(_BEARER_QUERY, {"token_hash": hash_value(value)}).all()
+    rows = hot_read(_BEARER_QUERY, {"token_hash": hash_value(value)}).all()
     if not rows:
         raise InvalidTokenError("unknown token")
     (token_id, hint, master, scope, application_id, application_name, user_id, user_active,

@@ -23,8 +23,13 @@ def issuer() -> str:
     if configured:
         return configured
     if has_request_context():
-        return _host_url(request.scheme, request.host)
+        return request_host_url()
     return "http://localhost:8000"
+
+
+def request_host_url() -> str:
+    """The scheme and host the request came to, without a trailing slash."""
+    return _host_url(request.scheme, request.host)
 
 
 @lru_cache(maxsize=32)  # bounded: the Host header is the client's to choose

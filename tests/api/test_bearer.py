@@ -6,7 +6,7 @@ import pytest
 
 from portal import clock, tokens
 from portal.extensions import db
-from portal.models import AuditEvent
+from portal.models import AccessToken, AuditEvent
 from tests.api.conftest import bearer
 
 REALM = 'Bearer realm="tessera"'
@@ -144,3 +144,39 @@ def test_actions_are_audited_with_the_token_hint_and_application(client, token_f
     event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "tenant.updated")).one()
     assert event.actor == f"token {tokens.hint_for(value)} (crafterengine)"
     assert value not in str(event.details)
+
+
+def test_the_thread_keeps_its_hot_connection_between_requests_without_a_transaction(app, client, token_for):
+    """The kept connection is the same one on the next request, and it holds no transaction
+    (no read snapshot, no lock) while it waits, so a change made elsewhere is seen at once."""
+    from portal import extensions
+
+    value = token_for(("*", ["*"]))
+    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+    kept = extensions._idle.connection
+    assert kept is not None and not kept.in_transaction()
+    with app.app_context():
+        db.session.execute(db.update(AccessToken).values(revoked_at=clock.now()))
+        db.session.commit()
+    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
+    assert extensions._idle.connection is kept
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # only a server drops connections
+def test_a_kept_connection_the_database_dropped_is_replaced(app, client, token_for):
+    """What the pool's pre-ping did for a pooled connection: a server restart (here, its
+    backend terminated) between two requests costs the second one nothing."""
+    from sqlalchemy import text
+
+    from portal import extensions
+
+    value = token_for(("*", ["*"]))
+    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+    kept = extensions._idle.connection
+    backend = kept.execute(text("SELECT pg_backend_pid()")).scalar()
+    kept.rollback()
+    with app.app_context(), db.engine.connect() as other:
+        assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar()
+    response = client.get("/api/v1/tenants/site1", headers=bearer(value))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert extensions._idle.connection is not kept
