@@ -75,6 +75,25 @@ def test_custom_value_must_be_unique_and_nothing_is_half_written(app):
     assert db.session.scalar(select(func.count()).select_from(TokenPermission)) == 0
 
 
+def test_a_token_written_alone_commits_on_the_hot_connection_and_a_taken_value_leaves_nothing(app):
+    """client_credentials issuance: no ORM session, committed at once, same duplicate rule."""
+    application = make_application()
+    issued = make_token(application, value="alone-token-value-0001", source="client_credentials",
+                        record=False, alone=True)
+    assert tokens.authenticate("alone-token-value-0001").id == issued.id
+    with pytest.raises(tokens.DuplicateValueError):
+        make_token(application, value="alone-token-value-0001", source="client_credentials", record=False,
+                   alone=True, tenant_permissions=[{"tenant": "*", "actions": ["*"]}])
+    # The hot connection was rolled back and still answers; nothing half-written.
+    assert tokens.authenticate("alone-token-value-0001").id == issued.id
+    assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
+    assert db.session.scalar(select(func.count()).select_from(TokenPermission)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "token.created")) == 0
+    with pytest.raises(ValueError):
+        make_token(application, source="client_credentials", alone=True)  # an audited token is never alone
+
+
 def test_unknown_tenant_is_refused(app):
     with pytest.raises(tokens.TokenError, match="unknown tenant site9"):
         make_token(tenant_permissions=[{"tenant": "site9", "actions": ["READ_TENANT"]}])

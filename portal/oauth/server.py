@@ -80,7 +80,7 @@ def save_token(token, request):
         application=request.client, source=source, user=request.user, value=token["access_token"],
         scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
         refresh_expires_at=refresh_expires_at, grant_id=grant_id, parent=parent, auth_time=auth_time,
-        record=False,
+        record=False, alone=source == "client_credentials",  # no code or refresh token claimed with it
     )
 
 
