@@ -31,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--formats", type=comma_list(["opaque", "jwt"]), default=["opaque", "jwt"],
                         help="access-token formats to validate (default opaque,jwt)")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections (default 4)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each hot scenario and its paired ceiling this many times and report the "
+                        "round with the median ratio (default 1)")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                         help="auto: wrk when installed, else the Python keep-alive client")
     parser.add_argument("--skip-million", action="store_true",
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
         prepared, results, memory = harness.run(
             database_url=args.database_url, duration=args.duration, scenarios=load_scenarios,
             variants=args.variants, formats=args.formats, connections=args.connections, generator=generator,
-            skip_million=args.skip_million, million=args.million)
+            skip_million=args.skip_million, million=args.million, rounds=args.rounds)
         print(report.render(prepared, results, memory, connections=args.connections, duration=args.duration,
                             generator=generator))
         if args.json:

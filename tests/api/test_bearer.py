@@ -180,3 +180,16 @@ def test_a_kept_connection_the_database_dropped_is_replaced(app, client, token_f
     response = client.get("/api/v1/tenants/site1", headers=bearer(value))
     assert response.status_code == 200, response.get_data(as_text=True)
     assert extensions._idle.connection is not kept
+
+
+def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, monkeypatch):
+    """Idle past IDLE_RECHECK_SECONDS, the kept connection is closed and the next request
+    checks one out of the pool again (whose pre-ping checks it on PostgreSQL)."""
+    from portal import extensions
+
+    value = token_for(("*", ["*"]))
+    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+    first = extensions._idle.connection
+    monkeypatch.setattr(extensions, "IDLE_RECHECK_SECONDS", 0.0)
+    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+    assert first.closed and extensions._idle.connection is not first
