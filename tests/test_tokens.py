@@ -83,7 +83,7 @@ def test_a_token_written_alone_commits_on_the_hot_connection_and_a_taken_value_l
     assert tokens.authenticate("alone-token-value-0001").id == issued.id
     with pytest.raises(tokens.DuplicateValueError):
         make_token(application, value="alone-token-value-0001", source="client_credentials", record=False,
-                   alone=True, tenant_permissions=[{"tenant": "*", "actions": ["*"]}])
+                   alone=True)
     # The hot connection was rolled back and still answers; nothing half-written.
     assert tokens.authenticate("alone-token-value-0001").id == issued.id
     assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
@@ -92,6 +92,9 @@ def test_a_token_written_alone_commits_on_the_hot_connection_and_a_taken_value_l
                              .where(AuditEvent.action == "token.created")) == 0
     with pytest.raises(ValueError):
         make_token(application, source="client_credentials", alone=True)  # an audited token is never alone
+    with pytest.raises(ValueError):  # nor one with permission rows (two statements)
+        make_token(application, source="client_credentials", record=False, alone=True,
+                   tenant_permissions=[{"tenant": "*", "actions": ["*"]}])
 
 
 def test_unknown_tenant_is_refused(app):

@@ -153,11 +153,12 @@ def create_token(*, application: Application | ClientRecord, source: str, actor:
                  auth_time: datetime | None = None, record: bool = True, alone: bool = False) -> IssuedToken:
     """Store a new token (custom or generated value) and return it with its value.
 
-    `alone`: the token is the only change of its transaction and needs no audit record
-    (client_credentials issuance), so it is written and committed on the request's hot
-    connection, without the ORM session (about a sixth of such a /token request)."""
-    if alone and record:
-        raise ValueError("a token written alone has no audit record")
+    `alone`: the token row is the only change (no audit record, no permission rows), as
+    in client_credentials issuance, so it is written and committed on the request's hot
+    connection, without the ORM session (about a sixth of such a /token request). On
+    PostgreSQL that connection autocommits: one statement is all it may write."""
+    if alone and (record or tenant_permissions):
+        raise ValueError("a token written alone has no audit record and no permission rows")
     now = clock.now()
     if source not in SOURCES:
         raise TokenError(f"unknown source {source}", "source")
