@@ -10,7 +10,23 @@ ACCESS = "access_token"
 REFRESH = "refresh_token"
 
 
-class TokenRecord(TokenMixin):
+class ExpiringToken(TokenMixin):
+    """Authlib's expiry questions, answered from `expires_at()`: the expiry of the kind
+    (access or refresh) the token is seen as."""
+
+    def expires_at(self):
+        raise NotImplementedError
+
+    def get_expires_in(self) -> int:
+        moment = self.expires_at()
+        return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
+
+    def is_expired(self) -> bool:
+        moment = self.expires_at()
+        return moment is not None and moment <= clock.now()
+
+
+class TokenRecord(ExpiringToken):
     """An access-token row, seen either as its access token or as its refresh token."""
 
     def __init__(self, row: AccessToken, kind: str = ACCESS):
@@ -30,14 +46,6 @@ class TokenRecord(TokenMixin):
     def expires_at(self):
         return self.row.refresh_expires_at if self.kind == REFRESH else self.row.expires_at
 
-    def get_expires_in(self) -> int:
-        moment = self.expires_at()
-        return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
-
-    def is_expired(self) -> bool:
-        moment = self.expires_at()
-        return moment is not None and moment <= clock.now()
-
     def is_revoked(self) -> bool:
         if self.row.user is not None and not self.row.user.active:
             return True
@@ -52,7 +60,7 @@ class TokenRecord(TokenMixin):
         return self.row.application
 
 
-class DescribedToken(TokenMixin):
+class DescribedToken(ExpiringToken):
     """What introspection reads of a token (the rows of `tokens.describe`), seen as `kind`:
     the same rules as TokenRecord, over plain columns instead of ORM objects."""
 
@@ -68,12 +76,8 @@ class DescribedToken(TokenMixin):
     def get_scope(self) -> str:
         return self.facts.scope or ""
 
-    def get_expires_in(self) -> int:
-        moment = self.facts.expires_at
-        return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
-
-    def is_expired(self) -> bool:
-        return self.facts.expires_at is not None and self.facts.expires_at <= clock.now()
+    def expires_at(self):
+        return self.facts.expires_at  # the kind's own: `describe` selected it by kind
 
     def is_revoked(self) -> bool:
         return self.facts.revoked_at is not None or self.facts.user_active is False
