@@ -415,9 +415,13 @@ def paired_rounds(rounds: int, variant: str, ceiling_server: Server | None, meas
             return result
     if len(measured) == 1 or not all(r.figures and r.ceiling_rps for r in measured):
         return measured[-1]
-    measured.sort(key=lambda r: r.figures["rps"] / r.ceiling_rps)
+
+    def ratio(result: Result) -> float:
+        return result.figures["rps"] / result.ceiling_rps
+
+    measured.sort(key=ratio)
     median = measured[len(measured) // 2]
-    ratios = ", ".join(f"{r.figures['rps'] / r.ceiling_rps:.2f}" for r in measured)
+    ratios = ", ".join(f"{ratio(r):.2f}" for r in measured)
     median.note = "  ".join(x for x in (median.note, f"median of {len(measured)} rounds ({ratios})") if x)
     return median
 

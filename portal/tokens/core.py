@@ -125,11 +125,12 @@ _INSERT_TOKEN = insert(_tokens)
 _INSERT_PERMISSION = insert(_permissions)
 
 
-def insert_token(columns: dict, permission_list: list[perms.Permission], connection=None) -> int:
-    """Write a token row and its permission rows in the session's transaction (or the
-    given connection's), with Core statements (the unit of work's flush was a third of
-    /token); a taken hash becomes DuplicateValueError with nothing kept. Returns the new id."""
-    executor = connection if connection is not None else db.session
+def insert_token(columns: dict, permission_list: list[perms.Permission], executor=None) -> int:
+    """Write a token row and its permission rows in the transaction of `executor` (the
+    session unless a Core connection is given), with Core statements (the unit of work's
+    flush was a third of /token); a taken hash becomes DuplicateValueError with nothing
+    kept. Returns the new id."""
+    executor = db.session if executor is None else executor
     try:
         token_id = executor.execute(_INSERT_TOKEN, columns).inserted_primary_key[0]
     except IntegrityError:
@@ -157,12 +158,12 @@ def create_token(*, application: Application | ClientRecord, source: str, actor:
     in client_credentials issuance, so it is written and committed on the request's hot
     connection, without the ORM session (about a sixth of such a /token request). On
     PostgreSQL that connection autocommits: one statement is all it may write."""
-    if alone and (record or tenant_permissions):
-        raise ValueError("a token written alone has no audit record and no permission rows")
     now = clock.now()
     if source not in SOURCES:
         raise TokenError(f"unknown source {source}", "source")
     permission_list = perms.normalize(tenant_permissions)
+    if alone and (record or permission_list):
+        raise ValueError("a token written alone has no audit record and no permission rows")
     check_tenants_exist(permission_list)
     expires_at = resolve_expiry(expires_at, expires_in, now)
     if value:
@@ -174,18 +175,18 @@ def create_token(*, application: Application | ClientRecord, source: str, actor:
     else:
         value = generate_value()
     hint = hint_for(value)
-    connection = hot_connection() if alone else None
+    executor = hot_connection() if alone else db.session
     token_id = insert_token(token_columns(
         application=application, source=source, token_hash=hash_value(value), hint=hint, user=user,
         master=master, scope=scope, expires_at=expires_at, created_by=created_by, now=now,
         parent=parent, grant_id=grant_id, auth_time=auth_time,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
         refresh_expires_at=refresh_expires_at,
-    ), permission_list, connection)
+    ), permission_list, executor)
     if record:
         audit.record("token.created", actor=actor, target_type="access_token", target_id=token_id,
                      target_label=hint, source=source, application=application.name, master=bool(master))
-    (connection if connection is not None else db.session).commit()
+    executor.commit()
     return IssuedToken(token_id, value)
 
 
