@@ -12,7 +12,21 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal.config import BaseConfig, env_int, settings_from_environment
 from portal.extensions import close_hot_connection, csrf, db, init_migrations, limiter, login_manager
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+# An installed wheel carries migrations/, templates/ and static/ inside the package; a
+# checkout (and an editable install) has them at the top level.
+INSTALLED = (PACKAGE / "migrations").is_dir()
+
+
+def bundled(folder: str) -> str:
+    """The path of one of the top-level folders that ship with the code."""
+    return str((PACKAGE if INSTALLED else ROOT) / folder)
+
+
+def default_instance_path() -> str | None:
+    """`instance/` of a checkout; an installed package uses Flask's (<prefix>/var/portal-instance)."""
+    return None if INSTALLED else str(ROOT / "instance")
 
 
 class TrailingSlashTolerance:
@@ -67,14 +81,13 @@ def confine_login_hooks(app: Flask, blueprint: str) -> None:
 def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     """Build the app: environment settings first, then `config` (tests pass a dict).
     `migrations=False` leaves out Flask-Migrate's commands (gunicorn workers, see wsgi.py)."""
-    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("TESSERA_INSTANCE_PATH") or str(
-        ROOT / "instance"
-    )
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("TESSERA_INSTANCE_PATH") or \
+        default_instance_path()
     app = Flask(
         __name__,
-        instance_path=str(Path(instance_path).resolve()),
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        template_folder=bundled("templates"),
+        static_folder=bundled("static"),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_object(BaseConfig)
@@ -87,9 +100,11 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     db.init_app(app)
     app.teardown_appcontext(close_hot_connection)
     if migrations:
-        init_migrations(app, str(ROOT / "migrations"))
+        init_migrations(app, bundled("migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    import portal.ratelimit  # noqa: F401 - registers the database:// storage before the limiter looks it up
+
     limiter.init_app(app)
 
     from portal import errors, security

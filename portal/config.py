@@ -65,7 +65,8 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "SESSION_EXPIRED_CONTROL_ENABLED": env_bool("SESSION_EXPIRED_CONTROL_ENABLED", True),
         "ALLOW_QUERY_ACCESS_TOKEN": env_bool("ALLOW_QUERY_ACCESS_TOKEN", True),
         "ACCESS_TOKEN_FORMAT": token_format,
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # The application database by default: one count for every worker and host (portal.ratelimit).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
         "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per minute"),
@@ -84,6 +85,7 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_SSL_STRICT = False  # replaced by portal.csrf's same-origin check, which reads what browsers send
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "fixed-window"
     MAX_CONTENT_LENGTH = 1024 * 1024

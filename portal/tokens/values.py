@@ -1,7 +1,8 @@
 """Token values: generation, hashing and the non-secret hint."""
 
-import hashlib
 import secrets
+
+from portal.hashing import sha256_hex
 
 PREFIX = "tsr_"
 MIN_CUSTOM_LENGTH = 16
@@ -14,7 +15,7 @@ def generate_value() -> str:
 
 
 def hash_value(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    return sha256_hex(value)
 
 
 def hint_for(value: str) -> str:

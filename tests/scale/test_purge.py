@@ -73,7 +73,7 @@ def test_purge_removes_only_what_is_done(app, runner):
     result = runner.invoke(args=["purge-expired", "--batch-size", "2"])
 
     assert result.exit_code == 0, result.output
-    assert "Purged 4 tokens and 2 authorization codes." in result.output
+    assert "Purged 4 tokens and 2 authorization codes" in result.output
     assert remaining(AccessToken, gone_tokens.values()) == set()
     assert remaining(AccessToken, kept_tokens.values()) == set(kept_tokens.values())
     assert remaining(AuthorizationCode, gone_codes.values()) == set()
@@ -98,7 +98,7 @@ def test_purge_in_many_batches_past_live_rows(app, runner):
     result = runner.invoke(args=["purge-expired", "--batch-size", "4"])
 
     assert result.exit_code == 0, result.output
-    assert f"Purged {len(expired)} tokens and 0 authorization codes." in result.output
+    assert f"Purged {len(expired)} tokens and 0 authorization codes" in result.output
     assert remaining(AccessToken, expired) == set()
     assert remaining(AccessToken, live) == set(live)
 
@@ -107,7 +107,7 @@ def test_purge_with_nothing_to_do(app, runner):
     make_token()
     result = runner.invoke(args=["purge-expired"])
     assert result.exit_code == 0, result.output
-    assert "Purged 0 tokens and 0 authorization codes." in result.output
+    assert "Purged 0 tokens and 0 authorization codes" in result.output
 
 
 def test_revoked_days_zero_purges_every_revoked_row(app, runner):

@@ -1,0 +1,25 @@
+"""gunicorn settings: `gunicorn -c python:portal.gunicorn_config wsgi:app` (see README: Deployment).
+
+Threaded workers: a client that trickles its request keeps one thread busy, not a whole
+worker, so as many slow clients as workers cannot stop the service. Behind nginx (deploy/)
+the proxy buffers whole requests first, so gunicorn never sees a slow client at all.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, min(4, multiprocessing.cpu_count() * 2))))
+worker_class = os.environ.get("WORKER_CLASS", "gthread")
+threads = int(os.environ.get("THREADS", 4))
+timeout = 30
+keepalive = 5
+# Bounded request heads: longer lines or more or bigger header fields are refused (400/431).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = os.environ.get("ACCESS_LOG", "-")
+errorlog = "-"
+# Token values in URLs (?access_token=, accessTokenId) are replaced by [REDACTED].
+logger_class = "portal.logging.RedactingLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -1,0 +1,18 @@
+"""Rate-limit counters kept in the application database (see portal.ratelimit)."""
+
+from sqlalchemy import Float, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+
+class RateLimitCounter(db.Model):
+    """One fixed window of one limit: `key_hash` is the SHA-256 of Flask-Limiter's key
+    (which holds usernames as typed, so never stored in the clear)."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    # Seconds since the epoch (what the limits library speaks).
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
