@@ -217,7 +217,9 @@ def server_env(instance: Path, database_url: str | None, extra_env: dict | None)
 
 
 def start_live_server(tmp_dir: Path, *, database_url: str | None = None, extra_env: dict | None = None,
-                      workers: int = 2, run_init: bool = True) -> LiveServer:
+                      workers: int = 2, run_init: bool = True, tls: tuple[str, str] | None = None) -> LiveServer:
+    """`portal init`, then gunicorn with the project's config; `tls` = (certificate, key)
+    files for gunicorn to serve HTTPS itself."""
     instance = tmp_dir / "instance"
     instance.mkdir(parents=True, exist_ok=True)
     env = server_env(instance, database_url, extra_env)
@@ -232,11 +234,11 @@ def start_live_server(tmp_dir: Path, *, database_url: str | None = None, extra_e
     with open(log_path, "w") as log_file:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-b", f"127.0.0.1:{port}",
-             "-w", str(workers), "wsgi:app"],
+             "-w", str(workers), *(["--certfile", tls[0], "--keyfile", tls[1]] if tls else []), "wsgi:app"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path,
-                        init_output=init_output)
+    server = LiveServer(url=f"{'https' if tls else 'http'}://127.0.0.1:{port}", env=env, process=process,
+                        log_path=log_path, init_output=init_output)
     match = re.search(r"password: (\S+)", init_output)
     server.admin_password = match.group(1) if match else ""
     server.default_tokens = dict(re.findall(r"^\s+(adminconsole|crafterengine|craftersocial)\s+(\S+)$",
@@ -247,7 +249,7 @@ def start_live_server(tmp_dir: Path, *, database_url: str | None = None, extra_e
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {log_path.read_text()}")
         try:
-            if requests.get(server.url + "/healthz", timeout=5).status_code == 200:
+            if requests.get(server.url + "/healthz", timeout=5, verify=tls[0] if tls else True).status_code == 200:
                 return server
         except requests.RequestException:  # workers still booting, or slow under load
             time.sleep(0.2)
@@ -276,6 +278,15 @@ def live_server_factory(tmp_path_factory):
     yield start
     for server in servers:
         server.stop()
+
+
+def make_certificate(folder: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost (openssl); returns (cert, key)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return str(cert), str(key)
 
 
 # --- Debian's Chromium through Playwright ----------------------------------------------

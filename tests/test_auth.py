@@ -185,7 +185,7 @@ def test_security_headers_on_html_pages(client):
     response = client.get("/login")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
@@ -208,7 +208,7 @@ def test_security_headers_on_json_and_a_views_own_header_kept(app, client):
     assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert client.get("/.well-known/openid-configuration").headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/.well-known/openid-configuration").headers["Referrer-Policy"] == "same-origin"
 
 
 def test_no_cookie_means_an_empty_session_and_no_cookie_back(client):
