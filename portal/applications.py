@@ -9,11 +9,11 @@ from sqlalchemy import select
 from portal import audit
 from portal.extensions import db
 from portal.models import Application
-from portal.models.application import CONFIDENTIAL, PUBLIC
+from portal.models.application import CONFIDENTIAL, EITHER_SECRET_METHOD, PUBLIC, SECRET_METHODS
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = (EITHER_SECRET_METHOD, *SECRET_METHODS, "none")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 
@@ -82,10 +82,10 @@ def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_i
     unknown = sorted(set(response_types) - set(RESPONSE_TYPES))
     if unknown:
         raise ApplicationError(f"unsupported response type {', '.join(unknown)}; only code", "response_types")
-    method = token_endpoint_auth_method or ("none" if client_type == PUBLIC else "client_secret_post")
+    method = token_endpoint_auth_method or ("none" if client_type == PUBLIC else EITHER_SECRET_METHOD)
     if method not in AUTH_METHODS or (method == "none") != (client_type == PUBLIC):
-        raise ApplicationError("public clients use none; confidential clients client_secret_basic or "
-                               "client_secret_post", "token_endpoint_auth_method")
+        raise ApplicationError("public clients use none; confidential clients client_secret_basic, "
+                               "client_secret_post, or both (the default)", "token_endpoint_auth_method")
     if client_secret is not None and client_type == PUBLIC:
         raise ApplicationError("a public client has no secret", "client_secret")
     if client_secret is not None and len(client_secret) < 16:

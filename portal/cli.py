@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, or_, select
 from portal import clock, tokens
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuthorizationCode, Tenant, User
-from portal.models.application import CONFIDENTIAL, PUBLIC
+from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
 from portal.tokens import permissions as perms
 
 TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -158,9 +158,11 @@ def create_tenant_command(name, label):
 @click.option("--response-type", "response_types", multiple=True)
 @click.option("--scope", default="openid email profile")
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--auth-method", type=click.Choice(SECRET_METHODS),
+              help="Accept only this client authentication at /token (default: both).")
 @with_appcontext
 def create_application_command(name, client_id, client_secret, redirect_uris, grant_types,
-                               response_types, scope, public):
+                               response_types, scope, public, auth_method):
     """Register an application (OAuth client); prints its client_id and client_secret."""
     from portal.applications import ApplicationError, register_application
 
@@ -168,7 +170,7 @@ def create_application_command(name, client_id, client_secret, redirect_uris, gr
         application, secret = register_application(
             name=name, client_id=client_id, client_secret=client_secret, redirect_uris=list(redirect_uris),
             grant_types=list(grant_types), response_types=list(response_types), scope=scope,
-            client_type=PUBLIC if public else CONFIDENTIAL, actor="cli",
+            client_type=PUBLIC if public else CONFIDENTIAL, token_endpoint_auth_method=auth_method, actor="cli",
         )
     except ApplicationError as error:
         fail(str(error))
@@ -254,7 +256,11 @@ def purge_expired_command(batch_size, revoked_days):
                 deleted += len(ids)
                 bar.update(len(ids))
         totals[label] = deleted
-    click.echo(f"Purged {totals['tokens']} tokens and {totals['codes']} authorization codes.")
+    from portal import ratelimit
+
+    counters = ratelimit.purge_expired()
+    click.echo(f"Purged {totals['tokens']} tokens and {totals['codes']} authorization codes "
+               f"(and {counters} finished rate-limit windows).")
 
 
 @click.command("rotate-keys")

@@ -35,6 +35,11 @@ def test_create_tenant_user_application_token(app, runner):
     demo = db.session.scalar(select(Application).where(Application.client_id == "651462"))
     assert demo.check_client_secret("37b1c4ff826f8d78bd45e25bad75a2c0")
     assert demo.redirect_uris == ["http://example.org/"] and demo.response_types == ["code"]
+    assert demo.token_auth_methods == ("client_secret_basic", "client_secret_post")
+    result = invoke(runner, "create-application", "basic-only", "--auth-method", "client_secret_basic")
+    assert result.exit_code == 0, result.output
+    basic_only = db.session.scalar(select(Application).where(Application.name == "basic-only"))
+    assert basic_only.token_auth_methods == ("client_secret_basic",)
 
     result = invoke(runner, "create-token", "--application", "demo", "--user", "alice", "--master",
                     "--expires-in", "600", "--tenant", "site1=READ_TENANT,MANAGE_PROFILES", "--tenant", "*=READ_TENANT")

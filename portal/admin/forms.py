@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import clock
-from portal.applications import AUTH_METHODS, GRANT_TYPES
+from portal.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
@@ -193,7 +193,12 @@ class ApplicationForm(FlaskForm):
     response_types = MultiCheckboxField("Response types", choices=options([("code", "code")]), validate_choice=False)
     scope = StringField("Allowed scopes", default="openid email profile")
     token_endpoint_auth_method = SelectField(
-        "Token endpoint auth method", choices=options([("", "default for the type")] + [(m, m) for m in AUTH_METHODS]),
+        "Client authentication at /token", choices=options([
+            ("", "Default: HTTP Basic or the form body (public clients: none)"),
+            ("client_secret_basic", "HTTP Basic only (client_secret_basic)"),
+            ("client_secret_post", "Form body only (client_secret_post)"),
+            ("none", "None (public clients)"),
+        ]),
         validate_choice=False)  # register_application() checks it, with a clearer message
     client_id = StringField("Client id (optional; blank = generated)", validators=[Optional(), Length(max=100)])
     description = StringField("Description", validators=[Optional(), Length(max=500)])

@@ -1,6 +1,5 @@
 """Applications: OAuth clients, or plain named consumers of admin-made tokens."""
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,13 +10,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
 from portal.extensions import db
+from portal.hashing import sha256_hex
 
 CONFIDENTIAL = "confidential"
 PUBLIC = "public"
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+# A confidential client registered without naming a method accepts both (RFC 6749 §2.3.1:
+# Basic MUST be supported; many clients send the secret in the body).
+EITHER_SECRET_METHOD = " ".join(SECRET_METHODS)
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return sha256_hex(secret)
 
 
 class ClientRules(ClientMixin):
@@ -35,7 +39,7 @@ class ClientRules(ClientMixin):
             "grant_types": list(self.grant_types or []),
             "response_types": list(self.response_types or []),
             "scope": self.scope,
-            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "token_endpoint_auth_method": self.token_auth_methods[0],
             "client_name": self.name,
         }
 
@@ -61,12 +65,17 @@ class ClientRules(ClientMixin):
             return False
         return secrets.compare_digest(self.client_secret_hash, hash_secret(client_secret))
 
+    @property
+    def token_auth_methods(self) -> tuple[str, ...]:
+        """How this client may authenticate at /token: `none`, or one or both secret methods."""
+        return tuple(self.token_endpoint_auth_method.split())
+
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
             return method == "none"
         if endpoint == "token":
-            return method == self.token_endpoint_auth_method
-        return method in ("client_secret_basic", "client_secret_post")
+            return method in self.token_auth_methods
+        return method in SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type in (self.response_types or [])
@@ -88,7 +97,8 @@ class Application(ClientRules, db.Model):
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     response_types: Mapped[list] = mapped_column(JSON, default=list)
     scope: Mapped[str] = mapped_column(Text, default="")
-    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
+    # `none`, `client_secret_basic`, `client_secret_post`, or both secret methods (space-separated).
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(64), default=EITHER_SECRET_METHOD)
     builtin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 

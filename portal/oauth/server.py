@@ -6,6 +6,8 @@ from datetime import timedelta
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -17,6 +19,7 @@ from sqlalchemy import bindparam, select
 from portal import clock, tokens
 from portal.extensions import hot_read
 from portal.models import Application, ClientRecord
+from portal.models.application import SECRET_METHODS
 from portal.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -170,9 +173,43 @@ class TesseraOAuth2Request(FlaskOAuth2Request):
         self.payload = FlaskOAuth2Payload(request)
 
 
+def sent_credentials(request) -> tuple[str, str | None]:
+    """How a request tried to authenticate its client, and the client id it named."""
+    basic_id, basic_secret = extract_basic_authorization(request.headers)
+    if basic_id or basic_secret:
+        return "client_secret_basic", basic_id
+    if request.form.get("client_secret"):
+        return "client_secret_post", request.form.get("client_id")
+    return "none", request.payload.client_id
+
+
+def client_auth_problem(request, endpoint: str) -> str | None:
+    """What was sent and what the client accepts, for a failed client authentication
+    (None when the client is unknown: Authlib's own message says so)."""
+    sent, client_id = sent_credentials(request)
+    client = query_client(client_id)
+    if client is None:
+        return None
+    if client.is_public:
+        accepted = ("none",)
+    else:
+        accepted = client.token_auth_methods if endpoint == "token" else SECRET_METHODS
+    if sent not in accepted:
+        return (f"The request authenticated with {sent}; client {client_id!r} accepts "
+                f"{' or '.join(accepted)}.")
+    return f"The client secret sent with {sent} is wrong."
+
+
 class TesseraAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
         return TesseraOAuth2Request(flask_request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as error:
+            error.description = client_auth_problem(request, endpoint) or error.description
+            raise
 
 
 server = TesseraAuthorizationServer()

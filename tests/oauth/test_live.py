@@ -1,6 +1,7 @@
 """End to end against a real gunicorn: the README's curl flow, exactly; a code flow with
 PKCE driven by requests-oauthlib from discovery, the ID token checked with PyJWT."""
 
+import json
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -120,3 +121,27 @@ def test_requests_oauthlib_code_flow_with_pkce_from_discovery(server, monkeypatc
 
     refreshed = oauth.refresh_token(discovery["token_endpoint"], client_id=client_id)
     assert refreshed["access_token"] != token["access_token"]
+
+
+def test_requests_oauthlib_confidential_client_authenticates_with_http_basic(server, monkeypatch):
+    """requests-oauthlib sends the secret with HTTP Basic by default (RFC 6749 §2.3.1)."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    created = json.loads(server.cli("create-application", "basic-rp", "--redirect-uri", "http://127.0.0.1:9/cb",
+                                    "--scope", "openid profile").stdout)
+    discovery = requests.get(server.url + "/.well-known/openid-configuration").json()
+    oauth = OAuth2Session(created["client_id"], redirect_uri="http://127.0.0.1:9/cb", scope=["openid", "profile"])
+    sent = []  # the requests as they went on the wire
+    oauth.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
+    url, _ = oauth.authorization_url(discovery["authorization_endpoint"])
+    session = browser(server)
+    callback = allow(session, server, session.get(url))
+    token = oauth.fetch_token(discovery["token_endpoint"], authorization_response=callback,
+                              client_secret=created["client_secret"])
+    refreshed = oauth.refresh_token(discovery["token_endpoint"],
+                                    auth=(created["client_id"], created["client_secret"]))
+    assert refreshed["access_token"] != token["access_token"]
+    assert oauth.get(discovery["userinfo_endpoint"]).json()["preferred_username"] == "admin"
+    to_token = [request for request in sent if request.url == discovery["token_endpoint"]]
+    assert len(to_token) == 2
+    for request in to_token:
+        assert request.headers["Authorization"].startswith("Basic ") and "client_secret" not in request.body

@@ -153,6 +153,29 @@ def test_basic_client_using_post_is_invalid_client(client, auth, oauth_user):
     assert good.status_code == 200
 
 
+def test_a_default_confidential_client_accepts_basic_and_the_form_body(logged_in):
+    assert logged_in.application.token_auth_methods == ("client_secret_basic", "client_secret_post")
+    assert logged_in.token(logged_in.code()).status_code == 200  # the secret in the form body
+    response = logged_in.client.post("/token", auth=(logged_in.client_id, logged_in.secret), data={
+        "grant_type": "authorization_code", "code": logged_in.code(), "redirect_uri": REDIRECT_URI})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_client_registered_for_one_method_is_told_what_it_sent_and_what_it_accepts(client, auth, oauth_user):
+    application = make_application(name="post-only", redirect_uris=[REDIRECT_URI],
+                                   token_endpoint_auth_method="client_secret_post")
+    flow = Flow(client, auth, application, application.test_secret, oauth_user)
+    flow.login()
+    response = client.post("/token", auth=(application.client_id, application.test_secret), data={
+        "grant_type": "authorization_code", "code": flow.code(), "redirect_uri": REDIRECT_URI})
+    assert_error(response, "invalid_client", 401)
+    assert response.get_json()["error_description"] == (
+        f"The request authenticated with client_secret_basic; client {application.client_id!r} "
+        "accepts client_secret_post.")
+    wrong = flow.token(flow.code(), secret="wrong-secret-wrong-secret")
+    assert wrong.get_json()["error_description"] == "The client secret sent with client_secret_post is wrong."
+
+
 def test_confidential_client_cannot_drop_its_secret(logged_in):
     assert_error(logged_in.token(logged_in.code(), secret=""), "invalid_client", 401)
 
