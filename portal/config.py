@@ -81,7 +81,8 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
 class BaseConfig:
     """Defaults that hold everywhere; the environment and the caller override them."""
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: an error's text (and so a log line) never carries a statement's values.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

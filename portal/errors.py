@@ -1,7 +1,11 @@
 """Error pages: HTML for people, JSON for the API and the OAuth endpoints."""
 
-from flask import current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+import traceback
+
+from flask import current_app, g, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from portal.extensions import db
 
@@ -18,7 +22,11 @@ ERROR_CODES = {
     422: "unprocessable_entity",
     429: "too_many_requests",
     500: "server_error",
+    503: "temporarily_unavailable",
 }
+# The database cannot be reached, or cannot answer now (a restart, a lock, a full pool).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+RETRY_AFTER_SECONDS = 5
 
 
 def wants_json() -> bool:
@@ -38,26 +46,54 @@ def json_error(status: int, message: str, error: str | None = None, **extra):
 def handle_http_error(error: HTTPException):
     status = error.code or 500
     if status >= 500:
-        db.session.rollback()
+        rollback_quietly()
     description = error.description or ""
     if wants_json():
         response = json_error(status, description)
     else:
         response = current_app.make_response(
-            (render_template("errors/error.html", status=status, name=error.name, description=description), status)
-        )
+            (render_template("errors/error.html", status=status, name=error.name, description=description), status))
     for name, value in error.get_headers():
         if name.lower() != "content-type":  # keeps Allow (405), WWW-Authenticate, Retry-After
             response.headers[name] = value
     return response
 
 
+def rollback_quietly() -> None:
+    try:
+        db.session.rollback()
+    except DBAPIError:  # the connection is gone; the pool replaces it on the next checkout
+        pass
+
+
+def loggable(error: BaseException) -> str:
+    """What a log line may say of an error. A database error's text carries the values of
+    the statement (emails, password hashes) and DETAIL lines quoting them: only its kind."""
+    if isinstance(error, DBAPIError):
+        original = error.orig
+        return f"{type(original).__name__} (SQLSTATE {getattr(original, 'sqlstate', None) or 'n/a'})"
+    return f"{type(error).__name__}: {error}"
+
+
+def log_error(message: str, error: BaseException) -> None:
+    where = "".join(traceback.format_tb(error.__traceback__))
+    current_app.logger.error("%s on %s %s: %s\n%s", message, request.method, request.path, loggable(error), where)
+
+
+def handle_database_unavailable(error: Exception):
+    log_error("database unavailable", error)
+    g.database_unavailable = True  # the error page is rendered for an anonymous user (auth.sessions)
+    return handle_http_error(ServiceUnavailable(
+        "The database is not answering. Please try again in a few seconds.", retry_after=RETRY_AFTER_SECONDS))
+
+
 def handle_unexpected(error: Exception):
-    db.session.rollback()
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    log_error("unhandled error", error)
     return handle_http_error(InternalServerError("Something went wrong on our side. It has been logged."))
 
 
 def register(app) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

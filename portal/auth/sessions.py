@@ -1,6 +1,6 @@
 """Which session cookies still count: checked on every request, on the server."""
 
-from flask import current_app, session
+from flask import current_app, g, session
 from sqlalchemy import select
 
 from portal import tokens
@@ -35,6 +35,8 @@ def end_session(user: User | None) -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    if g.get("database_unavailable"):  # rendering the 503 page: nobody can be looked up
+        return None
     try:
         user = db.session.get(User, int(user_id))
     except (TypeError, ValueError):

@@ -11,6 +11,7 @@ from portal import audit, clock
 from portal.auth import bp
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import end_session, start_session
+from portal.errors import RETRY_AFTER_SECONDS, rollback_quietly
 from portal.extensions import db, limiter, login_manager
 from portal.models import User
 
@@ -106,6 +107,6 @@ def healthz():
     try:
         db.session.execute(select(1))
     except Exception:  # noqa: BLE001 - any database failure means unhealthy
-        db.session.rollback()
-        return {"status": "unavailable", "database": "unreachable"}, 503
+        rollback_quietly()
+        return {"status": "unavailable", "database": "unreachable"}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return {"status": "ok", "database": "ok"}
