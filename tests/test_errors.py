@@ -52,3 +52,18 @@ def test_csrf_failure_is_a_clear_400_page(client):
 
 def test_healthz(client):
     assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("GET /x?access_token=abc HTTP/1.1", "GET /x?access_token=[REDACTED] HTTP/1.1"),
+    ("GET /x?%61ccess_token=abc&y=2 HTTP/1.1", "GET /x?%61ccess_token=[REDACTED]&y=2 HTTP/1.1"),
+    ("GET /x?access%5Ftoken=abc HTTP/1.1", "GET /x?access%5Ftoken=[REDACTED] HTTP/1.1"),
+    ("GET /x?accessToken%49d=abc HTTP/1.1", "GET /x?accessToken%49d=[REDACTED] HTTP/1.1"),
+    ("GET /x?y=1&access_token=a;b;c HTTP/1.1", "GET /x?y=1&access_token=[REDACTED] HTTP/1.1"),
+    ("access_token=abc&code=xyz", "access_token=[REDACTED]&code=[REDACTED]"),
+    ("GET /x?codes=1&state=s HTTP/1.1", "GET /x?codes=1&state=s HTTP/1.1"),
+])
+def test_redact_decodes_names_and_takes_the_whole_value(line, expected):
+    from portal.logging import redact
+
+    assert redact(line) == expected

@@ -1,5 +1,6 @@
 """End to end against a real gunicorn: `make run`, `portal init`, the access log."""
 
+import http.client
 import os
 import re
 import signal
@@ -44,12 +45,24 @@ def test_printed_admin_password_logs_in(live_server):
 
 def test_access_log_never_shows_a_url_token(live_server):
     secret = "tsr_SECRET" + os.urandom(8).hex()
+    with_semicolon = "legacy;value;" + os.urandom(8).hex()
     requests.get(live_server.url + f"/healthz?access_token={secret}")
     requests.get(live_server.url + f"/login?accessTokenId={secret}&x=1")
+    # Names the application decodes before it reads them, and a value with `;` in it, sent
+    # as typed (requests would normalise %61 to a).
+    connection = http.client.HTTPConnection(live_server.url.removeprefix("http://"), timeout=10)
+    for query in (f"%61ccess_token={secret}", f"access%5Ftoken={secret}", f"accessToken%49d={secret}",
+                  f"x=1&access_token={with_semicolon}"):
+        connection.request("GET", "/api/v1/tenants?" + query)
+        response = connection.getresponse()
+        # The application decoded the name and read the value as a token (an unknown one).
+        assert response.status == 401 and b"invalid_token" in response.read()
+    connection.close()
     time.sleep(0.5)
     log = live_server.log()
     assert "access_token=[REDACTED]" in log and "accessTokenId=[REDACTED]" in log
-    assert secret not in log
+    assert "%61ccess_token=[REDACTED]" in log and "accessToken%49d=[REDACTED]" in log
+    assert secret not in log and "value;" not in log
 
 
 def test_errors_are_pages_or_json_never_tracebacks(live_server):
