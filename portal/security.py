@@ -1,6 +1,6 @@
 """Security headers, the login guard for sessions, and bearer-token parsing helpers."""
 
-from flask import request
+from flask import abort, request
 from flask.sessions import SecureCookieSessionInterface
 
 CONTENT_SECURITY_POLICY = (
@@ -32,6 +32,22 @@ def add_security_headers(response):
     return response
 
 
+def refuse_nul_bytes():
+    """400 for a NUL character anywhere a value could reach SQL (path, query, form, JSON):
+    PostgreSQL cannot store one in text and would answer with a DataError."""
+    found = "\x00" in request.path
+    if not found and request.query_string:
+        found = any("\x00" in key + value for key, value in request.args.items(True))
+    if not found and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            found = any("\x00" in key + value for key, value in request.form.items(True))
+        elif request.is_json:
+            body = request.get_data(cache=True)
+            found = b"\\u0000" in body or b"\x00" in body
+    if found:
+        abort(400, "The request contains a NUL character, which no value here may hold.")
+
+
 def no_store(response):
     """For pages that show a secret once."""
     response.headers["Cache-Control"] = "no-store"
@@ -53,4 +69,5 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 def register(app) -> None:
     app.session_interface = CookieSessionInterface()
+    app.before_request(refuse_nul_bytes)
     app.after_request(add_security_headers)

@@ -3,6 +3,7 @@
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import scope_to_list
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import (
@@ -100,9 +101,22 @@ def remember_consent(user, client, scope: str) -> None:
     db.session.commit()
 
 
+def unquotable_parameter() -> str | None:
+    """The first parameter Authlib quotes in an error description (RFC 6749 §4.1.2.1 allows
+    only printable ASCII without `"` and `\\` there) that holds another character: Authlib
+    would raise ValueError building that error."""
+    for name in ("redirect_uri", "response_type"):
+        value = request.values.get(name)
+        if value and invalid_error_characters(value):
+            return name
+    return None
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     user = current_user._get_current_object() if current_user.is_authenticated else None
+    if name := unquotable_parameter():
+        return error_page(InvalidRequestError(f"The {name} parameter holds characters it cannot have."))
     try:
         grant = server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
