@@ -11,7 +11,7 @@ import os
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, min(4, multiprocessing.cpu_count() * 2))))
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
-threads = int(os.environ.get("THREADS", 4))
+threads = int(os.environ.get("THREADS", 4))  # above 1, gunicorn runs gthread whatever WORKER_CLASS says
 timeout = 30
 keepalive = 5
 # Bounded request heads: longer lines or more or bigger header fields are refused (400/431).

@@ -122,3 +122,28 @@ def test_wrong_password_in_the_browser_gets_the_generic_message(live_server, pag
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Invalid username or password.").wait_for()
+
+
+def test_slow_clients_do_not_stop_the_service(live_server_factory):
+    """As many clients as workers trickle header lines; a normal request still answers at
+    once (sync workers were each held until gunicorn's 30 s timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    server = live_server_factory(workers=2)
+    address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+    slow = [socket.create_connection(address, timeout=5) for _ in range(2)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            for sock in slow:
+                sock.sendall(b"X-Trickle: 1\r\n")  # never ends its head
+            started = time.monotonic()
+            response = requests.get(server.url + "/healthz", timeout=5)
+            assert response.status_code == 200 and time.monotonic() - started < 1.0
+            time.sleep(1)
+    finally:
+        for sock in slow:
+            sock.close()
