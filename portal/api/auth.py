@@ -53,10 +53,18 @@ def authenticate_request() -> Bearer:
     return token
 
 
+def takes_json(view) -> bool:
+    """Whether spectree validates a JSON body for this view."""
+    from portal.api.spec import spec  # spec.py imports this module's hook
+
+    metadata = spec.get_function_metadata(view)
+    return metadata is not None and metadata.json is not None
+
+
 def check_body(view) -> None:
     """Bodies of endpoints that take JSON: JSON, well-formed, an object (spectree then
     validates the fields; it would otherwise read a malformed body as {})."""
-    if request.method not in JSON_METHODS or getattr(view, "json", None) is None:
+    if request.method not in JSON_METHODS or not takes_json(view):
         return
     if not request.is_json:
         if request.mimetype or request.content_length or request.get_data(cache=True):
@@ -64,7 +72,10 @@ def check_body(view) -> None:
         return  # no body at all: validated as {}, so missing required fields are named in the 422
     if not request.get_data(cache=True):
         return
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: malformed for us
+        body = None
     if body is None:
         fail(400, "The body is not valid JSON.", "malformed_json", field="body")
     if not isinstance(body, dict):
@@ -132,7 +143,7 @@ def field_path(location: list) -> str:
     return path
 
 
-def before_handler(req, resp, req_validation_error, instance) -> None:
+def before_handler(req, resp, req_validation_error, instance, model_adapter) -> None:
     """spectree hook: our JSON error shape instead of pydantic's raw list."""
     if req_validation_error is not None:
         abort(validation_failed(req_validation_error))

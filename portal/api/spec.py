@@ -2,6 +2,7 @@
 generates the OpenAPI 3.1 description from the same models and the blueprint's routes."""
 
 from spectree import Response, SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData, SecureType
 from spectree.plugins.flask_plugin import FlaskPlugin
 
 from portal.api.auth import before_handler
@@ -37,7 +38,7 @@ spec = SpecTree(
     description="Token-authenticated JSON API of Tessera: access tokens (master tokens), tenants, "
     "profiles and login sessions. Send the token as `Authorization: Bearer <token>`.",
     openapi_version="3.1.0",
-    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
     security={"bearer": []},
     validation_error_status=422,
     validation_error_model=ErrorBody,
