@@ -30,6 +30,11 @@ def check_redirect_uri(uri: str) -> str | None:
     parts = urlsplit(uri)
     if not parts.scheme or not parts.netloc and parts.scheme in ("http", "https"):
         raise ApplicationError(f"{uri!r} is not an absolute URI", "redirect_uris")
+    # RFC 8252 §7.1: a native app's private-use scheme is a reverse domain name (com.example.app);
+    # javascript:, data:, vbscript: and other one-word schemes are never a client's address.
+    if parts.scheme not in ("http", "https") and "." not in parts.scheme:
+        raise ApplicationError(f"{uri!r}: use http(s), or a native app's scheme in reverse-domain form "
+                               "(com.example.app:/callback)", "redirect_uris")
     if "#" in uri:
         raise ApplicationError(f"{uri!r} has a fragment; redirect URIs may not", "redirect_uris")
     if "*" in uri:

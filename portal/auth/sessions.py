@@ -20,14 +20,20 @@ def start_session(user: User) -> None:
         session[SESSION_TOKEN_KEY] = tokens.create_session_token(user).id
 
 
+def drop_session_token(user: User) -> bool:
+    """Delete this browser's session token, if it has one; False if it has none."""
+    token_id = session.get(SESSION_TOKEN_KEY)
+    if token_id is None:
+        return False
+    token = db.session.scalar(select(AccessToken).where(AccessToken.id == token_id))
+    if token is not None and token.user_id == user.id:
+        db.session.delete(token)
+    return True
+
+
 def end_session(user: User | None) -> None:
     """Make this session's cookie worthless, even if someone kept a copy."""
-    token_id = session.get(SESSION_TOKEN_KEY)
-    if token_id is not None:
-        token = db.session.scalar(select(AccessToken).where(AccessToken.id == token_id))
-        if token is not None and user is not None and token.user_id == user.id:
-            db.session.delete(token)
-    elif user is not None:
+    if user is not None and not drop_session_token(user):
         user.session_version += 1  # without session tokens, end every session of the user
     db.session.commit()
     session.clear()

@@ -10,12 +10,13 @@ from werkzeug.security import check_password_hash
 from portal import audit, clock
 from portal.auth import bp
 from portal.auth.forms import LoginForm
-from portal.auth.sessions import end_session, start_session
+from portal.auth.sessions import drop_session_token, end_session, start_session
 from portal.errors import RETRY_AFTER_SECONDS, rollback_quietly
 from portal.extensions import db, limiter, login_manager
 from portal.models import User
 
 GENERIC_FAILURE = "Invalid username or password."
+UNKNOWN_USER = "unknown user"
 # Compared against when the username is unknown, so both failures take as long.
 DUMMY_HASH = "scrypt:32768:8:1$K3y0aXQ2Xh9bYQ7R$" + "0" * 128
 
@@ -57,19 +58,24 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
-    if current_user.is_authenticated and request.method == "GET":
+    # `again`: a client asked for re-authentication (prompt=login, max_age): show the form;
+    # the current session lasts until the password is given.
+    if current_user.is_authenticated and request.method == "GET" and not request.args.get("again"):
         return redirect(safe_next(form.next.data) or home_for(current_user))
     if form.validate_on_submit():
         username = form.username.data.strip()
         user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-        if user is None:
-            check_password_hash(DUMMY_HASH, form.password.data)
+        if user is None or not user.password_hash:
+            check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long
         if user is None or not user.check_password(form.password.data) or not user.active:
-            audit.record("login.failed", actor=username[:150] or "?", target_type="user",
-                         target_label=username[:150])
+            # An unknown name is not stored as typed: it may be a password typed in the wrong box.
+            audit.record("login.failed", actor=user.username if user else UNKNOWN_USER, target=user,
+                         target_type="user", target_label="" if user else UNKNOWN_USER)
             db.session.commit()
             form.password.errors.append(GENERIC_FAILURE)
             return render_template("auth/login.html", form=form)
+        if current_user.is_authenticated:  # re-authentication: this browser's old session ends now
+            drop_session_token(current_user)
         start_session(user)
         login_user(user)
         user.last_login_at = clock.now()

@@ -4,8 +4,9 @@ Every token-row write goes through portal.tokens; codes are claimed atomically a
 after use, refresh tokens rotate, and a replay of either ends the whole grant.
 """
 
-from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.base import invalid_error_characters
+from authlib.oauth2.rfc6749 import grants, scope_to_list
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app
@@ -42,7 +43,27 @@ class StrictPKCE(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+def quotable(text: str) -> bool:
+    """Whether an error description may quote `text` (RFC 6749 §4.1.2.1: printable ASCII
+    without `"` and `\\`; Authlib raises ValueError on anything else)."""
+    return not invalid_error_characters(text)
+
+
+class RegisteredScopes:
+    """A client may ask only for scopes it was registered with: anything else is
+    `invalid_scope` (RFC 6749 §3.3), never silently dropped or granted."""
+
+    def validate_requested_scope(self):
+        client = self.request.client
+        allowed = set(scope_to_list(client.scope or "") or [])
+        refused = [name for name in scope_to_list(self.request.payload.scope or "") or [] if name not in allowed]
+        if refused:
+            named = " ".join(refused)
+            raise InvalidScopeError(f"This client may not ask for: {named}" if quotable(named)
+                                    else "This client may not ask for some of these scopes.")
+
+
+class AuthorizationCodeGrant(RegisteredScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = PUBLIC_AND_CONFIDENTIAL
 
     def save_authorization_code(self, code, request):
@@ -117,7 +138,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Done atomically by claim_refresh, in the transaction that saved the new token."""
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(RegisteredScopes, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 

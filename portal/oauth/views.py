@@ -3,7 +3,6 @@
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import scope_to_list
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import (
@@ -13,14 +12,14 @@ from authlib.oidc.core.errors import (
     RequestURINotSupportedError,
 )
 from flask import current_app, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from sqlalchemy import select
 
 from portal import audit, clock, tokens
-from portal.auth.sessions import end_session
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
+from portal.oauth.grants import quotable
 from portal.oauth.keys import ensure_current_key, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
@@ -67,8 +66,9 @@ def back_here() -> str:
     return request.path + ("?" + urlencode(args_without_login_prompt()) if request.args else "")
 
 
-def to_login():
-    return redirect(url_for("auth.login", next=back_here()))
+def to_login(again: bool = False):
+    """The login page, then back here; `again`: ask a logged-in user for the password anew."""
+    return redirect(url_for("auth.login", next=back_here(), **({"again": 1} if again else {})))
 
 
 def max_age_passed(user) -> bool:
@@ -107,7 +107,7 @@ def unquotable_parameter() -> str | None:
     would raise ValueError building that error."""
     for name in ("redirect_uri", "response_type"):
         value = request.values.get(name)
-        if value and invalid_error_characters(value):
+        if value and not quotable(value):
             return name
     return None
 
@@ -136,10 +136,9 @@ def authorize():
             if user is None or "login" in prompts or max_age_passed(user):
                 if "none" in prompts:
                     raise LoginRequiredError(redirect_uri=redirect_uri)
-                if user is not None:  # re-authentication asked for: end this session first
-                    end_session(user)
-                    logout_user()
-                return to_login()
+                # Re-authentication keeps the current session until the password is given
+                # (a cross-site link with prompt=login must not log anyone out).
+                return to_login(again=user is not None)
             consent = stored_consent(user, client)
             if consent_covers(consent, scope) and "consent" not in prompts:
                 return server.create_authorization_response(grant=grant, grant_user=user)
@@ -170,9 +169,22 @@ def render_consent(client, scope: str):
 
 # --- token endpoints ----------------------------------------------------------------------
 
+def repeated_parameter_error() -> InvalidRequestError | None:
+    """RFC 6749 §3.2: parameters MUST NOT be included more than once (else a good and a
+    bad client_secret, first one wins, could authenticate)."""
+    for parameters in (request.args, request.form):
+        for name, values in parameters.lists():
+            if len(values) > 1:
+                named = f"The {name} parameter" if quotable(name) else "A parameter"
+                return InvalidRequestError(f"{named} was sent more than once.")
+    return None
+
+
 @bp.route("/token", methods=["POST"])
 @csrf.exempt
 def token():
+    if error := repeated_parameter_error():
+        return server.handle_error_response(None, error)
     ensure_current_key()
     return server.create_token_response()
 
@@ -180,12 +192,16 @@ def token():
 @bp.route("/revoke", methods=["POST"])
 @csrf.exempt
 def revoke():
+    if error := repeated_parameter_error():
+        return server.handle_error_response(None, error)
     return server.create_endpoint_response("revocation")
 
 
 @bp.route("/introspect", methods=["POST"])
 @csrf.exempt
 def introspect():
+    if error := repeated_parameter_error():
+        return server.handle_error_response(None, error)
     return server.create_endpoint_response("introspection")
 
 

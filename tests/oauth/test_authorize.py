@@ -112,10 +112,15 @@ def test_implicit_and_hybrid_are_refused(logged_in, response_type):
     assert_redirect_error(logged_in.authorize(response_type=response_type), "unsupported_response_type")
 
 
-# A7 (ext): a scope the client may not have is dropped (Authlib narrows, never widens)
-def test_unregistered_scope_is_not_granted(logged_in):
-    tokens = logged_in.tokens(scope="openid admin")
-    assert tokens["scope"] == "openid"
+# A7 (ext): a scope the client may not have is refused, not silently dropped
+def test_unregistered_scope_is_invalid_scope(logged_in):
+    response = logged_in.authorize(scope="openid admin")
+    assert_redirect_error(response, "invalid_scope")
+    assert query_of(response.headers["Location"])["error_description"] == "This client may not ask for: admin"
+
+
+def test_an_unquotable_unregistered_scope_is_still_a_clean_invalid_scope(logged_in):
+    assert_redirect_error(logged_in.authorize(scope='openid "x\\'), "invalid_scope")
 
 
 # A8 (ext)
