@@ -1,7 +1,7 @@
 """gunicorn settings: `gunicorn -c python:portal.gunicorn_config wsgi:app` (see README: Deployment).
 
 Threaded workers: a client that trickles its request keeps one thread busy, not a whole
-worker, so as many slow clients as workers cannot stop the service. Behind nginx (deploy/)
+worker, so as many slow clients as there are workers cannot stop the service. Behind nginx (deploy/)
 the proxy buffers whole requests first, so gunicorn never sees a slow client at all.
 """
 
@@ -11,7 +11,9 @@ import os
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, min(4, multiprocessing.cpu_count() * 2))))
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
-threads = int(os.environ.get("THREADS", 4))  # above 1, gunicorn runs gthread whatever WORKER_CLASS says
+# More threads than workers: the kernel may hand every slow client to one worker, and that
+# worker must still have a thread free. Above 1, gunicorn runs gthread whatever WORKER_CLASS says.
+threads = int(os.environ.get("THREADS", max(4, workers + 1)))
 timeout = 30
 keepalive = 5
 # Bounded request heads: longer lines or more or bigger header fields are refused (400/431).
