@@ -8,7 +8,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import delete, func, or_, select
 
-from portal import clock, tokens
+from portal import clock, tokens, users
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuthorizationCode, Tenant, User
 from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
@@ -54,14 +54,11 @@ def find_tenant(name: str) -> Tenant:
 
 
 def create_user(username: str, password: str, *, email=None, name="", tenant=None, admin=False) -> User:
-    username = username.strip()
-    if not username or len(username) > 150:
-        fail("the username must be 1 to 150 characters")
-    if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        fail(f"a user named {username!r} already exists")
-    user = User(username=username, email=email, name=name or "", tenant=tenant, is_admin=admin)
-    user.set_password(password)
-    db.session.add(user)
+    """A new user (an administrator belongs to no tenant), by the rules of portal.users."""
+    try:
+        user = users.add_user(username, password, email=email, name=name, tenant=tenant, is_admin=admin)
+    except users.UserError as error:
+        fail(f"{error.field}: {error.message}")
     db.session.commit()
     return user
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from portal import audit
 from portal.admin import bp
 from portal.admin.forms import ApplicationForm, ConfirmForm
+from portal.admin.queries import row_or_404
 from portal.applications import ApplicationError, register_application
 from portal.audit import current_actor
 from portal.extensions import db
@@ -14,7 +15,7 @@ from portal.security import no_store
 
 
 def get_application_or_404(application_id: int) -> Application:
-    return db.get_or_404(Application, application_id, description="No such application.")
+    return row_or_404(Application, application_id, "No such application.")
 
 
 @bp.route("/applications", endpoint="applications")

@@ -4,6 +4,7 @@ from flask import render_template, request, url_for
 from sqlalchemy import select
 
 from portal.admin import bp
+from portal.admin.queries import id_arg, text_arg
 from portal.extensions import db
 from portal.models import AuditEvent
 
@@ -13,9 +14,9 @@ PAGE_SIZE = 100
 @bp.route("/audit", endpoint="audit")
 def audit_list():
     """Every recorded admin action and token event."""
-    actor = (request.args.get("actor") or "").strip()[:200]
-    action = (request.args.get("action") or "").strip()[:64]
-    target = (request.args.get("target") or "").strip()[:200]
+    actor = text_arg(request.args, "actor", 200)
+    action = text_arg(request.args, "action", 64)
+    target = text_arg(request.args, "target", 200)
     statement = select(AuditEvent)
     if actor:
         statement = statement.where(AuditEvent.actor == actor)
@@ -27,7 +28,7 @@ def audit_list():
             statement = statement.where(AuditEvent.target_type == kind, AuditEvent.target_id == ident)
         else:
             statement = statement.where(AuditEvent.target_label == target)
-    before = request.args.get("before", type=int)
+    before = id_arg(request.args, "before")
     if before:
         statement = statement.where(AuditEvent.id < before)
     events = list(db.session.scalars(statement.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)))

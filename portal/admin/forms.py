@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal import clock
+from portal import clock, users
 from portal.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
@@ -205,28 +205,38 @@ class ApplicationForm(FlaskForm):
 
 
 class UserForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired("Give a username."), Length(max=150),
-                                                   Regexp(r"^[A-Za-z0-9._@+-]+$",
-                                                          message="Letters, digits and . _ @ + - only.")])
+    username = StringField("Username", validators=[DataRequired("Give a username.")])
     email = EmailField("Email", validators=[DataRequired("Give an email address."),
                                             Email("Give a valid email address."), Length(max=254)])
     name = StringField("Full name", validators=[Optional(), Length(max=200)])
     tenant = SelectField("Tenant", validate_choice=False)
     password = PasswordField("Password", validators=[DataRequired("Give a password."),
                                                      Length(min=10, message="At least 10 characters.")])
-    is_admin = BooleanField("Administrator")
+    is_admin = BooleanField("Administrator (belongs to no tenant)")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant.choices = options([("", "— none —")] + [(n, n) for n in tenant_names()])
+        self.resolved_tenant = None
 
     def validate_username(self, field):
-        if db.session.scalar(select(User.id).where(func.lower(User.username) == field.data.strip().lower())):
-            raise ValidationError("That username is taken.")
+        try:
+            users.new_username(field.data)
+        except users.UsernameTakenError:
+            raise ValidationError("That username is taken.") from None
+        except users.UserError:
+            raise ValidationError(f"Use {users.USERNAME_RULE}.") from None
 
     def validate_tenant(self, field):
-        if field.data and field.data not in tenant_names():
-            raise ValidationError("Unknown tenant.")
+        if field.data:
+            self.resolved_tenant = db.session.scalar(select(Tenant).where(Tenant.name == field.data))
+            if self.resolved_tenant is None:
+                raise ValidationError("Unknown tenant.")
+        try:
+            users.check_membership(self.is_admin.data, self.resolved_tenant)
+        except users.UserError:
+            raise ValidationError("An administrator belongs to no tenant: choose — none — or untick "
+                                  "Administrator.") from None
 
 
 class PasswordForm(FlaskForm):

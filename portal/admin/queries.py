@@ -1,11 +1,14 @@
 """Read-only queries for the admin lists: keyset pagination on the indexed orders."""
 
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import abort
 from sqlalchemy import and_, exists, func, or_, select, tuple_, union
 
 from portal import clock
+from portal.api.schemas import MAX_ID, in_id_range
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from portal.tokens import find_by_value
@@ -26,6 +29,44 @@ SORT_LABELS = {
 }
 
 
+def parse_id(text: str) -> int | None:
+    """The id that `text` spells (ASCII digits, within the id range), else None."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or not in_id_range(int(text)):
+        return None
+    return int(text)
+
+
+def row_or_404(model, row_id: int, description: str):
+    """The row with this id, or a 404 page, also for an id past the id range (which
+    PostgreSQL would refuse with an error rather than miss)."""
+    row = db.session.get(model, row_id) if in_id_range(row_id) else None
+    if row is None:
+        abort(404, description)
+    return row
+
+
+def id_arg(args, name: str) -> int | None:
+    """An id from the query string: None when absent or blank; 400 when it is not an id."""
+    text = (args.get(name) or "").strip()
+    if not text:
+        return None
+    value = parse_id(text)
+    if value is None:
+        abort(400, f"{name} must be an id (a whole number from 1 to {MAX_ID}).")
+    return value
+
+
+def text_arg(args, name: str, max_length: int) -> str:
+    """A filter's text from the query string, trimmed and cut to `max_length`; 400 when it
+    holds characters no stored name or hint has (control characters, NUL, unassigned
+    code points, lone surrogates: a database may refuse them outright)."""
+    text = (args.get(name) or "").strip()[:max_length]
+    if not text.isprintable():
+        abort(400, f"The {name} filter may contain printable characters only.")
+    return text
+
+
 def like_prefix(text: str) -> str:
     """A LIKE pattern matching `text` as a prefix, with wildcards escaped."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -38,9 +79,12 @@ def encode_cursor(moment: datetime, row_id: int) -> str:
 def decode_cursor(cursor: str | None):
     if not cursor:
         return None
-    moment, sep, row_id = cursor.partition("~")
+    moment, _, row_id = cursor.partition("~")
+    row_id = parse_id(row_id)
+    if row_id is None:
+        return None
     try:
-        return datetime.fromisoformat(moment), int(row_id)
+        return datetime.fromisoformat(moment), row_id
     except ValueError:
         return None
 
@@ -71,19 +115,17 @@ class TokenFilters:
 
     @classmethod
     def from_args(cls, args):
-        try:
-            application = int(args.get("application") or 0) or None
-        except ValueError:
-            application = None
+        """The filters of a query string; 400 for an application that is not an id or a
+        text no token could match."""
         sort = args.get("sort", "created_desc")
         return cls(
-            q=(args.get("q") or "").strip()[:200],
-            application=application,
-            user=(args.get("user") or "").strip()[:254],
+            q=text_arg(args, "q", 200),
+            application=id_arg(args, "application"),
+            user=text_arg(args, "user", 254),
             status=args.get("status", "") if args.get("status") in ("active", "expired", "revoked") else "",
             master=args.get("master", "") if args.get("master") in ("yes", "no") else "",
-            tenant=(args.get("tenant") or "").strip()[:64],
-            source=(args.get("source") or "").strip()[:32],
+            tenant=text_arg(args, "tenant", 64),
+            source=text_arg(args, "source", 32),
             sort=sort if sort in TOKEN_SORTS else "created_desc",
         )
 
@@ -121,12 +163,23 @@ def token_conditions(filters: TokenFilters) -> list:
     return conditions
 
 
+def next_character(character: str) -> str | None:
+    """The code point after `character`, skipping surrogates (no database stores a lone
+    one); None after the last."""
+    code = ord(character) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    return chr(code) if code <= sys.maxunicode else None
+
+
 def hint_prefix(text: str):
     """Rows whose hint starts with `text`: a range the hint index serves, plus an exact LIKE."""
     prefix = text[:16]
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(AccessToken.hint >= prefix, AccessToken.hint < upper,
-                AccessToken.hint.like(like_prefix(prefix), escape="\\"))
+    conditions = [AccessToken.hint >= prefix, AccessToken.hint.like(like_prefix(prefix), escape="\\")]
+    following = next_character(prefix[-1])
+    if following is not None:
+        conditions.append(AccessToken.hint < prefix[:-1] + following)
+    return and_(*conditions)
 
 
 def search_alternatives(q: str) -> list:

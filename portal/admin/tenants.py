@@ -6,13 +6,14 @@ from sqlalchemy import func, select
 from portal import audit
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, TenantForm, TenantLabelForm
+from portal.admin.queries import row_or_404
 from portal.audit import current_actor
 from portal.extensions import db
 from portal.models import Tenant, User
 
 
 def get_tenant_or_404(tenant_id: int) -> Tenant:
-    return db.get_or_404(Tenant, tenant_id, description="No such tenant.")
+    return row_or_404(Tenant, tenant_id, "No such tenant.")
 
 
 @bp.route("/tenants", methods=["GET", "POST"], endpoint="tenants")

@@ -12,7 +12,8 @@ from portal import tokens
 from portal.admin import bp
 from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm, TokenReplaceForm,
                                 application_choices, default_expiry, tenant_names)
-from portal.admin.queries import SORT_LABELS, TokenFilters, audit_for, like_prefix, token_page
+from portal.admin.queries import (SORT_LABELS, TokenFilters, audit_for, like_prefix, parse_id, row_or_404,
+                                  text_arg, token_page)
 from portal.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, User
@@ -22,7 +23,7 @@ from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
 
 
 def get_token_or_404(token_id: int) -> AccessToken:
-    return db.get_or_404(AccessToken, token_id, description="No such token (it may have been deleted or replaced).")
+    return row_or_404(AccessToken, token_id, "No such token (it may have been deleted or replaced).")
 
 
 def editor_context(rows: PermissionRows) -> dict:
@@ -63,7 +64,7 @@ def tokens_delete_selected():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400, "The form expired; try again.")
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][:500]
+    ids = [i for i in map(parse_id, request.form.getlist("ids")) if i is not None][:500]
     if not ids:
         flash("Select at least one token to delete.", "error")
         return redirect(url_for("admin.tokens"), code=303)
@@ -228,7 +229,7 @@ def tokens_delete(token_id: int):
 @bp.route("/users/search")
 def users_search():
     """JSON for the user picker: up to 10 users whose username or email starts with `q`."""
-    q = (request.args.get("q") or "").strip().lower()[:254]
+    q = text_arg(request.args, "q", 254).lower()
     if not q:
         return jsonify([])
     pattern = like_prefix(q)

@@ -5,39 +5,39 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from portal import audit, clock, tokens
+from portal import audit, clock, tokens, users
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserForm
-from portal.admin.queries import like_prefix
+from portal.admin.queries import like_prefix, row_or_404, text_arg
 from portal.audit import current_actor
 from portal.extensions import db
-from portal.models import AccessToken, Tenant, User
+from portal.models import AccessToken, User
 
 PAGE_SIZE = 50
 
 
 def get_user_or_404(user_id: int) -> User:
-    return db.get_or_404(User, user_id, description="No such user.")
+    return row_or_404(User, user_id, "No such user.")
 
 
 @bp.route("/users", endpoint="users")
 def users_list():
     """Users by username, searchable by username or email prefix; keyset by username."""
-    q = (request.args.get("q") or "").strip()[:254]
+    q = text_arg(request.args, "q", 254)
     statement = select(User)
     if q:
         pattern = like_prefix(q.lower())
         statement = statement.where(or_(func.lower(User.username).like(pattern, escape="\\"),
                                         func.lower(User.email).like(pattern, escape="\\")))
-    after = request.args.get("after")
+    after = (request.args.get("after") or "")[:150]  # a username from the previous page, as stored
     if after:
         statement = statement.where(User.username > after)
-    users = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
+    found = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
     next_url = None
-    if len(users) > PAGE_SIZE:
-        users = users[:PAGE_SIZE]
-        next_url = url_for("admin.users", q=q or None, after=users[-1].username)
-    return render_template("admin/users/list.html", users=users, q=q, next_url=next_url)
+    if len(found) > PAGE_SIZE:
+        found = found[:PAGE_SIZE]
+        next_url = url_for("admin.users", q=q or None, after=found[-1].username)
+    return render_template("admin/users/list.html", users=found, q=q, next_url=next_url)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -45,12 +45,13 @@ def users_new():
     """Create a user (an end user, or another admin)."""
     form = UserForm()
     if form.validate_on_submit():
-        tenant = db.session.scalar(select(Tenant).where(Tenant.name == form.tenant.data)) if form.tenant.data else None
-        user = User(username=form.username.data.strip(), email=form.email.data.strip(),
-                    name=form.name.data or "", tenant=tenant, is_admin=form.is_admin.data)
-        user.set_password(form.password.data)
-        db.session.add(user)
-        db.session.flush()
+        try:
+            user = users.add_user(form.username.data, form.password.data, email=form.email.data.strip(),
+                                  name=form.name.data or "", tenant=form.resolved_tenant,
+                                  is_admin=form.is_admin.data)
+        except users.UserError as error:  # a concurrent request took the name
+            getattr(form, error.field).errors.append(error.message[0].upper() + error.message[1:] + ".")
+            return render_template("admin/users/new.html", form=form), 422
         audit.record("user.created", actor=current_actor(), target=user, is_admin=user.is_admin)
         db.session.commit()
         flash(f"User {user.username} created.", "success")
@@ -80,11 +81,11 @@ def confirmed_user(user_id: int) -> User:
 
 @bp.route("/users/<int:user_id>/end-sessions", methods=["POST"])
 def users_end_sessions(user_id: int):
-    """Delete every token of the user: their login sessions end at once."""
+    """Delete every token of the user and end every login session they have, at once."""
     user = confirmed_user(user_id)
     count = tokens.delete_for_user(user, actor=current_actor())
-    flash(f"Ended {user.username}'s sessions: {count} token(s) deleted. They can log in again unless "
-          "deactivated or given a new password.", "success")
+    flash(f"Ended every login session of {user.username}: {count} token(s) deleted. They can log in again "
+          "unless deactivated or given a new password.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
 
 

@@ -1,25 +1,32 @@
 """/api/v1/tenants/<name>/profiles: the tenant's users (MANAGE_PROFILES on the tenant).
-A profile is only ever found through its own tenant: any other tenant answers 404."""
+A profile is only ever found through its own tenant: any other tenant answers 404.
+Administrators are no tenant's profiles: never listed, 404 on read, change and delete."""
 
 from flask import abort
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 
+from portal import users
 from portal.api import bp
 from portal.api.auth import fail, record, require
 from portal.api.paging import keyset_page
-from portal.api.schemas import MAX_ID, ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate
+from portal.api.schemas import ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate, in_id_range
 from portal.api.spec import responses, spec
 from portal.api.tenants import tenant_or_404
 from portal.extensions import db
 from portal.models import Tenant, User
 
 TAGS = ["profiles"]
-PROFILE_ID = f"/tenants/<name>/profiles/<int(max={MAX_ID}):profile_id>"
+PROFILE_ID = "/tenants/<name>/profiles/<int:profile_id>"
+
+
+def profiles_of(tenant: Tenant):
+    return select(User).where(User.tenant_id == tenant.id, users.PROFILE)
 
 
 def profile_or_404(tenant: Tenant, profile_id: int) -> User:
-    user = db.session.scalar(select(User).where(User.id == profile_id, User.tenant_id == tenant.id))
+    user = None
+    if in_id_range(profile_id):
+        user = db.session.scalar(profiles_of(tenant).where(User.id == profile_id))
     if user is None:
         abort(404, f"No profile {profile_id} in tenant {tenant.name}.")
     return user
@@ -29,17 +36,13 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def username_taken(username: str) -> bool:
-    return bool(db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())))
-
-
 @bp.get("/tenants/<name>/profiles")
 @require("MANAGE_PROFILES")
 @spec.validate(resp=responses(200, ProfilePage, 400, 404, 422), tags=TAGS)
 def list_profiles(name: str, query: ProfileListQuery):
     """List a tenant's profiles; `q` searches username, email and name (MANAGE_PROFILES)."""
     tenant = tenant_or_404(name)
-    statement = select(User).where(User.tenant_id == tenant.id)
+    statement = profiles_of(tenant)
     if query.q:
         pattern = f"%{escape_like(query.q.lower())}%"
         statement = statement.where(or_(
@@ -58,16 +61,13 @@ def list_profiles(name: str, query: ProfileListQuery):
 def create_profile(name: str, json: ProfileCreate):
     """Create a profile in the tenant, with a password or none (MANAGE_PROFILES)."""
     tenant = tenant_or_404(name)
-    if username_taken(json.username):
-        fail(409, f"A user named {json.username} already exists.", "duplicate_username", field="username")
-    user = User(username=json.username, email=json.email, name=json.name, tenant=tenant, active=json.active)
-    user.set_password(json.password)
-    db.session.add(user)
     try:
-        db.session.flush()
-    except IntegrityError:  # a concurrent request took the username
-        db.session.rollback()
-        fail(409, f"A user named {json.username} already exists.", "duplicate_username", field="username")
+        user = users.add_user(json.username, json.password, email=json.email, name=json.name, tenant=tenant,
+                              active=json.active)
+    except users.UsernameTakenError as error:
+        fail(409, f"{error.message[0].upper()}{error.message[1:]}.", "duplicate_username", field=error.field)
+    except users.UserError as error:
+        fail(422, f"{error.field}: {error.message}.", "validation_error", field=error.field)
     record("user.created", target=user, tenant=tenant.name)
     return ProfileOut.of(user), 201
 

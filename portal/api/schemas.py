@@ -7,13 +7,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from portal.tokens import ACTIONS, ANY
+from portal.tokens.core import MAX_EXPIRES_IN
+from portal.users import USERNAME_MAX_LENGTH, USERNAME_RULE
 
 TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # as portal/cli.py TENANT_NAME_PATTERN
 MAX_LIMIT = 100
-MAX_ID = 2**31 - 1
-MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+MAX_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL
 
 Action = Literal[ACTIONS + (ANY,)]  # type: ignore[valid-type]
+
+
+def in_id_range(value: int) -> bool:
+    """Could `value` be a row id? A larger number would be a database error, not a miss."""
+    return 0 < value <= MAX_ID
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -74,7 +80,8 @@ class TokenCreate(Body):
                                     description="a custom value (migrating existing tokens); generated when absent")
     master: StrictBool = False
     scope: StrictStr = Field("", max_length=1000)
-    expires_at: datetime | None = Field(None, description="ISO 8601; UTC when no offset is given")
+    expires_at: datetime | None = Field(None, description="ISO 8601; UTC when no offset is given; "
+                                        "at most ten years from now")
     expires_in: StrictInt | None = Field(None, ge=1, le=MAX_EXPIRES_IN, description="seconds from now")
     tenant_permissions: list[TenantPermissionIn] = Field(default_factory=list, max_length=100)
 
@@ -153,7 +160,9 @@ class TenantPage(BaseModel):
 # --- profiles -----------------------------------------------------------------------------
 
 class ProfileCreate(Body):
-    username: StrictStr = Field(min_length=1, max_length=150, pattern=r"^\S+$")
+    username: StrictStr = Field(min_length=1, max_length=USERNAME_MAX_LENGTH,
+                                description=f"{USERNAME_RULE}, after NFKC normalisation; unique whatever "
+                                            "the letter case")
     email: EmailStr | None = None
     name: StrictStr = Field("", max_length=200)
     password: StrictStr | None = Field(None, min_length=8, max_length=1000,
@@ -220,4 +229,6 @@ class SessionPage(BaseModel):
 
 
 class SessionsEnded(BaseModel):
-    ended: int = Field(description="how many login sessions were ended")
+    ended: int = Field(description="how many of the tenant's users were logged out: every profile of the "
+                                   "tenant, whose session tokens are deleted and whose browser sessions end, "
+                                   "with or without SESSION_EXPIRED_CONTROL_ENABLED")

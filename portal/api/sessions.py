@@ -1,25 +1,25 @@
 """/api/v1/tenants/<name>/sessions: the login sessions ("tickets") of a tenant's users,
-i.e. their session tokens (MANAGE_TICKETS). Ending them deletes those token rows, so the
-users are logged out on their next request."""
+i.e. their session tokens (MANAGE_TICKETS). Ending them logs every profile of the tenant
+out, with or without session tokens (tokens.core.end_login_sessions). Administrators
+belong to no tenant: their sessions are never listed or ended here."""
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from portal import clock
+from portal import clock, users
 from portal.api import bp
 from portal.api.auth import record, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, SessionOut, SessionPage, SessionsEnded
 from portal.api.spec import responses, spec
 from portal.api.tenants import tenant_or_404
-from portal.extensions import db
 from portal.models import AccessToken, User
+from portal.tokens.core import end_login_sessions
 
 TAGS = ["sessions"]
 
 
-def session_tokens(tenant):
-    users = select(User.id).where(User.tenant_id == tenant.id)
-    return AccessToken.source == "session", AccessToken.user_id.in_(users)
+def profile_ids(tenant):
+    return select(User.id).where(User.tenant_id == tenant.id, users.PROFILE)
 
 
 @bp.get("/tenants/<name>/sessions")
@@ -29,7 +29,8 @@ def list_sessions(name: str, query: PageQuery):
     """List the live login sessions of the tenant's users (MANAGE_TICKETS)."""
     tenant = tenant_or_404(name)
     statement = select(AccessToken).where(
-        *session_tokens(tenant), AccessToken.revoked_at.is_(None), AccessToken.expires_at > clock.now()
+        AccessToken.source == "session", AccessToken.user_id.in_(profile_ids(tenant)),
+        AccessToken.revoked_at.is_(None), AccessToken.expires_at > clock.now(),
     )
     rows, next_after = keyset_page(statement, AccessToken.id, query.limit, query.after)
     return SessionPage(items=[SessionOut.of(t) for t in rows], next_after=next_after)
@@ -39,8 +40,8 @@ def list_sessions(name: str, query: PageQuery):
 @require("MANAGE_TICKETS")
 @spec.validate(resp=responses(200, SessionsEnded, 400, 404), tags=TAGS)
 def end_sessions(name: str):
-    """End every login session of the tenant's users (MANAGE_TICKETS)."""
+    """Log every user of the tenant out (MANAGE_TICKETS): `ended` counts those users."""
     tenant = tenant_or_404(name)
-    result = db.session.execute(delete(AccessToken).where(*session_tokens(tenant)))
-    record("tenant.sessions_ended", target=tenant, sessions_ended=result.rowcount)
-    return SessionsEnded(ended=result.rowcount)
+    logged_out, session_tokens = end_login_sessions(profile_ids(tenant))
+    record("tenant.sessions_ended", target=tenant, users_logged_out=logged_out, sessions_ended=session_tokens)
+    return SessionsEnded(ended=logged_out)

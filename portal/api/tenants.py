@@ -1,17 +1,20 @@
-"""/api/v1/tenants: list and count (READ_TENANT on *), create (CREATE_TENANT on *),
-read, update the label, delete (READ_/UPDATE_/DELETE_TENANT on that tenant)."""
+"""/api/v1/tenants: list and count (READ_TENANT on *, less the tenants whose own entry
+denies it), create (CREATE_TENANT on *), read, update the label, delete
+(READ_/UPDATE_/DELETE_TENANT on that tenant)."""
 
 from flask import abort
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.api import bp
-from portal.api.auth import fail, record, require
+from portal.api.auth import current_token, fail, record, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
 from portal.api.spec import responses, spec
 from portal.extensions import db, hot_read
 from portal.models import Tenant, User
+from portal.tokens import Bearer
+from portal.tokens import permissions as perms
 
 TAGS = ["tenants"]
 
@@ -19,6 +22,12 @@ TAGS = ["tenants"]
 _TENANT_BY_NAME = select(Tenant).where(Tenant.name == bindparam("name"))
 # A read needs no ORM object: the columns the answer shows, by the unique name.
 _TENANT_READ = select(Tenant.__table__.c["name", "label", "created_at"]).where(Tenant.__table__.c.name == bindparam("name"))
+
+
+def readable_tenants(token: Bearer):
+    """SQL: the tenants on which `token` may READ_TENANT (its own entry wins over `*`)."""
+    reach = perms.reach(token.permissions, "READ_TENANT")
+    return Tenant.name.not_in(reach.tenants) if reach.anywhere else Tenant.name.in_(reach.tenants)
 
 
 def tenant_or_404(name: str) -> Tenant:
@@ -32,9 +41,11 @@ def tenant_or_404(name: str) -> Tenant:
 @require("READ_TENANT", tenant_arg=None)
 @spec.validate(resp=responses(200, TenantPage, 400, 422), tags=TAGS)
 def list_tenants(query: PageQuery):
-    """List tenants, with their total count (READ_TENANT on *)."""
-    rows, next_after = keyset_page(select(Tenant), Tenant.id, query.limit, query.after)
-    total = db.session.scalar(select(func.count()).select_from(Tenant))
+    """List the tenants the token may read, with their count (READ_TENANT on *; a tenant
+    whose own entry denies READ_TENANT is left out)."""
+    statement = select(Tenant).where(readable_tenants(current_token()))
+    rows, next_after = keyset_page(statement, Tenant.id, query.limit, query.after)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
     return TenantPage(items=[TenantOut.of(t) for t in rows], total=total, next_after=next_after)
 
 

@@ -1,56 +1,91 @@
 """/api/v1/access-tokens: master tokens list, create, read and delete other tokens.
-Tokens are immutable, so there is no PATCH or PUT (405)."""
+Tokens are immutable, so there is no PATCH or PUT (405).
 
-from sqlalchemy import select
+A master token reaches only tokens within its own permissions (portal.tokens.permissions:
+everything the other token allows, on any tenant, it allows too). Login-session tokens and
+tokens of administrators are invisible (not listed, 404); a token bound to a user is
+visible only with MANAGE_PROFILES on that user's tenant (the `*` entry for a user without
+one), which creating such a token needs as well."""
 
-from portal import audit, tokens
+from flask import abort
+from sqlalchemy import or_, select
+
+from portal import audit, tokens, users
 from portal.api import bp
 from portal.api.auth import challenge, current_token, fail, master_required
 from portal.api.paging import keyset_page
-from portal.api.schemas import MAX_ID, TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage
+from portal.api.schemas import TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage, in_id_range
 from portal.api.spec import responses, spec
 from portal.extensions import db
-from portal.models import AccessToken, Application, User
-from portal.tokens import ACTIONS, ANY
+from portal.models import AccessToken, Application, Tenant, User
+from portal.tokens import ANY
 from portal.tokens import permissions as perms
 
 TAGS = ["access tokens"]
-TOKEN_ID = f"/access-tokens/<int(max={MAX_ID}):token_id>"
+TOKEN_ID = "/access-tokens/<int:token_id>"
+PROFILE_ACTION = "MANAGE_PROFILES"
+
+
+def missing_to_bind(caller: tokens.Bearer, user: User) -> str | None:
+    """What the caller lacks to bind a token to `user` (None: nothing). Administrators are
+    refused before this: no permission reaches them."""
+    tenant = user.tenant.name if user.tenant else ANY
+    return None if perms.allows(caller.permissions, PROFILE_ACTION, tenant) else f"{PROFILE_ACTION} on {tenant}"
+
+
+def reachable_users(caller: tokens.Bearer):
+    """SQL: ids of the profiles the caller may manage (what `missing_to_bind` allows)."""
+    reach = perms.reach(caller.permissions, PROFILE_ACTION)
+    profiles = select(User.id).where(users.PROFILE)
+    if reach.anywhere and not reach.tenants:
+        return profiles
+    if reach.anywhere:  # the `*` entry also covers users without a tenant
+        excluded = select(Tenant.id).where(Tenant.name.in_(reach.tenants))
+        return profiles.where(or_(User.tenant_id.is_(None), User.tenant_id.not_in(excluded)))
+    return profiles.where(User.tenant_id.in_(select(Tenant.id).where(Tenant.name.in_(reach.tenants))))
+
+
+def visible_to(caller: tokens.Bearer) -> list:
+    """SQL conditions: the tokens this master token may see and delete."""
+    return [
+        AccessToken.source != "session",
+        or_(AccessToken.user_id.is_(None), AccessToken.user_id.in_(reachable_users(caller))),
+        perms.within_clause(caller.permissions),
+    ]
 
 
 def token_or_404(token_id: int) -> AccessToken:
-    return db.get_or_404(AccessToken, token_id, description=f"No access token with id {token_id}.")
+    token = None
+    if in_id_range(token_id):
+        token = db.session.scalar(select(AccessToken).where(AccessToken.id == token_id,
+                                                            *visible_to(current_token())))
+    if token is None:
+        abort(404, f"No access token with id {token_id}.")
+    return token
 
 
-def beyond_caller(caller: tokens.Bearer, requested: list[perms.Permission]) -> str | None:
-    """The first permission the new token would have that the calling token lacks.
-
-    Master does not bypass tenant permissions, so it cannot mint a token that does: each
-    requested action must resolve to allowed for the caller on that tenant, and a `*`
-    entry must not reach past a narrower entry the caller has for a tenant not named.
-    """
-    held = caller.permissions
-    named = {entry.tenant for entry in requested}
-    for entry in requested:
-        actions = ACTIONS if ANY in entry.actions else sorted(entry.actions)
-        for action in actions:
-            if not perms.allows(held, action, entry.tenant):
-                return f"{action} on {entry.tenant}"
-        if entry.tenant == ANY:
-            for own in held:
-                if own.tenant != ANY and own.tenant not in named:
-                    for action in actions:
-                        if not own.allows(action):
-                            return f"{action} on {own.tenant}"
-    return None
+def user_to_bind(username: str) -> User:
+    """The user a new token is for: a profile the caller may manage (422 unknown or an
+    administrator, 403 without MANAGE_PROFILES on its tenant)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        fail(422, f"Unknown user {username}.", "validation_error", field="user")
+    if user.is_admin:
+        fail(422, f"{username} is an administrator: the API makes no tokens for administrators.",
+             "validation_error", field="user")
+    missing = missing_to_bind(current_token(), user)
+    if missing:
+        challenge(403, f"A token for {username} needs {missing}, which this token lacks.",
+                  "insufficient_scope", missing=missing)
+    return user
 
 
 @bp.get("/access-tokens")
 @master_required
 @spec.validate(resp=responses(200, TokenPage, 400, 422), tags=TAGS)
 def list_tokens(query: TokenListQuery):
-    """List access tokens (master only), oldest first; filter by application."""
-    statement = select(AccessToken)
+    """List the access tokens this master token may see, oldest first; filter by application."""
+    statement = select(AccessToken).where(*visible_to(current_token()))
     if query.application is not None:
         statement = statement.join(Application).where(Application.name == query.application)
     rows, next_after = keyset_page(statement, AccessToken.id, query.limit, query.after)
@@ -65,11 +100,7 @@ def create_token(json: TokenCreate):
     application = db.session.scalar(select(Application).where(Application.name == json.application))
     if application is None:
         fail(422, f"Unknown application {json.application}.", "validation_error", field="application")
-    user = None
-    if json.user is not None:
-        user = db.session.scalar(select(User).where(User.username == json.user))
-        if user is None:
-            fail(422, f"Unknown user {json.user}.", "validation_error", field="user")
+    user = user_to_bind(json.user) if json.user is not None else None
     if json.expires_at is not None and json.expires_in is not None:
         fail(422, "Give expires_at or expires_in, not both.", "validation_error", field="expires_in")
     try:
@@ -77,7 +108,7 @@ def create_token(json: TokenCreate):
                                      for p in json.tenant_permissions])
     except tokens.TokenError as error:
         fail(422, error.message, "validation_error", field=error.field)
-    missing = beyond_caller(current_token(), requested)
+    missing = perms.beyond(current_token().permissions, requested)
     if missing:
         challenge(403, f"A token cannot grant more than it holds: this token lacks {missing}.",
                   "insufficient_scope", missing=missing)
@@ -100,7 +131,7 @@ def create_token(json: TokenCreate):
 @master_required
 @spec.validate(resp=responses(200, TokenOut, 400, 404), tags=TAGS)
 def read_token(token_id: int):
-    """Read one access token (master only); never its value."""
+    """Read one access token this master token may see; never its value."""
     token = token_or_404(token_id)
     return TokenOut.of(token)
 
@@ -109,7 +140,7 @@ def read_token(token_id: int):
 @master_required
 @spec.validate(resp=responses(204, None, 400, 404), tags=TAGS)
 def delete_token(token_id: int):
-    """Delete an access token (master only): its value stops working at once."""
+    """Delete an access token this master token may see: its value stops working at once."""
     token = token_or_404(token_id)
     tokens.delete(token, actor=audit.token_actor(current_token()))
     return "", 204

@@ -22,6 +22,9 @@ from portal.tokens.values import MAX_VALUE_LENGTH, MIN_CUSTOM_LENGTH, generate_v
 PORTAL_APPLICATION = "portal"
 # last_used_at is written at most this often per token, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# The longest lifetime a token may be given, whether as expires_in or as expires_at.
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+MAX_LIFETIME_WORDS = "ten years"
 
 _tokens, _permissions = AccessToken.__table__, TokenPermission.__table__
 _applications, _users = Application.__table__, User.__table__
@@ -94,15 +97,21 @@ def check_tenants_exist(permission_list: Iterable[perms.Permission]) -> None:
 
 
 def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: datetime) -> datetime:
+    """The expiry of a new or extended token: `expires_at`, or `expires_in` seconds from now,
+    or the configured default; a given expiry lies in the future, at most MAX_EXPIRES_IN away."""
     if expires_at is None:
-        seconds = expires_in if expires_in is not None else current_app.config["ACCESS_TOKEN_EXPIRE_SECONDS"]
-        if seconds <= 0:
-            raise TokenError("expires_in must be a positive number of seconds", "expires_in")
-        return now + timedelta(seconds=seconds)
+        if expires_in is None:
+            return now + timedelta(seconds=current_app.config["ACCESS_TOKEN_EXPIRE_SECONDS"])
+        if not 0 < expires_in <= MAX_EXPIRES_IN:
+            raise TokenError(f"expires_in must be 1 to {MAX_EXPIRES_IN} seconds ({MAX_LIFETIME_WORDS})",
+                             "expires_in")
+        return now + timedelta(seconds=expires_in)
     if expires_at.tzinfo is not None:
         raise TokenError("expires_at must be a naive UTC datetime", "expires_at")
     if expires_at <= now:
         raise TokenError("the expiry must be in the future", "expires_at")
+    if expires_at > now + timedelta(seconds=MAX_EXPIRES_IN):
+        raise TokenError(f"the expiry may be at most {MAX_LIFETIME_WORDS} from now", "expires_at")
     return expires_at.replace(microsecond=0)
 
 
@@ -370,12 +379,27 @@ def delete_many(token_ids: Iterable[int], *, actor: str | None = None) -> int:
     return len(tokens)
 
 
+def end_login_sessions(user_ids) -> tuple[int, int]:
+    """End every login session of the users that `user_ids` (a SELECT of user ids) names,
+    with or without SESSION_EXPIRED_CONTROL_ENABLED: their session tokens are deleted, and
+    their session version moves on, which every browser session checks (a cookie holds the
+    version it was issued with). Returns (users logged out, session tokens deleted); the
+    caller audits and commits."""
+    deleted = db.session.execute(
+        sql_delete(AccessToken).where(AccessToken.source == "session", AccessToken.user_id.in_(user_ids)))
+    logged_out = db.session.execute(
+        update(User).where(User.id.in_(user_ids)).values(session_version=User.session_version + 1))
+    return logged_out.rowcount, deleted.rowcount
+
+
 def delete_for_user(user: User, *, actor: str | None = None) -> int:
-    """Delete every token of a user, which also ends the user's login sessions."""
-    result = db.session.execute(sql_delete(AccessToken).where(AccessToken.user_id == user.id))
-    audit.record("user.sessions_ended", actor=actor, target=user, tokens_deleted=result.rowcount)
+    """Delete every token of a user and end all the user's login sessions; returns how
+    many tokens were deleted."""
+    _, sessions = end_login_sessions(select(User.id).where(User.id == user.id))
+    others = db.session.execute(sql_delete(AccessToken).where(AccessToken.user_id == user.id)).rowcount
+    audit.record("user.sessions_ended", actor=actor, target=user, tokens_deleted=sessions + others)
     db.session.commit()
-    return result.rowcount
+    return sessions + others
 
 
 def revoke(token: AccessToken, *, actor: str | None = None) -> None:

@@ -3,11 +3,19 @@
 An entry for the named tenant wins over a `*` entry, whatever their order; entries are
 never merged; no matching entry means denied. Global actions (and listing all tenants)
 look only at the `*` entry.
+
+One set of permissions is *within* another when everything the first allows, on any
+tenant, the second allows too. A master token may create, see and delete only tokens
+within its own permissions (`beyond`; `beyond_clause` is the same rule as SQL, for lists).
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_
+from sqlalchemy.orm import aliased
+
+from portal.models import AccessToken, TokenPermission
 from portal.tokens.errors import TokenError
 
 ANY = "*"
@@ -20,6 +28,7 @@ ACTIONS = (
     "MANAGE_TICKETS",
 )
 GLOBAL_ACTIONS = frozenset({"CREATE_TENANT"})
+TENANT_ACTIONS = tuple(a for a in ACTIONS if a not in GLOBAL_ACTIONS)
 DEFAULT_ROW_ACTIONS = ("READ_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS")
 
 
@@ -92,6 +101,91 @@ def allows(permissions: Iterable[Permission], action: str, tenant: str = ANY) ->
     else:
         entry = entry_for(permissions, tenant)
     return entry is not None and entry.allows(action)
+
+
+@dataclass(frozen=True)
+class TenantReach:
+    """The tenants on which one action is allowed: every tenant but `tenants` when
+    `anywhere`, else only `tenants`."""
+
+    anywhere: bool
+    tenants: frozenset[str]
+
+
+def reach(permissions: Iterable[Permission], action: str) -> TenantReach:
+    """Where a holder of `permissions` may do `action`, by the resolution rule: the `*`
+    entry covers every tenant that has no entry of its own."""
+    permissions = list(permissions)
+    anywhere = allows(permissions, action, ANY)
+    if action in GLOBAL_ACTIONS:
+        return TenantReach(anywhere, frozenset())
+    named = [p for p in permissions if p.tenant != ANY]
+    if anywhere:
+        return TenantReach(True, frozenset(p.tenant for p in named if not p.allows(action)))
+    return TenantReach(False, frozenset(p.tenant for p in named if p.allows(action)))
+
+
+def beyond(held: Iterable[Permission], granted: Iterable[Permission]) -> str | None:
+    """The first thing `granted` allows that `held` does not ("ACTION on TENANT"), or None
+    when `granted` is within `held`.
+
+    Both are read by the resolution rule. A tenant that neither names resolves to the `*`
+    entries on both sides, so checking `*` and every tenant either names covers them all;
+    this is also how a `*` entry is kept from reaching past a narrower entry of `held`.
+    """
+    held, granted = list(held), list(granted)
+    named = [p.tenant for p in granted + held if p.tenant != ANY]
+    for tenant in [ANY, *dict.fromkeys(named)]:
+        for action in ACTIONS:
+            if allows(granted, action, tenant) and not allows(held, action, tenant):
+                return f"{action} on {tenant}"
+    return None
+
+
+# --- the same rule as SQL, for lists -----------------------------------------------------
+
+def grants_any(row, actions: list[str]) -> ColumnElement[bool]:
+    """SQL: a stored permission row (actions space-separated, or `*`) grants one of `actions`."""
+    padded = literal(" ").concat(row.actions).concat(" ")
+    return or_(row.actions == ANY, *(padded.contains(f" {a} ", autoescape=True) for a in actions))
+
+
+def not_allowed(entry: Permission | None, actions: Iterable[str]) -> list[str]:
+    """The `actions` that `entry` (None: no entry) does not allow."""
+    return [a for a in actions if entry is None or not entry.allows(a)]
+
+
+def beyond_clause(held: Iterable[Permission]) -> ColumnElement[bool]:
+    """SQL, for a query over AccessToken: the token's permissions are not within `held`
+    (what `beyond` says, read row by row).
+
+    A row of the token is a witness when it allows, on a tenant it governs, an action
+    `held` does not allow there: the `*` row on `*` (every action) and on each tenant
+    `held` names that the token does not name itself (tenant actions); any other row on
+    its own tenant (tenant actions: global ones resolve to the `*` row only).
+    """
+    held = list(held)
+    wildcard = next((p for p in held if p.tenant == ANY), None)
+    named = {p.tenant: p for p in held if p.tenant != ANY}
+    row, other = aliased(TokenPermission), aliased(TokenPermission)
+    witnesses = []
+    if missing := not_allowed(wildcard, ACTIONS):
+        witnesses.append(and_(row.tenant == ANY, grants_any(row, missing)))
+    for tenant, entry in named.items():
+        if missing := not_allowed(entry, TENANT_ACTIONS):
+            token_names_it = exists().where(other.token_id == row.token_id, other.tenant == tenant)
+            witnesses.append(and_(row.tenant == ANY, grants_any(row, missing), not_(token_names_it)))
+            witnesses.append(and_(row.tenant == tenant, grants_any(row, missing)))
+    if missing := not_allowed(wildcard, TENANT_ACTIONS):
+        witnesses.append(and_(row.tenant.not_in([ANY, *named]), grants_any(row, missing)))
+    if not witnesses:
+        return false()  # `held` allows everything everywhere
+    return exists().where(row.token_id == AccessToken.id, or_(*witnesses))
+
+
+def within_clause(held: Iterable[Permission]) -> ColumnElement[bool]:
+    """SQL: the token's permissions are within `held`."""
+    return not_(beyond_clause(held))
 
 
 def parse_cli_spec(spec: str) -> Permission:

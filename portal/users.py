@@ -1,0 +1,83 @@
+"""Users: the rules the admin form, the API and the CLI share.
+
+A username is NFKC-normalised, then may use only ASCII letters, digits and . _ @ + -
+(1 to 150 characters), so no two names render alike (Cyrillic letters, zero-width and
+bidirectional characters, full-width forms); names are unique case-insensitively.
+
+An administrator belongs to no tenant, so no tenant permission ever reaches one: the
+tenant API sees profiles only (`PROFILE`), never administrators.
+"""
+
+import re
+import unicodedata
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Tenant, User
+
+USERNAME_MAX_LENGTH = 150
+USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._@+-]{{1,{USERNAME_MAX_LENGTH}}}")
+USERNAME_RULE = f"1 to {USERNAME_MAX_LENGTH} ASCII letters, digits and . _ @ + - only"
+# SQL: the user is a tenant's profile, not an administrator (whatever its tenant column says).
+PROFILE = User.is_admin.is_(False)
+
+
+class UserError(ValueError):
+    """Input the user rules refuse; `field` names the part at fault."""
+
+    def __init__(self, message: str, field: str = "username"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UsernameTakenError(UserError):
+    def __init__(self, username: str):
+        super().__init__(f"a user named {username!r} already exists", "username")
+
+
+def normalize_username(text: str) -> str:
+    """The username as stored: NFKC-normalised and checked against the rule."""
+    username = unicodedata.normalize("NFKC", text) if isinstance(text, str) else ""
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise UserError(f"a username needs {USERNAME_RULE}", "username")
+    return username
+
+
+def username_taken(username: str) -> bool:
+    """Is the (normalised) name in use, whatever its letter case?"""
+    return db.session.scalar(
+        select(User.id).where(func.lower(User.username) == username.lower()).limit(1)) is not None
+
+
+def new_username(text: str) -> str:
+    """A normalised username that no user has yet."""
+    username = normalize_username(text)
+    if username_taken(username):
+        raise UsernameTakenError(username)
+    return username
+
+
+def check_membership(is_admin: bool, tenant: Tenant | None) -> None:
+    """An administrator belongs to no tenant."""
+    if is_admin and tenant is not None:
+        raise UserError("an administrator belongs to no tenant: choose no tenant, or make an end user", "tenant")
+
+
+def add_user(username: str, password: str | None, *, email: str | None = None, name: str = "",
+             tenant: Tenant | None = None, is_admin: bool = False, active: bool = True) -> User:
+    """Check and add a user to the session (flushed, so it has an id; not committed).
+    Password rules stay with the callers."""
+    check_membership(is_admin, tenant)
+    user = User(username=new_username(username), email=email, name=name or "", tenant=tenant,
+                is_admin=is_admin, active=active)
+    user.set_password(password)
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent request took the name
+        db.session.rollback()
+        raise UsernameTakenError(user.username) from None
+    return user
