@@ -70,6 +70,10 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per minute"),
+        # Failed client authentications (per client id / per address) and failed bearer tokens (per address).
+        "CLIENT_AUTH_RATE_LIMIT": os.environ.get("CLIENT_AUTH_RATE_LIMIT", "10 per minute"),
+        "CLIENT_AUTH_IP_RATE_LIMIT": os.environ.get("CLIENT_AUTH_IP_RATE_LIMIT", "30 per minute"),
+        "BEARER_IP_RATE_LIMIT": os.environ.get("BEARER_IP_RATE_LIMIT", "60 per minute"),
         # Secure cookies need HTTPS; behind TLS set SESSION_COOKIE_SECURE=true to get
         # a Secure, __Host- prefixed cookie.
         "SESSION_COOKIE_SECURE": session_secure,

@@ -11,11 +11,11 @@ from functools import wraps
 from flask import abort, g, request
 from pydantic import ValidationError
 
-from portal import audit, tokens
+from portal import audit, throttle, tokens
 from portal.errors import json_error
 from portal.extensions import db
 from portal.tokens import ANY, Bearer
-from portal.tokens.bearer import TooManyTokensError, token_from_request
+from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 REALM = 'Bearer realm="tessera"'
 JSON_METHODS = ("POST", "PUT", "PATCH")
@@ -39,16 +39,13 @@ def current_token() -> Bearer:
 
 def authenticate_request() -> Bearer:
     try:
-        value = token_from_request(request)
-    except TooManyTokensError as error:
-        challenge(400, str(error), "invalid_request")
-    if not value:
-        challenge(401, "An access token is required: send Authorization: Bearer <token>.", None,
-                  body_error="missing_token")
-    try:
-        token = tokens.authenticate(value)
-    except tokens.InvalidTokenError as error:
-        challenge(401, f"The access token is not valid ({error.reason}).", "invalid_token")
+        token = bearer_of_request(request)
+    except BearerRefused as refused:
+        if refused.status == 429:
+            response = json_error(429, refused.description, refused.error)
+            response.headers["Retry-After"] = str(throttle.RETRY_AFTER_SECONDS)
+            abort(response)
+        challenge(refused.status, refused.description, refused.error, body_error=refused.error or "missing_token")
     g.api_token = token
     return token
 

@@ -16,7 +16,7 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
-from portal import clock, tokens
+from portal import clock, throttle, tokens
 from portal.extensions import hot_read
 from portal.models import Application, ClientRecord
 from portal.models.application import SECRET_METHODS
@@ -200,14 +200,29 @@ def client_auth_problem(request, endpoint: str) -> str | None:
     return f"The client secret sent with {sent} is wrong."
 
 
+class TooManyFailedAuthentications(InvalidClientError):
+    status_code = 429
+
+    def __init__(self):
+        super().__init__(description="Too many failed client authentications from this address or for this "
+                                     "client: try again in a minute.")
+
+    def get_headers(self):
+        return [*super().get_headers(), ("Retry-After", str(throttle.RETRY_AFTER_SECONDS))]
+
+
 class TesseraAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
         return TesseraOAuth2Request(flask_request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
+        client_id = sent_credentials(request)[1]
+        if throttle.blocked(throttle.CLIENT_AUTH, client_id):
+            raise TooManyFailedAuthentications()
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
+            throttle.count_failure(throttle.CLIENT_AUTH, client_id)
             error.description = client_auth_problem(request, endpoint) or error.description
             raise
 

@@ -15,7 +15,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import audit, clock, tokens
+from portal import audit, clock, throttle, tokens
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
@@ -23,7 +23,7 @@ from portal.oauth.grants import quotable
 from portal.oauth.keys import ensure_current_key, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
-from portal.tokens.bearer import TooManyTokensError, token_from_request
+from portal.tokens.bearer import BearerRefused, bearer_of_request
 from portal.tokens.jwt_format import issuer
 
 SCOPE_WORDS = {
@@ -207,17 +207,18 @@ def introspect():
 
 # --- userinfo -----------------------------------------------------------------------------
 
-def bearer_error(status: int, error: str | None, description: str = ""):
+def bearer_error(status: int, error: str | None, description: str):
+    """RFC 6750 §3: the error in the body and, but for throttling, in WWW-Authenticate."""
+    response = jsonify({"error": error or "missing_token", "error_description": description})
+    response.status_code = status
+    response.headers.update(NO_STORE)
+    if status == 429:
+        response.headers["Retry-After"] = str(throttle.RETRY_AFTER_SECONDS)
+        return response
     challenge = 'Bearer realm="tessera"'
     if error:
-        challenge += f', error="{error}"'
-        if description:
-            challenge += f', error_description="{description}"'
-    body = {"error": error or "missing_token", "error_description": description or "An access token is needed."}
-    response = jsonify(body)
-    response.status_code = status
+        challenge += f', error="{error}", error_description="{description}"'
     response.headers["WWW-Authenticate"] = challenge
-    response.headers.update(NO_STORE)
     return response
 
 
@@ -225,15 +226,9 @@ def bearer_error(status: int, error: str | None, description: str = ""):
 @csrf.exempt
 def userinfo():
     try:
-        value = token_from_request(request)
-    except TooManyTokensError as error:
-        return bearer_error(400, "invalid_request", str(error))
-    if not value:
-        return bearer_error(401, None)
-    try:
-        token = tokens.authenticate(value)
-    except tokens.InvalidTokenError:
-        return bearer_error(401, "invalid_token", "The access token is unknown, expired or revoked.")
+        token = bearer_of_request(request)
+    except BearerRefused as refused:
+        return bearer_error(refused.status, refused.error, refused.description)
     if token.user is None or not has_scope(token.scope, "openid"):
         return bearer_error(403, "insufficient_scope", "The token was not granted the openid scope.")
     response = jsonify(dict(user_claims(token.user, token.scope)))

@@ -6,6 +6,10 @@ URL tokens can be turned off with ALLOW_QUERY_ACCESS_TOKEN=false.
 
 from flask import Request, current_app
 
+from portal import throttle
+from portal.tokens.core import Bearer, authenticate
+from portal.tokens.errors import InvalidTokenError
+
 PARAMETERS = ("access_token", "accessTokenId")
 
 
@@ -34,3 +38,31 @@ def token_from_request(request: Request) -> str | None:
     if len(found) > 1:
         raise TooManyTokensError()
     return found[0] if found else None
+
+
+class BearerRefused(Exception):
+    """Why a request's bearer token does not let it in: an HTTP status, the RFC 6750 error
+    code (None when no token was sent) and a sentence for people."""
+
+    def __init__(self, status: int, error: str | None, description: str):
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+def bearer_of_request(request: Request) -> Bearer:
+    """The one door for bearer tokens (the API and /userinfo): the live token the request
+    presents, or BearerRefused. Failed tokens count against the address (portal.throttle)."""
+    try:
+        value = token_from_request(request)
+    except TooManyTokensError as error:
+        raise BearerRefused(400, "invalid_request", str(error)) from None
+    if not value:
+        raise BearerRefused(401, None, "An access token is required: send Authorization: Bearer <token>.")
+    if throttle.blocked(throttle.BEARER):
+        raise BearerRefused(429, "too_many_requests", "Too many invalid tokens from this address: "
+                                                      "try again in a minute.")
+    try:
+        return authenticate(value)
+    except InvalidTokenError as error:
+        throttle.count_failure(throttle.BEARER)
+        raise BearerRefused(401, "invalid_token", f"The access token is not valid ({error.reason}).") from None
