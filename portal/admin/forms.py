@@ -68,6 +68,8 @@ class TokenSettingsForm(FlaskForm):
     scope = StringField("Scope", validators=[Optional(), Length(max=1000)])
     expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
                                     validators=[InputRequired("Give an expiry date and time.")])
+    current_password = PasswordField("Your password", validators=[Optional(), Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCr
 from portal.admin.queries import (SORT_LABELS, TokenFilters, audit_for, like_prefix, parse_id, row_or_404,
                                   text_arg, token_page)
 from portal.audit import current_actor
+from portal.auth.sessions import confirm_password_given, recently_authenticated
 from portal.extensions import db
 from portal.models import AccessToken, User
 from portal.models.token import SOURCES
@@ -93,7 +94,7 @@ def tokens_new():
     fields_ok = form.validate_on_submit()
     if form.csrf_token.errors:
         abort(400, "The form expired; reload the page and try again.")
-    if fields_ok and rows.validate():
+    if fields_ok and rows.validate() and confirmed_for(form, rows):
         try:
             issued = tokens.create_token(
                 application=form.resolved_application, source="admin", actor=current_actor(),
@@ -123,6 +124,25 @@ def edit_rows(form, rows: PermissionRows, button: str, index: int | None) -> Non
         rows.remove_row(index)
     for field in form:
         field.errors = []
+
+
+def powerful(master: bool, entries: list[dict]) -> bool:
+    """A master token, or one that may do everything everywhere (`*` on `*`)."""
+    return master or any(e["tenant"] == ANY and ANY in e["actions"] for e in entries)
+
+
+def confirmed_for(form, rows: PermissionRows) -> bool:
+    """A powerful token needs the admin's password, unless it was given in the last minutes
+    (a borrowed, unlocked browser must not mint keys to everything)."""
+    if not powerful(form.master.data, rows.entries()) or recently_authenticated():
+        return True
+    password = form.current_password.data or ""
+    if password and current_user.check_password(password):
+        confirm_password_given()
+        return True
+    form.current_password.errors = list(form.current_password.errors) + [
+        "Wrong password." if password else "Enter your password to make a master or */* token."]
+    return False
 
 
 def current_user_row() -> User | None:
@@ -195,7 +215,7 @@ def tokens_replace(token_id: int):
     fields_ok = form.validate_on_submit()
     if form.csrf_token.errors:
         abort(400, "The form expired; reload the page and try again.")
-    if fields_ok and rows.validate():
+    if fields_ok and rows.validate() and confirmed_for(form, rows):
         try:
             new = tokens.replace(token, actor=current_actor(), application=form.resolved_application,
                                  user=form.resolved_user, master=form.master.data, scope=form.scope.data or "",

@@ -3,12 +3,14 @@
 from flask import current_app, g, session
 from sqlalchemy import select
 
-from portal import tokens
+from portal import clock, tokens
 from portal.extensions import db, login_manager
 from portal.models import AccessToken, User
 
 SESSION_VERSION_KEY = "sv"
 SESSION_TOKEN_KEY = "stid"
+AUTHENTICATED_AT_KEY = "auth"  # when the password was last given in this session (epoch seconds)
+FRESH_SECONDS = 300
 
 
 def start_session(user: User) -> None:
@@ -16,8 +18,20 @@ def start_session(user: User) -> None:
     session.clear()
     session.permanent = True
     session[SESSION_VERSION_KEY] = user.session_version
+    confirm_password_given()
     if current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"]:
         session[SESSION_TOKEN_KEY] = tokens.create_session_token(user).id
+
+
+def confirm_password_given() -> None:
+    """The user just typed their password (login, or a check before a sensitive change)."""
+    session[AUTHENTICATED_AT_KEY] = clock.timestamp(clock.now())
+
+
+def recently_authenticated() -> bool:
+    """Was the password given in this session within the last FRESH_SECONDS?"""
+    given = session.get(AUTHENTICATED_AT_KEY)
+    return isinstance(given, int) and clock.timestamp(clock.now()) - given < FRESH_SECONDS
 
 
 def drop_session_token(user: User) -> bool:
