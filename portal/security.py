@@ -1,6 +1,6 @@
 """Security headers, the login guard for sessions, and bearer-token parsing helpers."""
 
-from flask import abort, request
+from flask import abort, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 CONTENT_SECURITY_POLICY = (
@@ -26,10 +26,21 @@ def add_security_headers(response):
     for name, value in SECURITY_HEADERS:
         if name.lower() not in present:
             headers.add(name, value)
-    # RFC 6750 §2.3: responses to requests with a token in the URL must not be shared caches'.
-    if request.query_string and ("access_token" in request.args or "accessTokenId" in request.args):
-        headers["Cache-Control"] = "no-store" if "no-store" in headers.get("Cache-Control", "") else "private"
+    # An answer to a request that carried credentials is that caller's alone: no cache
+    # keeps it (RFC 6750 §2.3 for URL tokens; the /authorize redirect that carries a code).
+    if carries_credentials():
+        headers["Cache-Control"] = "no-store"
     return response
+
+
+def carries_credentials() -> bool:
+    """A bearer token (header or URL) or a logged-in session; static files aside."""
+    if "Authorization" in request.headers:
+        return True
+    if request.query_string and ("access_token" in request.args or "accessTokenId" in request.args):
+        return True
+    # Flask-Login keeps the user's id under this key: no database read to know it.
+    return "_user_id" in session and request.endpoint != "static"
 
 
 def refuse_nul_bytes():
