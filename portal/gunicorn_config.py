@@ -8,6 +8,10 @@ the proxy buffers whole requests first, so gunicorn never sees a slow client at 
 import multiprocessing
 import os
 
+from portal.logging import use_json_error_pages
+
+use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, min(4, multiprocessing.cpu_count() * 2))))
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
@@ -20,6 +24,9 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
+# No gunicornc control socket: every instance would share $HOME/.gunicorn/gunicorn.ctl, and
+# signals (HUP, TERM, TTIN/TTOU) already manage the server.
+control_socket_disable = True
 accesslog = os.environ.get("ACCESS_LOG", "-")
 errorlog = "-"
 # Token values in URLs (?access_token=, accessTokenId) are replaced by [REDACTED].

@@ -1,8 +1,11 @@
-"""Keeping bearer tokens out of logs: URL redaction shared by the app and gunicorn."""
+"""Keeping bearer tokens out of logs and gunicorn's own error pages: URL redaction shared
+by the app and gunicorn."""
 
+import json
 import re
 from urllib.parse import unquote_plus
 
+from gunicorn import util
 from gunicorn.glogging import Logger
 
 SECRET_PARAMETERS = frozenset(name.lower() for name in (
@@ -27,8 +30,13 @@ def redact(text: str) -> str:
     return QUERY_PAIR.sub(redact_pair, text or "")
 
 
+def redacted(args: tuple) -> tuple:
+    return tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
+
+
 class RedactingLogger(Logger):
-    """Gunicorn's logger, with token values removed from every access-log line."""
+    """Gunicorn's logger, with token values removed from every access-log line and from
+    its error log (an invalid request line is quoted there whole)."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
@@ -36,3 +44,34 @@ class RedactingLogger(Logger):
             if key in atoms and isinstance(atoms[key], str):
                 atoms[key] = redact(atoms[key])
         return atoms
+
+    def critical(self, msg, *args, **kwargs):
+        super().critical(redact(str(msg)), *redacted(args), **kwargs)
+
+    def error(self, msg, *args, **kwargs):
+        super().error(redact(str(msg)), *redacted(args), **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        super().warning(redact(str(msg)), *redacted(args), **kwargs)
+
+    def exception(self, msg, *args, **kwargs):
+        super().exception(redact(str(msg)), *redacted(args), **kwargs)
+
+
+# gunicorn answers requests it cannot parse itself (400, 414, 431), before the application
+# sees them, with an HTML page quoting the request line: Tessera's JSON error shape instead.
+GUNICORN_ERROR_CODES = {414: "uri_too_long", 431: "request_header_fields_too_large"}
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps({"error": GUNICORN_ERROR_CODES.get(status_int, "invalid_request"),
+                       "message": f"{reason}: {redact(mesg)}" if mesg else reason})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, (head + body).encode("latin-1"))
+
+
+def use_json_error_pages() -> None:
+    """Make gunicorn's own error answers JSON (called by portal.gunicorn_config; the test of
+    over-long requests in tests/test_live.py guards this against a gunicorn upgrade)."""
+    util.write_error = write_json_error

@@ -147,3 +147,32 @@ def test_slow_clients_do_not_stop_the_service(live_server_factory):
     finally:
         for sock in slow:
             sock.close()
+
+
+def raw_request(server, request_head: bytes) -> tuple[int, dict]:
+    """Send bytes as they are; return the status and the JSON body of the answer."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(request_head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in head, head
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_requests_gunicorn_refuses_itself_get_json_errors_and_no_secret_in_the_log(live_server):
+    secret = "tsr_GUNI" + os.urandom(8).hex()
+    status, body = raw_request(live_server, b"GET /healthz?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414 and body["error"] == "uri_too_long" and body["message"]
+    status, body = raw_request(live_server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+    assert status in (400, 431) and body["error"] in ("invalid_request", "request_header_fields_too_large")
+    status, body = raw_request(live_server, f"GET /userinfo?access_token={secret} HTTP/9.9z\r\n\r\n".encode())
+    assert status == 400 and body["error"] == "invalid_request" and secret not in body["message"]
+    time.sleep(0.5)
+    assert secret not in live_server.log()
