@@ -11,6 +11,7 @@ from portal import clock
 from portal.api.schemas import MAX_ID, in_id_range
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
+from portal.models.token import ACTIVE, STATES
 from portal.tokens import find_by_value
 
 PAGE_SIZE = 50
@@ -122,7 +123,7 @@ class TokenFilters:
             q=text_arg(args, "q", 200),
             application=id_arg(args, "application"),
             user=text_arg(args, "user", 254),
-            status=args.get("status", "") if args.get("status") in ("active", "expired", "revoked") else "",
+            status=args.get("status", "") if args.get("status") in STATES else "",
             master=args.get("master", "") if args.get("master") in ("yes", "no") else "",
             tenant=text_arg(args, "tenant", 64),
             source=text_arg(args, "source", 32),
@@ -147,12 +148,8 @@ def token_conditions(filters: TokenFilters) -> list:
         exact = db.session.scalar(select(User.id).where(or_(func.lower(User.username) == filters.user.lower(),
                                                                func.lower(User.email) == filters.user.lower())))
         conditions.append(AccessToken.user_id == exact if exact else AccessToken.user_id.in_(ids or [-1]))
-    if filters.status == "active":
-        conditions += [AccessToken.revoked_at.is_(None), AccessToken.expires_at > now]
-    elif filters.status == "expired":
-        conditions += [AccessToken.revoked_at.is_(None), AccessToken.expires_at <= now]
-    elif filters.status == "revoked":
-        conditions.append(AccessToken.revoked_at.is_not(None))
+    if filters.status:
+        conditions += AccessToken.in_state(filters.status, now)
     if filters.master:
         conditions.append(AccessToken.master.is_(filters.master == "yes"))
     if filters.tenant:
@@ -236,7 +233,7 @@ def audit_for(target_type: str, target_id, limit: int = 50) -> list[AuditEvent]:
 
 def dashboard_figures() -> dict:
     now = clock.now()
-    live = [AccessToken.revoked_at.is_(None), AccessToken.expires_at > now]
+    live = AccessToken.in_state(ACTIVE, now)
     active = db.session.scalar(select(func.count()).select_from(AccessToken).where(*live))
     soon = db.session.scalar(select(func.count()).select_from(AccessToken).where(
         *live, AccessToken.expires_at <= now + timedelta(days=7)))

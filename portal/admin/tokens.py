@@ -18,7 +18,7 @@ from portal.audit import current_actor
 from portal.auth.sessions import confirm_password_given, recently_authenticated
 from portal.extensions import db
 from portal.models import AccessToken, User
-from portal.models.token import SOURCES
+from portal.models.token import SOURCES, STATES
 from portal.security import no_store
 from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
 
@@ -54,7 +54,7 @@ def tokens_list():
     first_url = url_for("admin.tokens", **filters.as_args()) if request.args.get("after") else None
     return render_template("admin/tokens/list.html", rows=rows, filters=filters, next_url=next_url,
                            first_url=first_url, applications=application_choices(), sources=SOURCES,
-                           tenants=tenant_names(), sort_labels=SORT_LABELS, form=ConfirmForm())
+                           tenants=tenant_names(), sort_labels=SORT_LABELS, statuses=STATES, form=ConfirmForm())
 
 
 

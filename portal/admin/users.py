@@ -5,13 +5,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from portal import audit, clock, tokens, users
+from portal import audit, tokens, users
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserForm
 from portal.admin.queries import like_prefix, row_or_404, text_arg
 from portal.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, User
+from portal.models.token import ACTIVE
 
 PAGE_SIZE = 50
 
@@ -63,11 +64,10 @@ def users_new():
 def users_detail(user_id: int):
     """A user with their tokens and their active login sessions."""
     user = get_user_or_404(user_id)
-    now = clock.now()
     user_tokens = list(db.session.scalars(
         select(AccessToken).where(AccessToken.user_id == user.id)
         .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
-    sessions = [t for t in user_tokens if t.source == "session" and t.revoked_at is None and t.expires_at > now]
+    sessions = [t for t in user_tokens if t.source == "session" and t.status == ACTIVE]
     return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=sessions,
                            confirm=ConfirmForm(), password_form=PasswordForm(formdata=None))
 

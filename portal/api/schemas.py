@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
 from portal.tokens.core import MAX_EXPIRES_IN
 from portal.users import USERNAME_MAX_LENGTH, USERNAME_RULE
@@ -105,7 +106,8 @@ class TokenOut(BaseModel):
     master: bool
     scope: str
     tenant_permissions: list[TenantPermissionOut]
-    status: Literal["active", "expired", "revoked"]
+    status: Literal[STATES] = Field(  # type: ignore[valid-type]
+        description="active; expired; revoked; or inactive: its user is deactivated")
     created_at: datetime
     expires_at: datetime
     last_used_at: datetime | None

@@ -13,6 +13,7 @@ from portal.api.schemas import PageQuery, SessionOut, SessionPage, SessionsEnded
 from portal.api.spec import responses, spec
 from portal.api.tenants import tenant_or_404
 from portal.models import AccessToken, User
+from portal.models.token import ACTIVE
 from portal.tokens.core import end_login_sessions
 
 TAGS = ["sessions"]
@@ -30,7 +31,7 @@ def list_sessions(name: str, query: PageQuery):
     tenant = tenant_or_404(name)
     statement = select(AccessToken).where(
         AccessToken.source == "session", AccessToken.user_id.in_(profile_ids(tenant)),
-        AccessToken.revoked_at.is_(None), AccessToken.expires_at > clock.now(),
+        *AccessToken.in_state(ACTIVE, clock.now()),
     )
     rows, next_after = keyset_page(statement, AccessToken.id, query.limit, query.after)
     return SessionPage(items=[SessionOut.of(t) for t in rows], next_after=next_after)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, exists, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -11,6 +11,24 @@ from portal.models.application import Application
 from portal.models.user import User
 
 SOURCES = ("admin", "api", "authorization_code", "refresh_token", "client_credentials", "session")
+
+# When a token is live: the one rule every reader uses (the admin list and filters, the API,
+# bearer authentication, introspection, the OAuth grants, login sessions).
+ACTIVE, REVOKED, EXPIRED, INACTIVE_USER = "active", "revoked", "expired", "inactive"
+STATES = (ACTIVE, EXPIRED, REVOKED, INACTIVE_USER)
+WHY_NOT_LIVE = {REVOKED: "token revoked", EXPIRED: "token expired", INACTIVE_USER: "user deactivated"}
+
+
+def token_state(revoked_at: datetime | None, expires_at: datetime, user_active: bool | None,
+                at: datetime | None = None) -> str:
+    """Revoked first, then expired, then a deactivated user (None: the token has no user)."""
+    if revoked_at is not None:
+        return REVOKED
+    if expires_at <= (at or clock.now()):
+        return EXPIRED
+    if user_active is False:
+        return INACTIVE_USER
+    return ACTIVE
 
 
 def not_null(column: str) -> dict:
@@ -83,14 +101,21 @@ class AccessToken(db.Model):
         """The permissions as the API and introspection show them."""
         return [{"tenant": p.tenant, "actions": p.action_list} for p in self.permissions]
 
-    def is_expired(self, at: datetime | None = None) -> bool:
-        return self.expires_at <= (at or clock.now())
-
     @property
     def status(self) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        return "expired" if self.is_expired() else "active"
+        return token_state(self.revoked_at, self.expires_at, self.user.active if self.user else None)
+
+    @classmethod
+    def in_state(cls, state: str, now: datetime):
+        """SQL conditions for the tokens `token_state` puts in `state` at `now`."""
+        inactive_user = exists().where(User.id == cls.user_id, User.active.is_(False))
+        not_revoked, unexpired = cls.revoked_at.is_(None), cls.expires_at > now
+        return {
+            ACTIVE: [not_revoked, unexpired, ~inactive_user],
+            EXPIRED: [not_revoked, cls.expires_at <= now],
+            REVOKED: [cls.revoked_at.is_not(None)],
+            INACTIVE_USER: [not_revoked, unexpired, inactive_user],
+        }[state]
 
     def __repr__(self) -> str:
         return f"<AccessToken {self.hint} {self.source}>"

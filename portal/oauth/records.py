@@ -4,6 +4,7 @@ from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from portal import clock
 from portal.models import AccessToken, AuthorizationCode, User
+from portal.models.token import EXPIRED, INACTIVE_USER, REVOKED, token_state
 from portal.tokens import BearerUser
 
 ACCESS = "access_token"
@@ -11,10 +12,14 @@ REFRESH = "refresh_token"
 
 
 class ExpiringToken(TokenMixin):
-    """Authlib's expiry questions, answered from `expires_at()`: the expiry of the kind
-    (access or refresh) the token is seen as."""
+    """Authlib's expiry and revocation questions, answered by the one liveness rule
+    (models.token.token_state) over the columns of the kind (access or refresh) the
+    token is seen as."""
 
     def expires_at(self):
+        raise NotImplementedError
+
+    def state(self) -> str:
         raise NotImplementedError
 
     def get_expires_in(self) -> int:
@@ -22,8 +27,10 @@ class ExpiringToken(TokenMixin):
         return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
 
     def is_expired(self) -> bool:
-        moment = self.expires_at()
-        return moment is not None and moment <= clock.now()
+        return self.state() == EXPIRED
+
+    def is_revoked(self) -> bool:
+        return self.state() in (REVOKED, INACTIVE_USER)
 
 
 class TokenRecord(ExpiringToken):
@@ -46,12 +53,9 @@ class TokenRecord(ExpiringToken):
     def expires_at(self):
         return self.row.refresh_expires_at if self.kind == REFRESH else self.row.expires_at
 
-    def is_revoked(self) -> bool:
-        if self.row.user is not None and not self.row.user.active:
-            return True
-        if self.kind == REFRESH:
-            return self.row.refresh_revoked_at is not None
-        return self.row.revoked_at is not None
+    def state(self) -> str:
+        revoked_at = self.row.refresh_revoked_at if self.kind == REFRESH else self.row.revoked_at
+        return token_state(revoked_at, self.expires_at(), self.row.user.active if self.row.user else None)
 
     def get_user(self) -> User | None:
         return self.row.user
@@ -62,7 +66,7 @@ class TokenRecord(ExpiringToken):
 
 class DescribedToken(ExpiringToken):
     """What introspection reads of a token (the rows of `tokens.describe`), seen as `kind`:
-    the same rules as TokenRecord, over plain columns instead of ORM objects."""
+    the same rule as TokenRecord, over plain columns instead of ORM objects."""
 
     def __init__(self, rows, kind: str = ACCESS):
         self.facts = rows[0]
@@ -79,8 +83,8 @@ class DescribedToken(ExpiringToken):
     def expires_at(self):
         return self.facts.expires_at  # the kind's own: `describe` selected it by kind
 
-    def is_revoked(self) -> bool:
-        return self.facts.revoked_at is not None or self.facts.user_active is False
+    def state(self) -> str:
+        return token_state(self.facts.revoked_at, self.facts.expires_at, self.facts.user_active)
 
 
 class CodeRecord(AuthorizationCodeMixin):

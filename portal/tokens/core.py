@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from portal import audit, clock
 from portal.extensions import db, hot_connection, hot_read
 from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
-from portal.models.token import SOURCES
+from portal.models.token import ACTIVE, SOURCES, WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
@@ -221,18 +221,8 @@ def invalid_reason(token: AccessToken | None, at: datetime | None = None) -> str
     """Why a token does not authenticate, or None when it does."""
     if token is None:
         return "unknown token"
-    return dead_reason(token.revoked_at, token.expires_at, token.user.active if token.user else None, at)
-
-
-def dead_reason(revoked_at: datetime | None, expires_at: datetime, user_active: bool | None,
-                at: datetime | None = None) -> str | None:
-    if revoked_at is not None:
-        return "token revoked"
-    if expires_at <= (at or clock.now()):
-        return "token expired"
-    if user_active is False:
-        return "user deactivated"
-    return None
+    return WHY_NOT_LIVE.get(token_state(token.revoked_at, token.expires_at,
+                                        token.user.active if token.user else None, at))
 
 
 # A token row with its application, its user (if any) and its permissions (one row each).
@@ -291,9 +281,9 @@ def authenticate(value: str) -> Bearer:
         raise InvalidTokenError("unknown token")
     (token_id, hint, master, scope, application_id, application_name, user_id, user_active,
      expires_at, revoked_at, last_used_at, _, _, *user_columns) = rows[0]
-    reason = dead_reason(revoked_at, expires_at, user_active)
-    if reason:
-        raise InvalidTokenError(reason)
+    state = token_state(revoked_at, expires_at, user_active)
+    if state != ACTIVE:
+        raise InvalidTokenError(WHY_NOT_LIVE[state])
     bearer = Bearer(
         id=token_id, hint=hint, master=master, scope=scope, application_id=application_id,
         application_name=application_name, user_id=user_id, last_used_at=last_used_at,
