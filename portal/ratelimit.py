@@ -11,15 +11,18 @@ when the counters should not touch the database.
 import time
 
 from limits.storage import Storage
-from sqlalchemy import case, delete, select
+from flask import has_app_context
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from portal.extensions import db
+from portal.extensions import db, hot_read
 from portal.hashing import sha256_hex
 from portal.models import RateLimitCounter
 
 _counters = RateLimitCounter.__table__
+_COUNT = select(_counters.c.count).where(_counters.c.key_hash == bindparam("key_hash"),
+                                         _counters.c.expires_at > bindparam("now"))
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -52,10 +55,13 @@ class DatabaseStorage(Storage):
             return connection.execute(statement).scalar_one()
 
     def get(self, key: str) -> int:
+        """Read on the request's hot connection: this runs before every client or bearer
+        authentication (portal.throttle)."""
+        parameters = {"key_hash": sha256_hex(key), "now": time.time()}
+        if has_app_context():
+            return hot_read(_COUNT, parameters).scalar() or 0
         with db.engine.connect() as connection:
-            count = connection.scalar(select(_counters.c.count).where(
-                _counters.c.key_hash == sha256_hex(key), _counters.c.expires_at > time.time()))
-        return count or 0
+            return connection.execute(_COUNT, parameters).scalar() or 0
 
     def get_expiry(self, key: str) -> float:
         with db.engine.connect() as connection:

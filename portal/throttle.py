@@ -7,8 +7,10 @@ database by default, shared by every worker and host). Once a key is over its li
 every attempt with it is refused, right or wrong, until its window passes: otherwise a
 guesser would still learn which guess was right."""
 
+from functools import lru_cache
+
 from flask import current_app, request
-from limits import parse
+from limits import RateLimitItem, parse
 
 from portal.extensions import limiter
 
@@ -30,12 +32,18 @@ def keys(kind: str, client_id: str | None) -> list[tuple[str, str, str]]:
     return [("bearer-ip", "BEARER_IP_RATE_LIMIT", address)]
 
 
+@lru_cache(maxsize=16)
+def parsed(limit: str) -> RateLimitItem:
+    """A setting such as "10 per minute", parsed once (this runs on every authentication)."""
+    return parse(limit)
+
+
 def blocked(kind: str, client_id: str | None = None) -> bool:
     """Has this address (or client id) failed `kind` too often in the current window?"""
-    return any(not limiter.limiter.test(parse(current_app.config[setting]), scope, key)
+    return any(not limiter.limiter.test(parsed(current_app.config[setting]), scope, key)
                for scope, setting, key in keys(kind, client_id))
 
 
 def count_failure(kind: str, client_id: str | None = None) -> None:
     for scope, setting, key in keys(kind, client_id):
-        limiter.limiter.hit(parse(current_app.config[setting]), scope, key)
+        limiter.limiter.hit(parsed(current_app.config[setting]), scope, key)

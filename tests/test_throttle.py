@@ -71,3 +71,22 @@ def test_a_missing_token_does_not_count(client):
     for _ in range(5):
         assert client.get("/api/v1/tenants").status_code == 401
     assert client.get("/api/v1/tenants", headers=bearer("tsr_guess")).status_code == 401
+
+
+class TestInTheDatabase:
+    """The default store: counts shared by every worker, read on the request's connection."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"RATELIMIT_STORAGE_URI": "database://", "BEARER_IP_RATE_LIMIT": "2 per minute",
+                "CLIENT_AUTH_RATE_LIMIT": "2 per minute", "CLIENT_AUTH_IP_RATE_LIMIT": "9 per minute"}
+
+    def test_bearer_and_client_failures_count_in_the_database(self, client, service):
+        good = make_token(tenant_permissions=[{"tenant": "*", "actions": ["*"]}]).value
+        assert client.get("/api/v1/tenants", headers=bearer(good)).status_code == 200
+        for guess in ("tsr_guess1", "tsr_guess2"):
+            assert client.get("/api/v1/tenants", headers=bearer(guess)).status_code == 401
+        assert client.get("/api/v1/tenants", headers=bearer(good)).status_code == 429
+        for _ in range(2):
+            assert token_request(client, service, "wrong-secret-wrong").status_code == 401
+        assert token_request(client, service, service.test_secret).status_code == 429
