@@ -6,11 +6,11 @@ import sys
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import select
 
-from portal import clock, tokens, users
+from portal import tokens, users
 from portal.extensions import db
-from portal.models import AccessToken, Application, AuthorizationCode, Tenant, User
+from portal.models import Application, Tenant, User
 from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
 from portal.tokens import permissions as perms
 
@@ -211,50 +211,16 @@ def create_token_command(application_name, username, value, master, scope, expir
 @with_appcontext
 def purge_expired_command(batch_size, revoked_days):
     """Delete expired tokens, used or expired codes and long-revoked rows, in batches."""
-    from datetime import timedelta
-
-    now = clock.now()
-    revoked_before = now - timedelta(days=revoked_days)
-    token_done = or_(
-        # Expired, and no refresh token still able to renew it.
-        (AccessToken.expires_at <= now)
-        & or_(AccessToken.refresh_token_hash.is_(None), AccessToken.refresh_expires_at <= now,
-              AccessToken.refresh_revoked_at <= revoked_before),
-        AccessToken.revoked_at <= revoked_before,
-    )
-    code_done = or_(AuthorizationCode.expires_at <= revoked_before, AuthorizationCode.used_at <= revoked_before)
-    # PostgreSQL picks and deletes a batch in one statement (measured 2.8x faster than
-    # sending the ids back); SQLite plans that subquery badly, so there we pick the ids
-    # first (1.5x faster than the subquery). See bench/purge.py.
-    one_statement = db.engine.dialect.name == "postgresql"
-    totals = {}
-    for label, model, condition in (("tokens", AccessToken, token_done), ("codes", AuthorizationCode, code_done)):
-        total = db.session.scalar(select(func.count()).select_from(model).where(condition))
-        deleted = 0
-        last_id = 0
-        with click.progressbar(length=total, label=f"Purging {label}", file=sys.stderr) as bar:
-            while True:
-                # Keyset over the primary key: each batch starts where the last one ended,
-                # so no batch re-reads the rows already passed (live ones, or dead ones
-                # not yet vacuumed), and memory stays one batch of ids.
-                batch = select(model.id).where(model.id > last_id, condition).order_by(model.id).limit(batch_size)
-                if one_statement:
-                    ids = db.session.scalars(delete(model).where(model.id.in_(batch)).returning(model.id),
-                                             execution_options={"synchronize_session": False}).all()
-                else:
-                    ids = db.session.scalars(batch).all()
-                    if ids:
-                        db.session.execute(delete(model).where(model.id.in_(ids)),
-                                           execution_options={"synchronize_session": False})
-                db.session.commit()  # short transactions: no lock held for long
-                if not ids:
-                    break
-                last_id = max(ids)
-                deleted += len(ids)
-                bar.update(len(ids))
-        totals[label] = deleted
     from portal import ratelimit
+    from portal.tokens.purge import purges
 
+    totals = {}
+    for purge in purges(revoked_days):
+        totals[purge.label] = 0
+        with click.progressbar(length=purge.count(), label=f"Purging {purge.label}", file=sys.stderr) as bar:
+            for deleted in purge.batches(batch_size):
+                totals[purge.label] += deleted
+                bar.update(deleted)
     counters = ratelimit.purge_expired()
     click.echo(f"Purged {totals['tokens']} tokens and {totals['codes']} authorization codes "
                f"(and {counters} finished rate-limit windows).")

@@ -221,12 +221,6 @@ def test_revoke_grant_ends_the_family(app):
     assert tokens.invalid_reason(tokens.find_by_value(other.value)) is None
 
 
-def test_claim_refresh_token_succeeds_once(app):
-    issued = make_token(refresh_value="refresh-value-for-test-0002")
-    assert tokens.claim_refresh_token(issued.token) is True
-    assert tokens.claim_refresh_token(issued.token) is False
-
-
 def test_master_flag_and_permissions_are_stored(app):
     make_tenant("site1")
     issued = make_token(master=True, tenant_permissions=[

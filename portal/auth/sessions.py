@@ -1,11 +1,10 @@
 """Which session cookies still count: checked on every request, on the server."""
 
 from flask import current_app, g, session
-from sqlalchemy import select
 
 from portal import clock, tokens
 from portal.extensions import db, login_manager
-from portal.models import AccessToken, User
+from portal.models import User
 
 SESSION_VERSION_KEY = "sv"
 SESSION_TOKEN_KEY = "stid"
@@ -36,13 +35,7 @@ def recently_authenticated() -> bool:
 
 def drop_session_token(user: User) -> bool:
     """Delete this browser's session token, if it has one; False if it has none."""
-    token_id = session.get(SESSION_TOKEN_KEY)
-    if token_id is None:
-        return False
-    token = db.session.scalar(select(AccessToken).where(AccessToken.id == token_id))
-    if token is not None and token.user_id == user.id:
-        db.session.delete(token)
-    return True
+    return tokens.end_session_token(session.get(SESSION_TOKEN_KEY), user)
 
 
 def end_session(user: User | None) -> None:

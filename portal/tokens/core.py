@@ -382,6 +382,16 @@ def end_login_sessions(user_ids) -> tuple[int, int]:
     return logged_out.rowcount, deleted.rowcount
 
 
+def end_session_token(token_id: int | None, user: User) -> bool:
+    """Delete one browser's login-session token, if it is the user's (logout, or a new
+    login replacing it); False when the browser has none. The caller audits and commits."""
+    if token_id is None:
+        return False
+    db.session.execute(sql_delete(AccessToken).where(
+        AccessToken.id == token_id, AccessToken.user_id == user.id, AccessToken.source == "session"))
+    return True
+
+
 def delete_for_user(user: User, *, actor: str | None = None) -> int:
     """Delete every token of a user and end all the user's login sessions; returns how
     many tokens were deleted."""
@@ -416,19 +426,6 @@ def revoke_grant(grant_id: str, *, actor: str | None = None, reason: str = "") -
                  reason=reason, tokens_revoked=result.rowcount)
     db.session.commit()
     return result.rowcount
-
-
-def claim_refresh_token(token: AccessToken) -> bool:
-    """Atomically mark a refresh token used; False if another request used it first."""
-    now = clock.now()
-    result = db.session.execute(
-        update(AccessToken)
-        .where(AccessToken.id == token.id, AccessToken.refresh_revoked_at.is_(None))
-        .values(refresh_revoked_at=now, revoked_at=now)
-    )
-    db.session.commit()
-    db.session.refresh(token)
-    return result.rowcount == 1
 
 
 def portal_application() -> Application:
