@@ -1,13 +1,11 @@
 """Authorization boundaries of the JSON API (issue 13): no token reaches past what it
 holds, no tenant token reaches an administrator, and bad input is a clear JSON error."""
 
-import functools
 import itertools
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from portal import clock, tokens
 from portal.extensions import db
@@ -19,13 +17,6 @@ from tests.conftest import Auth
 from tests.factories import make_tenant, make_token, make_user
 
 TOKENS = "/api/v1/access-tokens"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """One PBKDF2 round: these tests are about who may reach whom, not hashing."""
-    monkeypatch.setattr("portal.models.user.generate_password_hash",
-                        functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def profiles(tenant="site1", profile_id=None) -> str:
@@ -205,7 +196,7 @@ def permission_sets() -> list[list[perms.Permission]]:
 def test_the_sql_rule_for_lists_says_what_beyond_says(app, application, site1, site2):
     """within_clause (lists) and beyond (create) agree on every pair of permission sets."""
     sets = permission_sets()
-    ids = [make_token(application, tenant_permissions=granted, record=False).id for granted in sets]
+    ids = [make_token(application, tenant_permissions=granted).id for granted in sets]
     for held in sets:
         within = set(db.session.scalars(select(AccessToken.id).where(perms.within_clause(held))))
         expected = {i for i, granted in zip(ids, sets) if perms.beyond(held, granted) is None}

@@ -75,26 +75,34 @@ def test_custom_value_must_be_unique_and_nothing_is_half_written(app):
     assert db.session.scalar(select(func.count()).select_from(TokenPermission)) == 0
 
 
-def test_a_token_written_alone_commits_on_the_hot_connection_and_a_taken_value_leaves_nothing(app):
+def test_a_client_credentials_token_commits_on_the_hot_connection_and_a_taken_value_leaves_nothing(app):
     """client_credentials issuance: no ORM session, committed at once, same duplicate rule."""
     application = make_application()
-    issued = make_token(application, value="alone-token-value-0001", source="client_credentials",
-                        record=False, alone=True)
-    assert tokens.authenticate("alone-token-value-0001").id == issued.id
+
+    def store():
+        return tokens.store_grant_token(client=application, grant_type="client_credentials", user=None,
+                                        value="alone-token-value-0001", scope="", expires_in=3600)
+
+    token_id = store()
+    assert tokens.authenticate("alone-token-value-0001").id == token_id
     with pytest.raises(tokens.DuplicateValueError):
-        make_token(application, value="alone-token-value-0001", source="client_credentials", record=False,
-                   alone=True)
+        store()
     # The hot connection was rolled back and still answers; nothing half-written.
-    assert tokens.authenticate("alone-token-value-0001").id == issued.id
+    assert tokens.authenticate("alone-token-value-0001").id == token_id
     assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
-    assert db.session.scalar(select(func.count()).select_from(TokenPermission)) == 0
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "token.created")) == 0
-    with pytest.raises(ValueError):
-        make_token(application, source="client_credentials", alone=True)  # an audited token is never alone
-    with pytest.raises(ValueError):  # nor one with permission rows (two statements)
-        make_token(application, source="client_credentials", record=False, alone=True,
-                   tenant_permissions=[{"tenant": "*", "actions": ["*"]}])
+
+
+def test_grant_tokens_are_not_held_to_the_custom_value_rule(app):
+    """A value Authlib generated (a JWT, say) is stored as it is: the 16-character rule and
+    the audit event are for values people type."""
+    application = make_application()
+    token_id = tokens.store_grant_token(client=application, grant_type="authorization_code", user=None,
+                                        value="short", scope="openid", expires_in=60)
+    assert tokens.authenticate("short").id == token_id
+    with pytest.raises(tokens.TokenError, match="unknown source"):
+        make_token(application, source="client_credentials")
 
 
 def test_unknown_tenant_is_refused(app):
@@ -212,13 +220,17 @@ def test_delete_for_user_ends_only_that_users_tokens(app):
 
 def test_revoke_grant_ends_the_family(app):
     application = make_application()
-    one = make_token(application, grant_id="g1")
-    two = make_token(application, grant_id="g1")
-    other = make_token(application, grant_id="g2")
+    def grant_token(value, grant_id):
+        tokens.store_grant_token(client=application, grant_type="authorization_code", user=None, value=value,
+                                 scope="", expires_in=3600, grant_id=grant_id)
+        return value
+
+    family = [grant_token("tsr_first-of-g1", "g1"), grant_token("tsr_second-of-g1", "g1")]
+    other = grant_token("tsr_only-of-g2", "g2")
     assert tokens.revoke_grant("g1", actor="oauth") == 2
-    for issued in (one, two):
-        assert tokens.invalid_reason(tokens.find_by_value(issued.value)) == "token revoked"
-    assert tokens.invalid_reason(tokens.find_by_value(other.value)) is None
+    for value in family:
+        assert tokens.invalid_reason(tokens.find_by_value(value)) == "token revoked"
+    assert tokens.invalid_reason(tokens.find_by_value(other)) is None
 
 
 def test_master_flag_and_permissions_are_stored(app):

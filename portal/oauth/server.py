@@ -79,11 +79,10 @@ def save_token(token, request):
         # The refresh lifetime is absolute: it counts from the first code exchange.
         if old.row.refresh_expires_at and refresh_expires_at:
             refresh_expires_at = min(refresh_expires_at, old.row.refresh_expires_at)
-    tokens.create_token(
-        application=request.client, source=source, user=request.user, value=token["access_token"],
+    tokens.store_grant_token(
+        client=request.client, grant_type=source, user=request.user, value=token["access_token"],
         scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
         refresh_expires_at=refresh_expires_at, grant_id=grant_id, parent=parent, auth_time=auth_time,
-        record=False, alone=source == "client_credentials",  # no code or refresh token claimed with it
     )
 
 

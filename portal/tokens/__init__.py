@@ -24,6 +24,7 @@ from portal.tokens.core import (
     revoke,
     revoke_grant,
     session_token_alive,
+    store_grant_token,
     token_allows,
 )
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
@@ -37,5 +38,5 @@ __all__ = [
     "end_login_sessions", "end_session_token", "extend",
     "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
     "mark_used", "portal_application", "replace", "revoke", "revoke_grant",
-    "session_token_alive", "token_allows",
+    "session_token_alive", "store_grant_token", "token_allows",
 ]

@@ -13,13 +13,14 @@ from sqlalchemy.orm import joinedload
 from portal import audit, clock
 from portal.extensions import db, hot_connection, hot_read
 from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
-from portal.models.token import ACTIVE, SOURCES, WHY_NOT_LIVE, token_state
+from portal.models.token import ACTIVE, WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
 from portal.tokens.values import MAX_VALUE_LENGTH, MIN_CUSTOM_LENGTH, generate_value, hash_value, hint_for
 
 PORTAL_APPLICATION = "portal"
+PERSON_SOURCES = ("admin", "api")  # tokens made by create_token; grants and logins have their own
 # last_used_at is written at most this often per token, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 # The longest lifetime a token may be given, whether as expires_in or as expires_at.
@@ -154,49 +155,61 @@ def insert_token(columns: dict, permission_list: list[perms.Permission], executo
     return token_id
 
 
-def create_token(*, application: Application | ClientRecord, source: str, actor: str | None = None,
-                 user: User | None = None, value: str | None = None, master: bool = False,
-                 scope: str = "", expires_at: datetime | None = None, expires_in: int | None = None,
+def create_token(*, application: Application, source: str, actor: str | None = None, user: User | None = None,
+                 value: str | None = None, master: bool = False, scope: str = "",
+                 expires_at: datetime | None = None, expires_in: int | None = None,
                  tenant_permissions: Iterable = (), created_by: User | None = None,
-                 parent: AccessToken | None = None, refresh_value: str | None = None,
-                 refresh_expires_at: datetime | None = None, grant_id: str | None = None,
-                 auth_time: datetime | None = None, record: bool = True, alone: bool = False) -> IssuedToken:
-    """Store a new token (custom or generated value) and return it with its value.
-
-    `alone`: the token row is the only change (no audit record, no permission rows), as
-    in client_credentials issuance, so it is written and committed on the request's hot
-    connection, without the ORM session (about a sixth of such a /token request). On
-    PostgreSQL that connection autocommits: one statement is all it may write."""
+                 refresh_value: str | None = None) -> IssuedToken:
+    """A token a person or a script asked for (the admin portal, the API, the CLI): its
+    input checked (a custom value, the tenants, the expiry), the creation audited, all
+    committed. Returns the new id and the value, which is shown once and never stored."""
+    if source not in PERSON_SOURCES:
+        raise TokenError(f"unknown source {source}; OAuth grants use store_grant_token", "source")
     now = clock.now()
-    if source not in SOURCES:
-        raise TokenError(f"unknown source {source}", "source")
     permission_list = perms.normalize(tenant_permissions)
-    if alone and (record or permission_list):
-        raise ValueError("a token written alone has no audit record and no permission rows")
     check_tenants_exist(permission_list)
     expires_at = resolve_expiry(expires_at, expires_in, now)
     if value:
         value = check_custom_value(value)
-    elif jwt_format_enabled() and source != "session":
+    elif jwt_format_enabled():
         value = sign_access_token(application=application, user=user, scope=scope, master=master,
                                   permissions=permission_list, grant_type=source,
                                   expires_in=int((expires_at - now).total_seconds()))
     else:
         value = generate_value()
     hint = hint_for(value)
-    executor = hot_connection() if alone else db.session
     token_id = insert_token(token_columns(
         application=application, source=source, token_hash=hash_value(value), hint=hint, user=user,
         master=master, scope=scope, expires_at=expires_at, created_by=created_by, now=now,
-        parent=parent, grant_id=grant_id, auth_time=auth_time,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
-        refresh_expires_at=refresh_expires_at,
-    ), permission_list, executor)
-    if record:
-        audit.record("token.created", actor=actor, target_type="access_token", target_id=token_id,
-                     target_label=hint, source=source, application=application.name, master=bool(master))
-    executor.commit()
+    ), permission_list)
+    audit.record("token.created", actor=actor, target_type="access_token", target_id=token_id, target_label=hint,
+                 source=source, application=application.name, master=bool(master),
+                 expires_at=expires_at.isoformat(), tenant_permissions=[p.as_dict() for p in permission_list])
+    db.session.commit()
     return IssuedToken(token_id, value)
+
+
+def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | None, value: str, scope: str,
+                      expires_in: int, refresh_value: str | None = None, refresh_expires_at: datetime | None = None,
+                      grant_id: str | None = None, parent: AccessToken | None = None,
+                      auth_time: datetime | None = None) -> int:
+    """The row of a token an OAuth grant issued (Authlib generated the value; the grant is
+    its record, so no audit event). A client_credentials token is its transaction's only
+    change: written and committed on the request's hot connection, without the ORM
+    session. The other grants write in the session's transaction, which holds the claim
+    of the code or refresh token, and commit both together."""
+    now = clock.now()
+    columns = token_columns(
+        application=client, source=grant_type, token_hash=hash_value(value), hint=hint_for(value), user=user,
+        master=False, scope=scope, expires_at=now + timedelta(seconds=expires_in), created_by=None, now=now,
+        parent=parent, grant_id=grant_id, auth_time=auth_time, refresh_expires_at=refresh_expires_at,
+        refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
+    )
+    executor = hot_connection() if grant_type == "client_credentials" else db.session
+    token_id = insert_token(columns, [], executor)
+    executor.commit()
+    return token_id
 
 
 _BY_HASH = select(AccessToken).where(AccessToken.token_hash == bindparam("token_hash")).options(
@@ -442,9 +455,15 @@ def portal_application() -> Application:
 
 
 def create_session_token(user: User) -> IssuedToken:
-    """The token that keeps one login session alive (SESSION_EXPIRED_CONTROL_ENABLED)."""
-    return create_token(application=portal_application(), source="session", user=user,
-                        actor=user.username, record=False)
+    """The token that keeps one login session alive (SESSION_EXPIRED_CONTROL_ENABLED); the
+    login is its audit record."""
+    now, value = clock.now(), generate_value()
+    token_id = insert_token(token_columns(
+        application=portal_application(), source="session", token_hash=hash_value(value), hint=hint_for(value),
+        user=user, master=False, scope="", expires_at=resolve_expiry(None, None, now), created_by=None, now=now,
+    ), [])
+    db.session.commit()
+    return IssuedToken(token_id, value)
 
 
 def session_token_alive(token_id: int | None, user_id: int) -> bool:

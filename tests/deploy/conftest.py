@@ -4,8 +4,9 @@ environment, `portal init` on a throwaway PostgreSQL cluster, gunicorn with the 
 settings (4 workers), and nginx terminating TLS in front with deploy/nginx.conf.
 Nothing of it runs from the checkout: the server's working directory is a temp folder.
 
-Without nginx, openssl, PostgreSQL's initdb or Chromium these tests skip with the
-reason; REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure."""
+Without nginx, openssl or PostgreSQL's initdb these tests skip with the reason;
+REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure. The browser check uses the
+suite's Chromium (tests/conftest.py's `browser`)."""
 
 import glob
 import os
