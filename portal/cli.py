@@ -8,13 +8,13 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from portal import tokens, users
+from portal import audit, tenants, tokens, users
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
 from portal.tokens import permissions as perms
 
-TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+CLI_ACTOR = "cli"  # how the audit log names what the command line did
 
 # Crafter Profile's default applications and what their tokens may do.
 DEFAULT_APPLICATIONS = [
@@ -33,17 +33,10 @@ def read_password(password_stdin: bool) -> str:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        fail("the password needs at least 8 characters")
-    return password
-
-
-def valid_tenant_name(name: str) -> str:
-    import re
-
-    if not re.match(TENANT_NAME_PATTERN, name or ""):
-        fail(f"{name!r} is not a tenant name: use lower-case letters, digits, - and _ (a slug such as site1)")
-    return name
+    try:
+        return users.check_password(password)
+    except users.UserError as error:
+        fail(f"{error.field}: {error.message}")
 
 
 def find_tenant(name: str) -> Tenant:
@@ -59,6 +52,8 @@ def create_user(username: str, password: str, *, email=None, name="", tenant=Non
         user = users.add_user(username, password, email=email, name=name, tenant=tenant, is_admin=admin)
     except users.UserError as error:
         fail(f"{error.field}: {error.message}")
+    audit.record("user.created", actor=CLI_ACTOR, target=user, tenant=tenant.name if tenant else None,
+                 administrator=admin or None)
     db.session.commit()
     return user
 
@@ -138,11 +133,10 @@ def create_user_command(username, email, tenant_name, name, password_stdin):
 @with_appcontext
 def create_tenant_command(name, label):
     """Create a tenant."""
-    valid_tenant_name(name)
-    if db.session.scalar(select(Tenant.id).where(Tenant.name == name)):
-        fail(f"a tenant named {name!r} already exists")
-    db.session.add(Tenant(name=name, label=label or name))
-    db.session.commit()
+    try:
+        tenants.create_tenant(name, label, actor=CLI_ACTOR)
+    except tenants.TenantError as error:
+        fail(f"{error.field}: {error.message}")
     click.echo(f"Created tenant {name}.")
 
 

@@ -20,6 +20,9 @@ from portal.models import Tenant, User
 USERNAME_MAX_LENGTH = 150
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._@+-]{{1,{USERNAME_MAX_LENGTH}}}")
 USERNAME_RULE = f"1 to {USERNAME_MAX_LENGTH} ASCII letters, digits and . _ @ + - only"
+PASSWORD_MIN_LENGTH = 8  # NIST SP 800-63B's floor for a chosen password; Crafter and GeoNode clients use it
+PASSWORD_MAX_LENGTH = 1000
+PASSWORD_RULE = f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
 # SQL: the user is a tenant's profile, not an administrator (whatever its tenant column says).
 PROFILE = User.is_admin.is_(False)
 
@@ -36,6 +39,13 @@ class UserError(ValueError):
 class UsernameTakenError(UserError):
     def __init__(self, username: str):
         super().__init__(f"a user named {username!r} already exists", "username")
+
+
+def check_password(password: str) -> str:
+    """A new password, as the admin form, the API and the CLI all accept it."""
+    if not isinstance(password, str) or not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        raise UserError(f"a password needs {PASSWORD_RULE}", "password")
+    return password
 
 
 def normalize_username(text: str) -> str:

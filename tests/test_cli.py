@@ -58,7 +58,7 @@ def test_create_admin(app, runner):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["create-tenant", "Not A Slug"], "is not a tenant name"),
+    (["create-tenant", "Not A Slug"], "a tenant name needs 1 to 64 lower-case letters"),
     (["create-user", "bob", "--email", "not-an-email", "--password-stdin"], "--email"),
     (["create-user", "bob", "--email", "bob@example.org", "--tenant", "nowhere", "--password-stdin"], "no tenant named"),
     (["create-token", "--application", "nope"], "no application named 'nope'"),
@@ -72,7 +72,7 @@ def test_create_admin(app, runner):
     (["create-application", "bad", "--redirect-uri", "/relative"], "not an absolute URI"),
     (["create-application", "bad", "--client-secret", "short"], "at least 16"),
     (["create-application", "bad", "--grant-type", "password"], "unsupported grant type"),
-    (["create-admin", "x", "--password-stdin"], "at least 8 characters"),
+    (["create-admin", "x", "--password-stdin"], "a password needs 8 to 1000 characters"),
 ])
 def test_bad_input_gets_a_clear_message_and_writes_nothing(app, runner, args, message):
     tokens.portal_application()

@@ -1,15 +1,15 @@
-"""Tenants: list, create, rename (the label), delete (refused while users belong to it)."""
+"""Tenants: list, create, rename (the label), delete (refused while users belong to it or tokens grant on it)."""
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import audit
+from portal import tenants
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, TenantForm, TenantLabelForm
 from portal.admin.queries import row_or_404
 from portal.audit import current_actor
 from portal.extensions import db
-from portal.models import Tenant, User
+from portal.models import AccessToken, Tenant, TokenPermission, User
 
 
 def get_tenant_or_404(tenant_id: int) -> Tenant:
@@ -21,13 +21,13 @@ def tenants_list():
     """Every tenant with its user count, and the create form."""
     form = TenantForm()
     if form.validate_on_submit():
-        tenant = Tenant(name=form.name.data, label=form.label.data or form.name.data)
-        db.session.add(tenant)
-        db.session.flush()
-        audit.record("tenant.created", actor=current_actor(), target=tenant)
-        db.session.commit()
-        flash(f"Tenant {tenant.name} created.", "success")
-        return redirect(url_for("admin.tenants"), code=303)
+        try:
+            tenant = tenants.create_tenant(form.name.data, form.label.data or None, actor=current_actor())
+        except tenants.TenantError as error:
+            getattr(form, error.field).errors.append(error.message[0].upper() + error.message[1:] + ".")
+        else:
+            flash(f"Tenant {tenant.name} created.", "success")
+            return redirect(url_for("admin.tenants"), code=303)
     rows = db.session.execute(
         select(Tenant, func.count(User.id)).outerjoin(User, User.tenant_id == Tenant.id)
         .group_by(Tenant.id).order_by(Tenant.name)).all()
@@ -41,31 +41,45 @@ def tenants_detail(tenant_id: int):
     tenant = get_tenant_or_404(tenant_id)
     form = TenantLabelForm(obj=tenant)
     if form.validate_on_submit():
-        previous = tenant.label
-        tenant.label = form.label.data
-        audit.record("tenant.renamed", actor=current_actor(), target=tenant, previous_label=previous,
-                     label=tenant.label)
-        db.session.commit()
-        flash(f"Tenant {tenant.name} renamed to {tenant.label}.", "success")
-        return redirect(url_for("admin.tenants"), code=303)
+        try:
+            tenants.rename_tenant(tenant, form.label.data, actor=current_actor())
+        except tenants.TenantError as error:
+            form.label.errors.append(error.message[0].upper() + error.message[1:] + ".")
+        else:
+            flash(f"Tenant {tenant.name} renamed to {tenant.label}.", "success")
+            return redirect(url_for("admin.tenants"), code=303)
     users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
     return render_template("admin/tenants/detail.html", tenant=tenant, form=form, users=users,
                            confirm=ConfirmForm()), (422 if form.is_submitted() else 200)
 
 
-@bp.route("/tenants/<int:tenant_id>/delete", methods=["POST"])
+@bp.route("/tenants/<int:tenant_id>/delete", methods=["GET", "POST"])
 def tenants_delete(tenant_id: int):
-    """Delete a tenant that no user belongs to."""
+    """GET asks, showing what stands in the way; POST deletes a tenant that no user belongs
+    to and no token grants on (a tenant made later with the same name would inherit those
+    grants; token permissions never change in place, so the admin replaces those tokens)."""
     tenant = get_tenant_or_404(tenant_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
+    form = ConfirmForm()
     users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
-    if users:
-        flash(f"Tenant {tenant.name} still has {users} user(s); move or delete them first. Nothing was deleted.",
-              "error")
-        return redirect(url_for("admin.tenants_detail", tenant_id=tenant.id), code=303)
-    audit.record("tenant.deleted", actor=current_actor(), target=tenant)
-    db.session.delete(tenant)
-    db.session.commit()
+    granting = db.session.scalar(select(func.count(func.distinct(TokenPermission.token_id)))
+                                 .where(TokenPermission.tenant == tenant.name))
+    if request.method == "GET":
+        holders = list(db.session.scalars(
+            select(AccessToken).where(AccessToken.id.in_(
+                select(TokenPermission.token_id).where(TokenPermission.tenant == tenant.name)))
+            .order_by(AccessToken.id).limit(20)))
+        return render_template("admin/tenants/delete.html", tenant=tenant, users=users, granting=granting,
+                               holders=holders, form=form)
+    if not form.validate_on_submit():
+        abort(400, "The form expired; try again.")
+    if granting:
+        flash(f"{granting} token(s) grant permissions on tenant {tenant.name}; replace or delete them first. "
+              "Nothing was deleted.", "error")
+        return redirect(url_for("admin.tenants_delete", tenant_id=tenant.id), code=303)
+    try:
+        tenants.delete_tenant(tenant, actor=current_actor())
+    except tenants.TenantNotEmptyError as error:
+        flash(error.message[0].upper() + error.message[1:] + ". Nothing was deleted.", "error")
+        return redirect(url_for("admin.tenants_delete", tenant_id=tenant.id), code=303)
     flash(f"Tenant {tenant.name} deleted.", "success")
     return redirect(url_for("admin.tenants"), code=303)

@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from portal import tenants
 from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
 from portal.tokens.core import MAX_EXPIRES_IN
-from portal.users import USERNAME_MAX_LENGTH, USERNAME_RULE
+from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
 
-TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # as portal/cli.py TENANT_NAME_PATTERN
 MAX_LIMIT = 100
 MAX_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL
 
@@ -135,12 +135,12 @@ class TokenPage(BaseModel):
 # --- tenants ------------------------------------------------------------------------------
 
 class TenantCreate(Body):
-    name: Annotated[StrictStr, Field(pattern=TENANT_NAME_PATTERN, description="a slug; never changes")]
-    label: StrictStr | None = Field(None, max_length=200)
+    name: Annotated[StrictStr, Field(pattern=tenants.NAME_PATTERN, description="a slug; never changes")]
+    label: StrictStr | None = Field(None, max_length=tenants.LABEL_MAX_LENGTH)
 
 
 class TenantUpdate(Body):
-    label: StrictStr = Field(max_length=200)
+    label: StrictStr = Field(max_length=tenants.LABEL_MAX_LENGTH)
 
 
 class TenantOut(BaseModel):
@@ -167,7 +167,7 @@ class ProfileCreate(Body):
                                             "the letter case")
     email: EmailStr | None = None
     name: StrictStr = Field("", max_length=200)
-    password: StrictStr | None = Field(None, min_length=8, max_length=1000,
+    password: StrictStr | None = Field(None, min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
                                        description="none for accounts that log in elsewhere")
     active: StrictBool = True
 
@@ -175,7 +175,7 @@ class ProfileCreate(Body):
 class ProfileUpdate(Body):
     email: EmailStr | None = None
     name: StrictStr | None = Field(None, max_length=200)
-    password: StrictStr | None = Field(None, min_length=8, max_length=1000,
+    password: StrictStr | None = Field(None, min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
                                        description="a new password; send null to remove it")
     active: StrictBool | None = None
 

@@ -4,15 +4,15 @@ denies it), create (CREATE_TENANT on *), read, update the label, delete
 
 from flask import abort
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.exc import IntegrityError
 
+from portal import audit, tenants
 from portal.api import bp
-from portal.api.auth import current_token, fail, record, require
+from portal.api.auth import current_token, fail, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
 from portal.api.spec import responses, spec
 from portal.extensions import db, hot_read
-from portal.models import Tenant, User
+from portal.models import Tenant
 from portal.tokens import Bearer
 from portal.tokens import permissions as perms
 
@@ -54,16 +54,12 @@ def list_tenants(query: PageQuery):
 @spec.validate(resp=responses(201, TenantOut, 400, 409, 415, 422), tags=TAGS)
 def create_tenant(json: TenantCreate):
     """Create a tenant (CREATE_TENANT on *)."""
-    if db.session.scalar(select(Tenant.id).where(Tenant.name == json.name)):
-        fail(409, f"A tenant named {json.name} already exists.", "duplicate_name", field="name")
-    tenant = Tenant(name=json.name, label=json.label if json.label is not None else json.name)
-    db.session.add(tenant)
     try:
-        db.session.flush()
-    except IntegrityError:  # created by a concurrent request
-        db.session.rollback()
+        tenant = tenants.create_tenant(json.name, json.label, actor=audit.token_actor(current_token()))
+    except tenants.TenantNameTakenError:
         fail(409, f"A tenant named {json.name} already exists.", "duplicate_name", field="name")
-    record("tenant.created", target=tenant)
+    except tenants.TenantError as error:
+        fail(422, error.message, "validation_error", field=error.field)
     return TenantOut.of(tenant), 201
 
 
@@ -84,9 +80,10 @@ def read_tenant(name: str):
 def update_tenant(name: str, json: TenantUpdate):
     """Change a tenant's label (UPDATE_TENANT on it); the name never changes."""
     tenant = tenant_or_404(name)
-    previous = tenant.label
-    tenant.label = json.label
-    record("tenant.updated", target=tenant, previous_label=previous, label=tenant.label)
+    try:
+        tenants.rename_tenant(tenant, json.label, actor=audit.token_actor(current_token()))
+    except tenants.TenantError as error:
+        fail(422, error.message, "validation_error", field=error.field)
     return TenantOut.of(tenant)
 
 
@@ -96,10 +93,8 @@ def update_tenant(name: str, json: TenantUpdate):
 def delete_tenant(name: str):
     """Delete a tenant (DELETE_TENANT on it); refused (409) while users belong to it."""
     tenant = tenant_or_404(name)
-    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
-    if users:
-        fail(409, f"Tenant {name} still has {users} user(s); delete or move them first.", "tenant_not_empty")
-    record("tenant.deleted", target=tenant, commit=False)
-    db.session.delete(tenant)
-    db.session.commit()
+    try:
+        tenants.delete_tenant(tenant, actor=audit.token_actor(current_token()))
+    except tenants.TenantNotEmptyError as error:
+        fail(409, error.message[0].upper() + error.message[1:] + ".", "tenant_not_empty")
     return "", 204

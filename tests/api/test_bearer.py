@@ -1,8 +1,10 @@
 """Bearer authentication on /api/v1 (RFC 6750; SECURITY.md section E)."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, text
 
 from portal import clock, tokens
 from portal.extensions import db
@@ -141,55 +143,80 @@ def test_authentication_is_one_indexed_lookup(app, client, token_for):
 def test_actions_are_audited_with_the_token_hint_and_application(client, token_for):
     value = token_for(("*", ["*"]))
     client.patch("/api/v1/tenants/site1", json={"label": "New"}, headers=bearer(value))
-    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "tenant.updated")).one()
+    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "tenant.renamed")).one()
     assert event.actor == f"token {tokens.hint_for(value)} (crafterengine)"
     assert value not in str(event.details)
 
 
-def test_the_thread_keeps_its_hot_connection_between_requests_without_a_transaction(app, client, token_for):
-    """The kept connection is the same one on the next request, and it holds no transaction
-    (no read snapshot, no lock) while it waits, so a change made elsewhere is seen at once."""
-    from portal import extensions
+@contextmanager
+def pool_checkouts():
+    """The number of connections requests take from the pool while the block runs."""
+    checkouts = []
 
+    def listener(*args):
+        checkouts.append(1)
+
+    event.listen(db.engine.pool, "checkout", listener)
+    try:
+        yield checkouts
+    finally:
+        event.remove(db.engine.pool, "checkout", listener)
+
+
+def connections_in_a_transaction() -> int:
+    """Other connections to the test database that hold a transaction (PostgreSQL)."""
+    return db.session.execute(text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND state LIKE 'idle in transaction%'")).scalar()
+
+
+def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_once(app, client, token_for):
+    """API reads take no connection from the pool after the first request, yet hold no
+    transaction (no read snapshot, no lock) in between: a change made elsewhere is seen at once."""
     value = token_for(("*", ["*"]))
-    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
-    kept = extensions._idle.connection
-    assert kept is not None and not kept.in_transaction()
+    with pool_checkouts() as checkouts:
+        assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+        first = len(checkouts)
+        assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+        assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+        assert len(checkouts) == first
+    if db.engine.dialect.name == "postgresql":
+        assert connections_in_a_transaction() == 0
+        db.session.rollback()
     with app.app_context():
         db.session.execute(db.update(AccessToken).values(revoked_at=clock.now()))
         db.session.commit()
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
-    assert extensions._idle.connection is kept
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # only a server drops connections
-def test_a_kept_connection_the_database_dropped_is_replaced(app, client, token_for):
-    """What the pool's pre-ping did for a pooled connection: a server restart (here, its
-    backend terminated) between two requests costs the second one nothing."""
-    from sqlalchemy import text
-
-    from portal import extensions
-
-    value = token_for(("*", ["*"]))
-    assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
-    kept = extensions._idle.connection
-    backend = kept.execute(text("SELECT pg_backend_pid()")).scalar()
-    kept.rollback()
-    with app.app_context(), db.engine.connect() as other:
-        assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar()
-    response = client.get("/api/v1/tenants/site1", headers=bearer(value))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert extensions._idle.connection is not kept
 
 
 def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, monkeypatch):
-    """Idle past IDLE_RECHECK_SECONDS, the kept connection is closed and the next request
+    """Idle past IDLE_RECHECK_SECONDS, the kept connection is given up and the next request
     checks one out of the pool again (whose pre-ping checks it on PostgreSQL)."""
     from portal import extensions
 
     value = token_for(("*", ["*"]))
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
-    first = extensions._idle.connection
     monkeypatch.setattr(extensions, "IDLE_RECHECK_SECONDS", 0.0)
+    with pool_checkouts() as checkouts:
+        assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
+        assert len(checkouts) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # only a server drops connections
+@pytest.mark.parametrize("idle", ["briefly", "past IDLE_RECHECK_SECONDS"])
+def test_connections_the_database_dropped_cost_the_next_request_nothing(app, client, token_for, monkeypatch, idle):
+    """What the pool's pre-ping does for a pooled connection: a server restart (here, every
+    backend of the test database terminated) between two requests, and the second is answered."""
+    from portal import extensions
+
+    value = token_for(("*", ["*"]))
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
-    assert first.closed and extensions._idle.connection is not first
+    if idle != "briefly":
+        monkeypatch.setattr(extensions, "IDLE_RECHECK_SECONDS", 0.0)
+    with db.engine.connect() as other:
+        terminated = other.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    assert terminated >= 1
+    response = client.get("/api/v1/tenants/site1", headers=bearer(value))
+    assert response.status_code == 200, response.get_data(as_text=True)

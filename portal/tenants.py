@@ -1,0 +1,83 @@
+"""Tenants: the rules the admin form, the API and the CLI share (the pattern of
+portal/applications.py). A tenant's name is a slug that never changes; its label is the
+display name, which may."""
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal import audit
+from portal.extensions import db
+from portal.models import Tenant, User
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+NAME_RULE = "1 to 64 lower-case letters, digits, - and _, starting with a letter or digit (a slug such as site1)"
+LABEL_MAX_LENGTH = 200
+
+
+class TenantError(ValueError):
+    """Input the tenant rules refuse; `field` names the part at fault."""
+
+    def __init__(self, message: str, field: str = "name"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class TenantNameTakenError(TenantError):
+    def __init__(self, name: str):
+        super().__init__(f"a tenant named {name} already exists", "name")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+        raise TenantError(f"a tenant name needs {NAME_RULE}", "name")
+    return name
+
+
+def check_label(label: str) -> str:
+    label = (label or "").strip()
+    if not label or len(label) > LABEL_MAX_LENGTH:
+        raise TenantError(f"a label needs 1 to {LABEL_MAX_LENGTH} characters", "label")
+    return label
+
+
+def create_tenant(name: str, label: str | None = None, *, actor: str) -> Tenant:
+    """Check, add, audit and commit a tenant (the label defaults to the name)."""
+    name = check_name(name)
+    label = check_label(label if label is not None else name)
+    if db.session.scalar(select(Tenant.id).where(Tenant.name == name)):
+        raise TenantNameTakenError(name)
+    tenant = Tenant(name=name, label=label)
+    db.session.add(tenant)
+    try:
+        db.session.flush()
+    except IntegrityError:  # created by a concurrent request
+        db.session.rollback()
+        raise TenantNameTakenError(name) from None
+    audit.record("tenant.created", actor=actor, target=tenant)
+    db.session.commit()
+    return tenant
+
+
+def rename_tenant(tenant: Tenant, label: str, *, actor: str) -> None:
+    """A new label (the name never changes); audited and committed."""
+    previous, tenant.label = tenant.label, check_label(label)
+    audit.record("tenant.renamed", actor=actor, target=tenant, previous_label=previous, label=tenant.label)
+    db.session.commit()
+
+
+class TenantNotEmptyError(TenantError):
+    def __init__(self, tenant: Tenant, users: int):
+        super().__init__(f"tenant {tenant.name} still has {users} user(s); move or delete them first", "name")
+
+
+def delete_tenant(tenant: Tenant, *, actor: str) -> None:
+    """Delete a tenant no user belongs to; audited and committed."""
+    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
+    if users:
+        raise TenantNotEmptyError(tenant, users)
+    audit.record("tenant.deleted", actor=actor, target=tenant)
+    db.session.delete(tenant)
+    db.session.commit()
