@@ -9,8 +9,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.config import BaseConfig, env_int, settings_from_environment
-from portal.extensions import close_hot_connection, csrf, db, init_migrations, limiter, login_manager
+from portal.config import BaseConfig, env_int, server_threads, settings_from_environment
+from portal.connections import close_hot_connection
+from portal.extensions import csrf, db, init_migrations, limiter, login_manager
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -65,7 +66,7 @@ def hook_owner(hook):
 def confine_login_hooks(app: Flask, blueprint: str) -> None:
     """Flask-Limiter and Flask-Login hook into every request, but Tessera's only rate limits
     and its only remember-cookie changes are on the login and logout views: their hooks run
-    for that blueprint alone (elsewhere they cost an API read ~10 %). The limits are checked by the
+    for that blueprint alone (README: Benchmark). The limits are checked by the
     login view's decorator, so Flask-Limiter's before-request hook is not needed at all;
     with operator-set default limits everything stays app-wide."""
     if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
@@ -96,6 +97,12 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A file cannot drop a connection: the pre-ping would be one more statement per request.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+    else:
+        # A worker thread holds up to two connections (portal.connections), a third for a
+        # moment while a failed login counts (portal.ratelimit).
+        threads = server_threads()
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 2 * threads, "max_overflow": threads,
+                                                   **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
     db.init_app(app)
     app.teardown_appcontext(close_hot_connection)

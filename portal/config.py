@@ -37,6 +37,17 @@ def env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def server_workers() -> int:
+    """gunicorn's worker processes: WEB_CONCURRENCY, else twice the cores (2 to 4)."""
+    return env_int("WEB_CONCURRENCY", max(2, min(4, (os.cpu_count() or 1) * 2)))
+
+
+def server_threads() -> int:
+    """Threads per worker: THREADS, else more than there are workers (so one worker keeps a
+    thread free when every slow client lands on it), at least 4."""
+    return env_int("THREADS", max(4, server_workers() + 1))
+
+
 def instance_secret_key(instance_path: str) -> str:
     """Read SECRET_KEY from the instance folder, generating it once (mode 0600)."""
     path = Path(instance_path) / "secret_key"

@@ -5,19 +5,23 @@ worker, so as many slow clients as there are workers cannot stop the service. Be
 the proxy buffers whole requests first, so gunicorn never sees a slow client at all.
 """
 
-import multiprocessing
 import os
 
+from portal.config import server_threads, server_workers
 from portal.logging import use_json_error_pages
 
 use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", max(2, min(4, multiprocessing.cpu_count() * 2))))
+workers = server_workers()
+# Threads (portal.connections keeps a connection per thread): gevent or eventlet would
+# share one thread's connection between greenlets.
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
+if worker_class not in ("gthread", "sync"):
+    raise SystemExit(f"WORKER_CLASS must be gthread or sync, not {worker_class!r}")
 # More threads than workers: the kernel may hand every slow client to one worker, and that
 # worker must still have a thread free. Above 1, gunicorn runs gthread whatever WORKER_CLASS says.
-threads = int(os.environ.get("THREADS", max(4, workers + 1)))
+threads = server_threads()
 timeout = 30
 keepalive = 5
 # Bounded request heads: longer lines or more or bigger header fields are refused (400/431).

@@ -16,7 +16,8 @@ from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from portal.extensions import db, hot_read
+from portal.connections import hot_read
+from portal.extensions import db
 from portal.hashing import sha256_hex
 from portal.models import RateLimitCounter
 

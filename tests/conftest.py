@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.extensions import close_hot_connection, db, limiter, release_idle_connection
+from portal.connections import close_hot_connection, release_idle_connection
+from portal.extensions import db, limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

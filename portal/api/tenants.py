@@ -11,7 +11,8 @@ from portal.api.auth import current_token, fail, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
 from portal.api.spec import responses, spec
-from portal.extensions import db, hot_read
+from portal.connections import hot_read
+from portal.extensions import db
 from portal.models import Tenant
 from portal.tokens import Bearer
 from portal.tokens import permissions as perms

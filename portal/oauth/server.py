@@ -17,7 +17,7 @@ from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
 from portal import clock, throttle, tokens
-from portal.extensions import hot_read
+from portal.connections import hot_read
 from portal.models import Application, ClientRecord
 from portal.models.application import SECRET_METHODS
 from portal.oauth.grants import (
@@ -160,9 +160,9 @@ class TesseraIssuerParameter(IssuerParameter):
 
 
 class TesseraOAuth2Request(FlaskOAuth2Request):
-    """Authlib's Flask request, with `uri` joined from the cached host URL: Authlib reads it
-    only for its https check, and werkzeug's `request.url` (an IRI conversion) was ~4 % of
-    an introspection."""
+    """Authlib's Flask request, with `uri` joined from the cached host URL instead of
+    werkzeug's `request.url` (an IRI conversion; README: Benchmark). Authlib reads it only
+    for its https check. tests/test_library_overrides.py compares it with Authlib's."""
 
     def __init__(self, request):
         query = request.query_string.decode("latin-1")

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from portal import audit, clock
-from portal.extensions import db, hot_connection, hot_read
+from portal.connections import hot_connection, hot_read
+from portal.extensions import db
 from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
 from portal.models.token import ACTIVE, WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
