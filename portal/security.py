@@ -1,5 +1,7 @@
 """Security headers, the login guard for sessions, and bearer-token parsing helpers."""
 
+import re
+
 from flask import abort, request, session
 from flask.sessions import SecureCookieSessionInterface
 
@@ -43,18 +45,22 @@ def carries_credentials() -> bool:
     return "_user_id" in session and request.endpoint != "static"
 
 
+NUL_ENCODED = re.compile(rb"%00|\x00")
+NUL_IN_JSON = re.compile(rb"\\u0000|\x00")
+
+
 def refuse_nul_bytes():
     """400 for a NUL character anywhere a value could reach SQL (path, query, form, JSON):
-    PostgreSQL cannot store one in text and would answer with a DataError."""
-    found = "\x00" in request.path
-    if not found and request.query_string:
-        found = any("\x00" in key + value for key, value in request.args.items(True))
+    PostgreSQL cannot store one in text and would answer with a DataError. Query strings and
+    form bodies are checked as sent (a NUL is `%00` there), before anything parses them."""
+    found = "\x00" in request.path or bool(NUL_ENCODED.search(request.query_string))
     if not found and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if request.mimetype == "application/x-www-form-urlencoded":
+            found = bool(NUL_ENCODED.search(request.get_data(cache=True)))
+        elif request.mimetype == "multipart/form-data":
             found = any("\x00" in key + value for key, value in request.form.items(True))
         elif request.is_json:
-            body = request.get_data(cache=True)
-            found = b"\\u0000" in body or b"\x00" in body
+            found = bool(NUL_IN_JSON.search(request.get_data(cache=True)))
     if found:
         abort(400, "The request contains a NUL character, which no value here may hold.")
 
@@ -80,5 +86,6 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 def register(app) -> None:
     app.session_interface = CookieSessionInterface()
-    app.before_request(refuse_nul_bytes)
+    # First of all hooks: it reads form bodies as sent, before CSRFProtect parses them.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_nul_bytes)
     app.after_request(add_security_headers)

@@ -172,11 +172,11 @@ def render_consent(client, scope: str):
 def repeated_parameter_error() -> InvalidRequestError | None:
     """RFC 6749 §3.2: parameters MUST NOT be included more than once (else a good and a
     bad client_secret, first one wins, could authenticate)."""
-    for parameters in (request.args, request.form):
-        for name, values in parameters.lists():
-            if len(values) > 1:
-                named = f"The {name} parameter" if quotable(name) else "A parameter"
-                return InvalidRequestError(f"{named} was sent more than once.")
+    for parameters in (request.args, request.form) if request.query_string else (request.form,):
+        if any(len(values) > 1 for values in parameters.listvalues()):
+            name = next(name for name, values in parameters.lists() if len(values) > 1)
+            named = f"The {name} parameter" if quotable(name) else "A parameter"
+            return InvalidRequestError(f"{named} was sent more than once.")
     return None
 
 
