@@ -64,7 +64,7 @@ def init_command():
     """Migrate the database, create keys, built-in applications, default tokens and an admin."""
     from flask_migrate import upgrade
 
-    from portal.oauth.keys import ensure_signing_key
+    from portal.signing import ensure_signing_key
 
     upgrade()
     if ensure_signing_key():
@@ -224,7 +224,7 @@ def purge_expired_command(batch_size, revoked_days):
 @with_appcontext
 def rotate_keys_command():
     """Make a new signing key; the old one stays in JWKS until its tokens expire."""
-    from portal.oauth.keys import rotate
+    from portal.signing import rotate
 
     key = rotate()
     click.echo(f"New signing key {key.kid} is now current.")

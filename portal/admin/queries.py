@@ -8,10 +8,10 @@ from flask import abort
 from sqlalchemy import and_, exists, func, or_, select, tuple_, union
 
 from portal import clock
-from portal.api.schemas import MAX_ID, in_id_range
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from portal.models.token import ACTIVE, STATES
+from portal.sql import MAX_ID, escape_like, in_id_range
 from portal.tokens import find_by_value
 
 PAGE_SIZE = 50
@@ -70,7 +70,7 @@ def text_arg(args, name: str, max_length: int) -> str:
 
 def like_prefix(text: str) -> str:
     """A LIKE pattern matching `text` as a prefix, with wildcards escaped."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return escape_like(text) + "%"
 
 
 def encode_cursor(moment: datetime, row_id: int) -> str:

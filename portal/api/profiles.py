@@ -9,11 +9,13 @@ from portal import users
 from portal.api import bp
 from portal.api.auth import fail, record, require
 from portal.api.paging import keyset_page
-from portal.api.schemas import ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate, in_id_range
+from portal.api.schemas import ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate
 from portal.api.spec import responses, spec
 from portal.api.tenants import tenant_or_404
 from portal.extensions import db
+from portal.sql import in_id_range
 from portal.models import Tenant, User
+from portal.sql import escape_like
 
 TAGS = ["profiles"]
 PROFILE_ID = "/tenants/<name>/profiles/<int:profile_id>"
@@ -30,10 +32,6 @@ def profile_or_404(tenant: Tenant, profile_id: int) -> User:
     if user is None:
         abort(404, f"No profile {profile_id} in tenant {tenant.name}.")
     return user
-
-
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @bp.get("/tenants/<name>/profiles")

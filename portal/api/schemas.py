@@ -7,20 +7,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from portal import tenants
+from portal.sql import MAX_ID
 from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
 from portal.tokens.core import MAX_EXPIRES_IN
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
 
 MAX_LIMIT = 100
-MAX_ID = 2**31 - 1  # row ids are 32-bit integers on PostgreSQL
 
 Action = Literal[ACTIONS + (ANY,)]  # type: ignore[valid-type]
-
-
-def in_id_range(value: int) -> bool:
-    """Could `value` be a row id? A larger number would be a database error, not a miss."""
-    return 0 < value <= MAX_ID
 
 
 def utc(moment: datetime | None) -> datetime | None:

@@ -14,9 +14,10 @@ from portal import audit, tokens, users
 from portal.api import bp
 from portal.api.auth import challenge, current_token, fail, master_required
 from portal.api.paging import keyset_page
-from portal.api.schemas import TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage, in_id_range
+from portal.api.schemas import TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage
 from portal.api.spec import responses, spec
 from portal.extensions import db
+from portal.sql import in_id_range
 from portal.models import AccessToken, Application, Tenant, User
 from portal.tokens import ANY
 from portal.tokens import permissions as perms

@@ -14,10 +14,10 @@ from joserfc.jwk import KeySet
 
 from portal import clock, tokens
 from portal.extensions import db
-from portal.oauth.keys import current_key
+from portal.signing import current_key
 from portal.oauth.records import REFRESH, CodeRecord, TokenRecord, user_claims
 from portal.tokens import oauth_store
-from portal.tokens.jwt_format import issuer
+from portal.signing import issuer
 
 PUBLIC_AND_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "none"]
 

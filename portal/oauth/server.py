@@ -28,7 +28,8 @@ from portal.oauth.grants import (
     TesseraOpenIDCode,
 )
 from portal.oauth.records import ACCESS, REFRESH, DescribedToken, TokenRecord
-from portal.tokens.jwt_format import issuer, jwt_format_enabled, request_host_url, sign_access_token
+from portal.signing import issuer, request_host_url
+from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
 
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
 

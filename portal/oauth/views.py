@@ -15,16 +15,16 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import audit, clock, throttle, tokens
+from portal import audit, clock, throttle
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
 from portal.oauth.grants import quotable
-from portal.oauth.keys import ensure_current_key, published_keys
+from portal.signing import ensure_current_key, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
 from portal.tokens.bearer import BearerRefused, bearer_of_request
-from portal.tokens.jwt_format import issuer
+from portal.signing import issuer
 
 SCOPE_WORDS = {
     "openid": "Confirm who you are (an identifier for your account)",

@@ -7,35 +7,12 @@ token stops working here at once, while a signature-only validator elsewhere acc
 until `exp`. Keep such tokens short-lived.
 """
 
-from functools import lru_cache
-
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
-from flask import current_app, has_request_context, request
-from werkzeug.sansio.utils import get_current_url
+from flask import current_app
 from joserfc.jwk import KeySet
 
+from portal.signing import current_key, issuer
 from portal.tokens.permissions import Permission
-
-
-def issuer() -> str:
-    """ISSUER, or the URL the request came to (no trailing slash)."""
-    configured = current_app.config.get("ISSUER")
-    if configured:
-        return configured
-    if has_request_context():
-        return request_host_url()
-    return "http://localhost:8000"
-
-
-def request_host_url() -> str:
-    """The scheme and host the request came to, without a trailing slash."""
-    return _host_url(request.scheme, request.host)
-
-
-@lru_cache(maxsize=32)  # bounded: the Host header is the client's to choose
-def _host_url(scheme: str, host: str) -> str:
-    """`request.host_url`, computed once per host (its IRI conversion is costly; README: Benchmark)."""
-    return get_current_url(scheme, host).rstrip("/")
 
 
 def jwt_format_enabled() -> bool:
@@ -51,8 +28,6 @@ class TesseraJWTGenerator(JWTBearerTokenGenerator):
         self.permissions = list(permissions)
 
     def get_jwks(self) -> KeySet:
-        from portal.oauth.keys import current_key
-
         return KeySet([current_key()])
 
     def get_extra_claims(self, client, grant_type, user, scope) -> dict:

@@ -8,7 +8,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from portal.oauth import keys
+from portal import signing
 from tests.oauth.conftest import CLIENT_ID
 
 
@@ -119,7 +119,7 @@ def test_issuer_setting_is_used_everywhere(app, logged_in):
 
 def test_jwks_has_current_and_previous_keys_and_no_private_parts(logged_in):
     old_kid = jwt.get_unverified_header(logged_in.tokens()["id_token"])["kid"]
-    keys.rotate()
+    signing.rotate()
     new_token = logged_in.tokens()["id_token"]
     new_kid = jwt.get_unverified_header(new_token)["kid"]
     assert new_kid != old_kid

@@ -1,12 +1,17 @@
-"""RS256 signing keys: the newest signs; every key still needed is published in JWKS."""
+"""What Tessera signs with, and as whom: the RS256 keys (the newest signs; every key still
+needed is published in JWKS) and the issuer URL. Below both the token core (JWT access
+tokens) and the OAuth server (ID tokens, /jwks, discovery)."""
 
 import json
 import secrets
 from datetime import timedelta
 
-from flask import current_app, g
+from functools import lru_cache
+
+from flask import current_app, g, has_request_context, request
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select
+from werkzeug.sansio.utils import get_current_url
 
 from portal import clock
 from portal.extensions import db
@@ -99,3 +104,24 @@ def published_keys() -> KeySet:
         .order_by(SigningKey.created_at.desc())
     )
     return KeySet([parsed(row) for row in rows])
+
+
+def issuer() -> str:
+    """ISSUER, or the URL the request came to (no trailing slash)."""
+    configured = current_app.config.get("ISSUER")
+    if configured:
+        return configured
+    if has_request_context():
+        return request_host_url()
+    return "http://localhost:8000"
+
+
+def request_host_url() -> str:
+    """The scheme and host the request came to, without a trailing slash."""
+    return _host_url(request.scheme, request.host)
+
+
+@lru_cache(maxsize=32)  # bounded: the Host header is the client's to choose
+def _host_url(scheme: str, host: str) -> str:
+    """`request.host_url`, computed once per host (its IRI conversion is costly; README: Benchmark)."""
+    return get_current_url(scheme, host).rstrip("/")
