@@ -103,9 +103,6 @@ class TokenCreateForm(TokenSettingsForm):
     refresh_value = StringField("Source refresh token (optional)", validators=[Optional(), Length(max=512)],
                                 render_kw={"autocomplete": "off"})
 
-    def validate_value(self, field):
-        if field.data and field.data.strip() and len(field.data.strip()) < 16:
-            raise ValidationError("A custom token value needs at least 16 characters.")
 
 
 class TokenReplaceForm(TokenSettingsForm):

@@ -10,6 +10,7 @@ from portal import tenants
 from portal.sql import MAX_ID
 from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
+from portal.tokens.values import CUSTOM_VALUE_PATTERN
 from portal.tokens.core import MAX_EXPIRES_IN
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
 
@@ -72,7 +73,7 @@ class TenantPermissionOut(BaseModel):
 class TokenCreate(Body):
     application: StrictStr = Field(min_length=1, max_length=100, description="the application's name")
     user: StrictStr | None = Field(None, min_length=1, max_length=150, description="a username")
-    value: StrictStr | None = Field(None, pattern=r"^[!-~]{16,512}$",
+    value: StrictStr | None = Field(None, pattern=CUSTOM_VALUE_PATTERN,
                                     description="a custom value (migrating existing tokens); generated when absent")
     master: StrictBool = False
     scope: StrictStr = Field("", max_length=1000)

@@ -5,7 +5,6 @@ from portal.tokens.core import (
     BearerUser,
     IssuedToken,
     authenticate,
-    check_custom_value,
     create_session_token,
     create_token,
     delete,
@@ -29,7 +28,7 @@ from portal.tokens.core import (
 )
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.permissions import ACTIONS, ANY, DEFAULT_ROW_ACTIONS, GLOBAL_ACTIONS, Permission
-from portal.tokens.values import generate_value, hash_value, hint_for
+from portal.tokens.values import check_custom_value, generate_value, hash_value, hint_for
 
 __all__ = [
     "ACTIONS", "ANY", "Bearer", "BearerUser", "DEFAULT_ROW_ACTIONS", "GLOBAL_ACTIONS", "DuplicateValueError",

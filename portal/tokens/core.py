@@ -18,7 +18,7 @@ from portal.models.token import ACTIVE, WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
-from portal.tokens.values import MAX_VALUE_LENGTH, MIN_CUSTOM_LENGTH, generate_value, hash_value, hint_for
+from portal.tokens.values import MAX_VALUE_LENGTH, check_custom_value, generate_value, hash_value, hint_for
 
 PORTAL_APPLICATION = "portal"
 PERSON_SOURCES = ("admin", "api")  # tokens made by create_token; grants and logins have their own
@@ -74,18 +74,6 @@ class Bearer:
 
 def token_allows(token: Bearer, action: str, tenant: str = perms.ANY) -> bool:
     return perms.allows(token.permissions, action, tenant)
-
-
-def check_custom_value(value: str) -> str:
-    if not isinstance(value, str):
-        raise TokenError("the token value must be a string", "value")
-    value = value.strip()
-    if len(value) < MIN_CUSTOM_LENGTH:
-        raise TokenError(f"a custom token value needs at least {MIN_CUSTOM_LENGTH} characters", "value")
-    # str.isprintable() is False for every whitespace character but " " (checked over all of Unicode).
-    if len(value) > MAX_VALUE_LENGTH or not value.isprintable() or " " in value:
-        raise TokenError("a custom token value must be printable, without spaces, and not too long", "value")
-    return value
 
 
 def check_tenants_exist(permission_list: Iterable[perms.Permission]) -> None:
