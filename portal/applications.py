@@ -10,6 +10,7 @@ from portal import audit
 from portal.extensions import db
 from portal.models import Application
 from portal.models.application import CONFIDENTIAL, EITHER_SECRET_METHOD, PUBLIC, SECRET_METHODS
+from portal.rules import RuleError
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
@@ -18,10 +19,8 @@ LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 
 
-class ApplicationError(ValueError):
-    def __init__(self, message: str, field: str = "name"):
-        super().__init__(message)
-        self.field = field
+class ApplicationError(RuleError):
+    """Input the application rules refuse; `field` names the part at fault."""
 
 
 def check_redirect_uri(uri: str) -> str | None:

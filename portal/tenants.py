@@ -10,19 +10,15 @@ from sqlalchemy.exc import IntegrityError
 from portal import audit
 from portal.extensions import db
 from portal.models import Tenant, User
+from portal.rules import RuleError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_RULE = "1 to 64 lower-case letters, digits, - and _, starting with a letter or digit (a slug such as site1)"
 LABEL_MAX_LENGTH = 200
 
 
-class TenantError(ValueError):
+class TenantError(RuleError):
     """Input the tenant rules refuse; `field` names the part at fault."""
-
-    def __init__(self, message: str, field: str = "name"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class TenantNameTakenError(TenantError):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Tenant, User
+from portal.rules import RuleError
 
 USERNAME_MAX_LENGTH = 150
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._@+-]{{1,{USERNAME_MAX_LENGTH}}}")
@@ -27,13 +28,10 @@ PASSWORD_RULE = f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
 PROFILE = User.is_admin.is_(False)
 
 
-class UserError(ValueError):
+class UserError(RuleError):
     """Input the user rules refuse; `field` names the part at fault."""
 
-    def __init__(self, message: str, field: str = "username"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    default_field = "username"
 
 
 class UsernameTakenError(UserError):

@@ -1,13 +1,12 @@
 """Errors the token core raises; each names the field or reason at fault."""
 
+from portal.rules import RuleError
 
-class TokenError(ValueError):
+
+class TokenError(RuleError):
     """Input the token core refuses; `field` names the part at fault."""
 
-    def __init__(self, message: str, field: str = "token"):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    default_field = "token"
 
 
 class DuplicateValueError(TokenError):
