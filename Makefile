@@ -21,17 +21,29 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# axe-core for the accessibility checks (tests/admin/test_layout_a11y.py), from the lock file.
+JS_TEST_TOOLS := tests/js/node_modules/.package-lock.json
+$(JS_TEST_TOOLS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+
 run: install
 	$(BIN)/portal init
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-# The whole suite, then the OAuth and API suites again with JWT access tokens.
-test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	ACCESS_TOKEN_FORMAT=jwt $(BIN)/python -m pytest -p no:cacheprovider tests/oauth tests/api tests/test_jwt_tokens.py $(PYTEST_ARGS)
+# pytest-xdist workers, each with its own PostgreSQL database (tests/conftest.py); a module
+# that starts a gunicorn or a browser runs on one worker. 2 was the fastest on 2 cores
+# (3 let the browser and gunicorn tests starve each other). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
+# The whole suite, then with JWT access tokens the tests whose outcome depends on the
+# format (marked token_format: they have access tokens issued and use them).
+test: install-dev $(JS_TEST_TOOLS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	ACCESS_TOKEN_FORMAT=jwt $(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m token_format $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tests/js/node_modules

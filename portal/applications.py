@@ -59,18 +59,67 @@ def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_i
                          scope: str = "openid email profile", token_endpoint_auth_method: str | None = None,
                          description: str = "", actor: str | None = None) -> tuple[Application, str | None]:
     """Validate and store an application; return it with its secret (shown once)."""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise ApplicationError("the name must be 1 to 100 characters", "name")
     if client_type not in (CONFIDENTIAL, PUBLIC):
         raise ApplicationError("the type must be confidential or public", "client_type")
-    if db.session.scalar(select(Application.id).where(Application.name == name)):
-        raise ApplicationError(f"an application named {name!r} already exists", "name")
+    name = check_name(name)
     client_id = (client_id or "").strip() or secrets.token_urlsafe(18)
     if not CLIENT_ID_PATTERN.match(client_id):
         raise ApplicationError("the client id may use letters, digits and . _ ~ - (at most 100)", "client_id")
     if db.session.scalar(select(Application.id).where(Application.client_id == client_id)):
         raise ApplicationError(f"the client id {client_id!r} is taken", "client_id")
+    settings = check_settings(client_type, redirect_uris, grant_types, response_types, token_endpoint_auth_method)
+    if client_secret is not None and client_type == PUBLIC:
+        raise ApplicationError("a public client has no secret", "client_secret")
+    if client_secret is not None and len(client_secret) < 16:
+        raise ApplicationError("a client secret needs at least 16 characters", "client_secret")
+    warnings = settings.pop("warnings")
+    application = Application(name=name, client_id=client_id, client_type=client_type,
+                              scope=" ".join((scope or "").split()), description=description or "", **settings)
+    secret = application.set_secret(client_secret)
+    db.session.add(application)
+    db.session.flush()
+    audit.record("application.created", actor=actor, target=application, client_id=client_id,
+                 warnings=warnings or None)
+    db.session.commit()
+    application.warnings = warnings
+    return application, secret
+
+
+def update_application(application: Application, *, name: str, redirect_uris: list[str] = (),
+                       grant_types: list[str] = (), response_types: list[str] = (), scope: str = "",
+                       token_endpoint_auth_method: str | None = None, description: str = "",
+                       actor: str | None = None) -> list[str]:
+    """Change a registered application's settings (not its client id, type or secret) by the
+    rules registration checks; audited with the fields that changed. Returns the warnings."""
+    settings = check_settings(application.client_type, redirect_uris, grant_types, response_types,
+                              token_endpoint_auth_method)
+    warnings = settings.pop("warnings")
+    settings.update(name=check_name(name, application.id), scope=" ".join((scope or "").split()),
+                    description=description or "")
+    changed = sorted(field for field, value in settings.items() if getattr(application, field) != value)
+    for field in changed:
+        setattr(application, field, settings[field])
+    if changed:
+        audit.record("application.updated", actor=actor, target=application, fields=changed,
+                     warnings=warnings or None)
+    db.session.commit()
+    return warnings
+
+
+def check_name(name: str, application_id: int | None = None) -> str:
+    """A name 1 to 100 characters long that no other application has."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApplicationError("the name must be 1 to 100 characters", "name")
+    if db.session.scalar(select(Application.id).where(Application.name == name, Application.id != application_id)):
+        raise ApplicationError(f"an application named {name!r} already exists", "name")
+    return name
+
+
+def check_settings(client_type: str, redirect_uris, grant_types, response_types,
+                   token_endpoint_auth_method: str | None) -> dict:
+    """The OAuth settings as stored (redirect URIs, grant and response types, client
+    authentication), checked together, plus `warnings` for URIs accepted reluctantly."""
     uris = [u.strip() for u in redirect_uris if u and u.strip()]
     warnings = [w for w in (check_redirect_uri(u) for u in uris) if w]
     grant_types = list(dict.fromkeys(grant_types)) or default_grant_types(client_type, uris)
@@ -90,20 +139,5 @@ def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_i
     if method not in AUTH_METHODS or (method == "none") != (client_type == PUBLIC):
         raise ApplicationError("public clients use none; confidential clients client_secret_basic, "
                                "client_secret_post, or both (the default)", "token_endpoint_auth_method")
-    if client_secret is not None and client_type == PUBLIC:
-        raise ApplicationError("a public client has no secret", "client_secret")
-    if client_secret is not None and len(client_secret) < 16:
-        raise ApplicationError("a client secret needs at least 16 characters", "client_secret")
-    application = Application(
-        name=name, client_id=client_id, client_type=client_type, redirect_uris=uris, grant_types=grant_types,
-        response_types=response_types, scope=" ".join((scope or "").split()),
-        token_endpoint_auth_method=method, description=description or "",
-    )
-    secret = application.set_secret(client_secret)
-    db.session.add(application)
-    db.session.flush()
-    audit.record("application.created", actor=actor, target=application, client_id=client_id,
-                 warnings=warnings or None)
-    db.session.commit()
-    application.warnings = warnings
-    return application, secret
+    return {"redirect_uris": uris, "grant_types": grant_types, "response_types": response_types,
+            "token_endpoint_auth_method": method, "warnings": warnings}

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import audit
 from portal.extensions import db
-from portal.models import Tenant, User
+from portal.models import Tenant, TokenPermission, User
 from portal.rules import RuleError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -65,15 +65,29 @@ def rename_tenant(tenant: Tenant, label: str, *, actor: str) -> None:
 
 
 class TenantNotEmptyError(TenantError):
-    def __init__(self, tenant: Tenant, users: int):
-        super().__init__(f"tenant {tenant.name} still has {users} user(s); move or delete them first", "name")
+    """Users belong to the tenant, or tokens grant permissions on it."""
+
+
+def users_of(tenant: Tenant) -> int:
+    return db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
+
+
+def tokens_granting_on(tenant: Tenant):
+    """SQL: the ids of the tokens with a permission entry naming the tenant."""
+    return select(TokenPermission.token_id).where(TokenPermission.tenant == tenant.name).distinct()
 
 
 def delete_tenant(tenant: Tenant, *, actor: str) -> None:
-    """Delete a tenant no user belongs to; audited and committed."""
-    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
+    """Delete a tenant no user belongs to and no token grants on (a tenant made later with
+    the same name would inherit those grants; permissions never change in place, so those
+    tokens are replaced or deleted first); audited and committed."""
+    users = users_of(tenant)
     if users:
-        raise TenantNotEmptyError(tenant, users)
+        raise TenantNotEmptyError(f"tenant {tenant.name} still has {users} user(s); move or delete them first")
+    granting = db.session.scalar(select(func.count()).select_from(tokens_granting_on(tenant).subquery()))
+    if granting:
+        raise TenantNotEmptyError(f"{granting} token(s) grant permissions on tenant {tenant.name}; "
+                                  "replace or delete them first")
     audit.record("tenant.deleted", actor=actor, target=tenant)
     db.session.delete(tenant)
     db.session.commit()

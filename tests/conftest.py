@@ -1,6 +1,11 @@
 """Fixtures: an app per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
-a real gunicorn for end-to-end tests, and Debian's Chromium through Playwright."""
+a real gunicorn for end-to-end tests, and Debian's Chromium through Playwright.
 
+Under pytest-xdist (`-n 2`) each worker has its own PostgreSQL database, TEST_DATABASE_URL's
+name plus the worker's id (test_gw0, test_gw1, ...), made on first use; a module that holds
+a server or a browser for several tests runs on one worker (`--dist loadgroup`)."""
+
+import functools
 import os
 import re
 import shutil
@@ -18,6 +23,7 @@ import requests
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.connections import close_hot_connection, release_idle_connection
@@ -25,7 +31,20 @@ from portal.extensions import db, limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+# TEST_DATABASE_URL as given: its database must exist; the server's other databases are made from it.
+SERVER_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under pytest-xdist
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """The database this process's tests use: `url` itself, or `<name>_<worker>` under xdist."""
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+TEST_DATABASE_URL = worker_database_url(SERVER_DATABASE_URL, XDIST_WORKER)
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 NO_POSTGRES = "TEST_DATABASE_URL is not set: the PostgreSQL run of this test is skipped"
@@ -44,7 +63,7 @@ def csrf_token_from(html: str) -> str:
 def fresh_postgres_database(prefix: str):
     """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards; yields its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(SERVER_DATABASE_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -55,6 +74,23 @@ def fresh_postgres_database(prefix: str):
         admin.dispose()
 
 
+@functools.cache
+def ensure_test_database() -> str:
+    """TEST_DATABASE_URL, its database made first if missing (an xdist worker's, the first time)."""
+    name = make_url(TEST_DATABASE_URL).database
+    if TEST_DATABASE_URL != SERVER_DATABASE_URL:
+        admin = create_engine(SERVER_DATABASE_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                            {"name": name}).scalar()
+                if not exists:
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+    return TEST_DATABASE_URL
+
+
 # --- the app, per test ---------------------------------------------------------------
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,7 +99,17 @@ def database_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'test.db'}"
     if not TEST_DATABASE_URL:
         pytest.skip(NO_POSTGRES)
-    return TEST_DATABASE_URL
+    return ensure_test_database()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request, monkeypatch):
+    """Passwords hashed with one PBKDF2 round (real scrypt costs ~0.1 s a hash, half the
+    time of a login test). Tests about hashing or login timing are marked
+    `real_password_hashes` and keep scrypt; gunicorn servers, in their own processes, too."""
+    if request.node.get_closest_marker("real_password_hashes") is None:
+        monkeypatch.setattr("portal.models.user.generate_password_hash",
+                            functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 def base_config(tmp_path, database_url, **overrides) -> dict:
@@ -344,7 +390,28 @@ def new_page(browser):
         context.close()
 
 
+def shared_fixture_scopes(item) -> set[str]:
+    """The scopes of the suite's own module- or session-scoped fixtures the test uses (a
+    gunicorn, a browser, the deployment)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return {fixturedefs[-1].scope for fixturedefs in definitions.values()
+            if fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    module_scopes = {}
     for item in items:
-        if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(item, "fixturenames", ()):
+        module_scopes.setdefault(item.module.__name__, set()).update(shared_fixture_scopes(item))
+    for item in items:
+        scopes = module_scopes[item.module.__name__]
+        if "session" in scopes and os.environ.get("HD_GROUP") == "one":
+            item.add_marker(pytest.mark.xdist_group("session-servers"))
+        elif scopes:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "page" in fixtures or "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+        # Under `--dist loadgroup` the module runs on one worker, which starts its servers once;
+        # other tests go to whichever worker is free.

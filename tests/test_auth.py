@@ -22,6 +22,7 @@ def test_admin_logs_in_and_reaches_the_portal(client, auth, admin_user):
     assert client.get("/admin").status_code == 200
 
 
+@pytest.mark.real_password_hashes
 @pytest.mark.parametrize("username, password", [("admin", "wrong password"), ("nobody", "correct horse battery")])
 def test_unknown_user_and_wrong_password_get_the_same_message(client, auth, admin_user, username, password):
     response = auth.login(username, password)
@@ -31,6 +32,21 @@ def test_unknown_user_and_wrong_password_get_the_same_message(client, auth, admi
     failed = db.session.query(AuditEvent).filter_by(action="login.failed").one()
     assert failed.actor == ("admin" if username == "admin" else "unknown user")  # never a name as typed
     assert password not in str(failed.details)
+
+
+@pytest.mark.real_password_hashes
+def test_passwords_are_scrypt_hashes_and_an_unknown_username_costs_as_much(client, auth):
+    """The rest of the suite hashes with one PBKDF2 round; here the real thing: a stored
+    password is a scrypt hash that logs in, and the hash an unknown username is checked
+    against has the same parameters, so a failed login takes as long whether or not the
+    account exists."""
+    from portal.auth.views import DUMMY_HASH
+
+    user = make_user(username="hashed", password="correct horse battery", is_admin=True)
+    method = user.password_hash.split("$", 1)[0]
+    assert method.startswith("scrypt:")
+    assert DUMMY_HASH.split("$", 1)[0] == method
+    assert auth.login("hashed", "correct horse battery").status_code == 303
 
 
 @pytest.mark.parametrize("form, message", [

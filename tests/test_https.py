@@ -4,6 +4,7 @@ forms work (a suite that ran only on plain HTTP once passed while nobody could l
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import make_certificate, start_live_server
 
@@ -26,13 +27,13 @@ def test_chromium_logs_in_and_submits_portal_forms_over_https(browser, tls_serve
         page.get_by_label("Password").fill(tls_server.admin_password)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(re.compile(r"/admin$"))
-        assert page.get_by_role("heading", name="Dashboard").is_visible()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         cookie = next(c for c in context.cookies() if c["name"] == "__Host-tessera")
         assert cookie["secure"] and cookie["httpOnly"]
 
         page.goto(tls_server.url + "/admin/tenants")
         page.get_by_label("Name (a slug; never changes)").fill("site-https")
         page.get_by_role("button", name=re.compile("Create")).click()
-        assert page.get_by_role("link", name="site-https").is_visible()
+        expect(page.get_by_role("link", name="site-https")).to_be_visible()
     finally:
         context.close()

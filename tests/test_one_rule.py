@@ -68,3 +68,20 @@ def test_tenant_names(app, admin_client, client, master, name, accepted):
     assert (cli.exit_code == 0) is accepted
     if accepted:
         assert app.test_cli_runner().invoke(args=["create-tenant", name]).exit_code != 0  # taken
+
+
+def test_a_tenant_that_tokens_grant_on_is_not_deleted_by_the_portal_or_the_api(app, admin_client, client, master):
+    """A tenant made later with the same name would inherit the grants (issue 16)."""
+    from portal.models import Tenant
+    from portal.extensions import db
+
+    doomed = make_tenant("doomed")
+    make_token(tenant_permissions=[{"tenant": "doomed", "actions": ["READ_TENANT"]}])
+    refused = client.delete("/api/v1/tenants/doomed", headers=bearer(master))
+    assert refused.status_code == 409 and refused.get_json()["error"] == "tenant_not_empty"
+    assert "1 token(s) grant permissions on tenant doomed" in refused.get_json()["message"]
+    path = f"/admin/tenants/{doomed.id}/delete"
+    token = csrf_token_from(admin_client.get(path).get_data(as_text=True))
+    page = admin_client.post(path, data={"csrf_token": token}, follow_redirects=True)
+    assert "grant permissions on tenant doomed" in page.get_data(as_text=True)
+    assert db.session.scalar(db.select(Tenant.id).where(Tenant.name == "doomed")) is not None

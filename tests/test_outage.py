@@ -29,6 +29,7 @@ def outage(app):
 
     def set_down(down: bool):
         release_idle_connection()
+        db.session.close()  # the test's own session gives its connection back before the pool goes
         db.engine.dispose()
         if down:
             event.listen(db.engine, "do_connect", refuse)

@@ -1,6 +1,7 @@
 """The admin portal: one blueprint, one module per feature, one guard."""
 
 from flask import Blueprint, abort, current_app, redirect, request, url_for
+from markupsafe import Markup
 from flask_login import current_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -18,6 +19,12 @@ NAVIGATION = [
 @bp.app_context_processor
 def navigation():
     return {"admin_nav": lambda: [(e, label) for e, label in NAVIGATION if e in current_app.view_functions]}
+
+
+@bp.app_template_filter("breakable")
+def breakable(text) -> Markup:
+    """`MANAGE_PROFILES` that may wrap after its underscores (narrow table headers)."""
+    return Markup("_<wbr>").join(str(text).split("_"))
 
 
 @bp.before_request

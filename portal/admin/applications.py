@@ -1,13 +1,13 @@
 """Applications (OAuth clients): list, create, view, delete, regenerate the secret."""
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from portal import audit
-from portal.admin import bp
-from portal.admin.forms import ApplicationForm, ConfirmForm
+from portal.admin import bp, shown_once
+from portal.admin.forms import ApplicationEditForm, ApplicationForm, ConfirmForm
 from portal.admin.queries import row_or_404
-from portal.applications import ApplicationError, register_application
+from portal.applications import ApplicationError, register_application, update_application
 from portal.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, Application
@@ -42,9 +42,13 @@ def applications_new():
             field = getattr(form, error.field, None) or form.name
             field.errors = list(field.errors) + [str(error)]
         else:
-            return no_store(make_response(render_template(
-                "admin/applications/secret.html", application=application, secret=secret,
-                warnings=getattr(application, "warnings", []))))
+            for warning in getattr(application, "warnings", []):
+                flash(f"Warning: {warning}", "warning")
+            if secret is None:  # a public client
+                flash(f"Application {application.name} registered.", "success")
+                return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+            shown_once.hold("application", application.id, secret)
+            return redirect(url_for("admin.applications_new_secret", application_id=application.id), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("admin/applications/new.html", form=form), status
 
@@ -59,20 +63,64 @@ def applications_detail(application_id: int):
                            form=ConfirmForm())
 
 
-@bp.route("/applications/<int:application_id>/secret", methods=["POST"])
-def applications_regenerate_secret(application_id: int):
-    """Replace the client secret; the new one is shown once, the old one stops working."""
+@bp.route("/applications/<int:application_id>/edit", methods=["GET", "POST"])
+def applications_edit(application_id: int):
+    """Change an application's name, description, redirect URIs, grant and response types,
+    scopes and client authentication (its client id, type and secret stay)."""
     application = get_application_or_404(application_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
+    if application.builtin:
+        flash("The built-in portal application cannot be changed.", "error")
+        return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+    form = ApplicationEditForm() if request.method == "POST" else ApplicationEditForm.of(application)
+    if form.validate_on_submit():
+        try:
+            warnings = update_application(
+                application, name=form.name.data, redirect_uris=(form.redirect_uris.data or "").splitlines(),
+                grant_types=form.grant_types.data, response_types=form.response_types.data,
+                scope=form.scope.data or "", token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
+                description=form.description.data or "", actor=current_actor())
+        except ApplicationError as error:
+            db.session.rollback()
+            field = getattr(form, error.field, None) or form.name
+            field.errors = list(field.errors) + [str(error)[0].upper() + str(error)[1:] + "."]
+        else:
+            for warning in warnings:
+                flash(f"Warning: {warning}", "warning")
+            flash(f"Application {application.name} saved.", "success")
+            return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+    elif form.is_submitted() and form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    return render_template("admin/applications/edit.html", application=application, form=form), (
+        422 if form.is_submitted() else 200)
+
+
+@bp.route("/applications/<int:application_id>/new-secret")
+def applications_new_secret(application_id: int):
+    """The client secret just made, shown this once (a reload shows it no more)."""
+    application = get_application_or_404(application_id)
+    secret = shown_once.take("application", application.id)
+    return no_store(make_response(render_template("admin/applications/secret.html", application=application,
+                                                  secret=secret)))
+
+
+@bp.route("/applications/<int:application_id>/secret", methods=["GET", "POST"])
+def applications_regenerate_secret(application_id: int):
+    """GET asks; POST replaces the client secret: the old one stops working at once, the new
+    one is shown once."""
+    application = get_application_or_404(application_id)
+    form = ConfirmForm()
     if application.is_public:
         flash("A public client has no secret.", "error")
         return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
+    if request.method == "GET":
+        return render_template("admin/applications/regenerate.html", application=application, form=form)
+    if not form.validate_on_submit():
+        abort(400, "The form expired; try again.")
     secret = application.set_secret()
     audit.record("application.secret_regenerated", actor=current_actor(), target=application)
     db.session.commit()
-    return no_store(make_response(render_template("admin/applications/secret.html", application=application,
-                                                  secret=secret, warnings=[])))
+    shown_once.hold("application", application.id, secret)
+    return redirect(url_for("admin.applications_new_secret", application_id=application.id), code=303)
 
 
 @bp.route("/applications/<int:application_id>/delete", methods=["GET", "POST"])

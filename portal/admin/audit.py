@@ -1,5 +1,7 @@
 """The audit log: newest first, filtered by actor, action and target; keyset by id."""
 
+import re
+
 from flask import render_template, request, url_for
 from sqlalchemy import select
 
@@ -9,6 +11,52 @@ from portal.extensions import db
 from portal.models import AuditEvent
 
 PAGE_SIZE = 100
+ISO_MOMENT = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|\+00:00)?$")
+# target_type -> (the page of such a target, its id argument)
+TARGET_PAGES = {
+    "access_token": ("admin.tokens_detail", "token_id"),
+    "application": ("admin.applications_detail", "application_id"),
+    "user": ("admin.users_detail", "user_id"),
+    "tenant": ("admin.tenants_detail", "tenant_id"),
+}
+TARGET_NAMES = {"access_token": "token"}
+
+
+@bp.app_template_global()
+def audit_target(event: AuditEvent) -> dict:
+    """How an event's target reads ("token tsr_AbCd… #42") and the page it links to, if any."""
+    kind = TARGET_NAMES.get(event.target_type, event.target_type.replace("_", " "))
+    label = event.target_label + ("…" if event.target_type == "access_token" and event.target_label else "")
+    text = " ".join(part for part in (kind, label, f"#{event.target_id}" if event.target_id else "") if part)
+    page = TARGET_PAGES.get(event.target_type)
+    url = None
+    if page and event.target_id.isdigit():
+        url = url_for(page[0], **{page[1]: int(event.target_id)})
+    return {"text": text, "url": url}
+
+
+@bp.app_template_filter("readable_details")
+def readable_details(details: dict | None) -> list[tuple[str, str]]:
+    """An event's details as (label, text) pairs a person reads: no Python repr."""
+    return [(key.replace("_", " "), readable(value)) for key, value in (details or {}).items()]
+
+
+def readable(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list) and all(isinstance(item, dict) and "tenant" in item for item in value):
+        return "; ".join(f"{item['tenant']}: " + ("all actions" if "*" in (item.get("actions") or [])
+                                                   else ", ".join(item.get("actions") or []) or "no actions")
+                         for item in value)
+    if isinstance(value, list):
+        return ", ".join(readable(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key.replace('_', ' ')}: {readable(item)}" for key, item in value.items())
+    if isinstance(value, str) and (moment := ISO_MOMENT.match(value)):
+        return f"{moment.group(1)} {moment.group(2)} UTC"
+    return str(value)
 
 
 @bp.route("/audit", endpoint="audit")

@@ -17,11 +17,31 @@ from portal.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
+from portal.tokens.values import MAX_VALUE_LENGTH
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
-# portal.users' password rule as a form validator, so the form says it next to the field.
-PASSWORD_LENGTH = Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH, message=f"A password needs {PASSWORD_RULE}.")
+
+
+class MaxLength:
+    """At most `max` characters, checked here and said next to the field. Unlike WTForms'
+    Length(max=) it puts no `maxlength` on the input: a browser cuts a longer paste to that
+    length without a word (a 600-character legacy token value was saved as 512)."""
+
+    def __init__(self, max: int, message: str | None = None):
+        self.max = max
+        self.message = message
+
+    def __call__(self, form, field):
+        length = len(field.data or "")
+        if length > self.max:
+            raise ValidationError(self.message or f"Too long: at most {self.max:,} characters (this has {length:,}).")
+
+
+# portal.users' password rule as form validators, so the form says it next to the field
+# (Length with only a minimum sets `minlength`, which cuts nothing).
+PASSWORD_LENGTH = [Length(min=PASSWORD_MIN_LENGTH, message=f"A password needs {PASSWORD_RULE}."),
+                   MaxLength(PASSWORD_MAX_LENGTH, f"A password needs {PASSWORD_RULE}.")]
 ROW_KEY = re.compile(r"^perm-(\d{1,3})-tenant$")
 MAX_ROWS = 50
 
@@ -64,14 +84,14 @@ class TokenSettingsForm(FlaskForm):
 
     application = SelectField("Application", coerce=int, validators=[DataRequired("Choose an application.")],
                               validate_choice=False)
-    user = StringField("User (username or email)", validators=[Optional(), Length(max=254)],
+    user = StringField("User (username or email)", validators=[Optional(), MaxLength(254)],
                        render_kw={"list": "user-options", "autocomplete": "off",
                                   "placeholder": "type to search; leave blank for no user"})
     master = BooleanField("Master token (may manage other tokens through the API)")
-    scope = StringField("Scope", validators=[Optional(), Length(max=1000)])
+    scope = StringField("Scope", validators=[Optional(), MaxLength(1000)])
     expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
                                     validators=[InputRequired("Give an expiry date and time.")])
-    current_password = PasswordField("Your password", validators=[Optional(), Length(max=1024)],
+    current_password = PasswordField("Your password", validators=[Optional(), MaxLength(1024)],
                                      render_kw={"autocomplete": "current-password"})
 
     def __init__(self, *args, **kwargs):
@@ -98,9 +118,9 @@ class TokenSettingsForm(FlaskForm):
 
 
 class TokenCreateForm(TokenSettingsForm):
-    value = StringField("Token value", validators=[Optional(), Length(max=512)],
+    value = StringField("Token value", validators=[Optional(), MaxLength(MAX_VALUE_LENGTH)],
                         render_kw={"autocomplete": "off", "placeholder": "blank = generate a new value"})
-    refresh_value = StringField("Source refresh token (optional)", validators=[Optional(), Length(max=512)],
+    refresh_value = StringField("Source refresh token (optional)", validators=[Optional(), MaxLength(MAX_VALUE_LENGTH)],
                                 render_kw={"autocomplete": "off"})
 
 
@@ -186,7 +206,7 @@ class PermissionRows:
 # --- applications, users, tenants ----------------------------------------------------
 
 class ApplicationForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("Give the application a name."), Length(max=100)])
+    name = StringField("Name", validators=[DataRequired("Give the application a name."), MaxLength(100)])
     client_type = SelectField("Type", choices=options([("confidential", "Confidential (has a secret)"),
                                                        ("public", "Public (no secret; PKCE)")]))
     redirect_uris = TextAreaField("Redirect URIs (one per line)", validators=[Optional()])
@@ -202,18 +222,33 @@ class ApplicationForm(FlaskForm):
             ("none", "None (public clients)"),
         ]),
         validate_choice=False)  # register_application() checks it, with a clearer message
-    client_id = StringField("Client id (optional; blank = generated)", validators=[Optional(), Length(max=100)])
-    description = StringField("Description", validators=[Optional(), Length(max=500)])
+    client_id = StringField("Client id (optional; blank = generated)", validators=[Optional(), MaxLength(100)])
+    description = StringField("Description", validators=[Optional(), MaxLength(500)])
+
+
+class ApplicationEditForm(ApplicationForm):
+    """The settings that may change after registration: not the client id, nor the type."""
+    client_type = None
+    client_id = None
+
+    @classmethod
+    def of(cls, application: Application) -> "ApplicationEditForm":
+        method = application.token_endpoint_auth_method
+        return cls(formdata=None, data={
+            "name": application.name, "redirect_uris": "\n".join(application.redirect_uris or []),
+            "grant_types": list(application.grant_types or []), "scope": application.scope,
+            "response_types": list(application.response_types or []), "description": application.description,
+            "token_endpoint_auth_method": "" if " " in method else method})
 
 
 class UserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired("Give a username.")])
     email = EmailField("Email", validators=[DataRequired("Give an email address."),
-                                            Email("Give a valid email address."), Length(max=254)])
-    name = StringField("Full name", validators=[Optional(), Length(max=200)])
+                                            Email("Give a valid email address."), MaxLength(254)])
+    name = StringField("Full name", validators=[Optional(), MaxLength(200)])
     tenant = SelectField("Tenant", validate_choice=False)
     password = PasswordField("Password", validators=[DataRequired("Give a password."),
-                                                     PASSWORD_LENGTH])
+                                                     *PASSWORD_LENGTH])
     is_admin = BooleanField("Administrator (belongs to no tenant)")
 
     def __init__(self, *args, **kwargs):
@@ -241,9 +276,22 @@ class UserForm(FlaskForm):
                                   "Administrator.") from None
 
 
+class UserEditForm(UserForm):
+    """What may change after creation: not the username, and the password has its own form."""
+    username = None
+    password = None
+    email = EmailField("Email", validators=[Optional(), Email("Give a valid email address."), MaxLength(254)])
+    active = BooleanField("Active (may log in; their tokens work)")
+
+    @classmethod
+    def of(cls, user: User) -> "UserEditForm":
+        return cls(formdata=None, data={"email": user.email, "name": user.name, "is_admin": user.is_admin,
+                                        "tenant": user.tenant.name if user.tenant else "", "active": user.active})
+
+
 class PasswordForm(FlaskForm):
     password = PasswordField("New password", validators=[DataRequired("Give a password."),
-                                                         PASSWORD_LENGTH])
+                                                         *PASSWORD_LENGTH])
 
 
 class TenantForm(FlaskForm):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort
-from sqlalchemy import and_, exists, func, or_, select, tuple_, union
+from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
 
 from portal import clock
 from portal.extensions import db
@@ -13,6 +13,7 @@ from portal.models import AccessToken, Application, AuditEvent, TokenPermission,
 from portal.models.token import ACTIVE, STATES
 from portal.sql import MAX_ID, escape_like, in_id_range
 from portal.tokens import find_by_value
+from portal.tokens.values import MAX_VALUE_LENGTH
 
 PAGE_SIZE = 50
 # sort key -> (column, descending)
@@ -22,6 +23,13 @@ TOKEN_SORTS = {
     "expires_asc": (AccessToken.expires_at, False),
     "expires_desc": (AccessToken.expires_at, True),
 }
+# The list counts matching tokens up to this many; past it, it says "more than".
+COUNT_CAP = 200
+# Source filter: login sessions are not shown unless asked for (an admin's own logins
+# would crowd the list); "all" shows every source.
+SESSION = "session"
+ALL_SOURCES = "all"
+EXPIRING_DAYS = (1, 7, 30)
 SORT_LABELS = {
     "created_desc": "Newest first",
     "created_asc": "Oldest first",
@@ -59,12 +67,16 @@ def id_arg(args, name: str) -> int | None:
 
 
 def text_arg(args, name: str, max_length: int) -> str:
-    """A filter's text from the query string, trimmed and cut to `max_length`; 400 when it
-    holds characters no stored name or hint has (control characters, NUL, unassigned
-    code points, lone surrogates: a database may refuse them outright)."""
-    text = (args.get(name) or "").strip()[:max_length]
+    """A filter's text from the query string, trimmed; 400 (the portal's error page, saying
+    why) when it is longer than `max_length`, rather than searching for a silently cut
+    text, or when it holds characters no stored name or hint has (control characters, NUL,
+    unassigned code points, lone surrogates: a database may refuse them outright)."""
+    text = (args.get(name) or "").strip()
+    what = "search text" if name == "q" else f"{name} filter"
+    if len(text) > max_length:
+        abort(400, f"The {what} is too long: at most {max_length:,} characters (it has {len(text):,}).")
     if not text.isprintable():
-        abort(400, f"The {name} filter may contain printable characters only.")
+        abort(400, f"The {what} may contain printable characters only.")
     return text
 
 
@@ -112,6 +124,7 @@ class TokenFilters:
     master: str = ""
     tenant: str = ""
     source: str = ""
+    expiring: int | None = None
     sort: str = "created_desc"
 
     @classmethod
@@ -120,19 +133,20 @@ class TokenFilters:
         text no token could match."""
         sort = args.get("sort", "created_desc")
         return cls(
-            q=text_arg(args, "q", 200),
+            q=text_arg(args, "q", MAX_VALUE_LENGTH),  # a whole token value may be pasted
             application=id_arg(args, "application"),
             user=text_arg(args, "user", 254),
             status=args.get("status", "") if args.get("status") in STATES else "",
             master=args.get("master", "") if args.get("master") in ("yes", "no") else "",
             tenant=text_arg(args, "tenant", 64),
             source=text_arg(args, "source", 32),
+            expiring=int(args["expiring"]) if args.get("expiring") in {str(d) for d in EXPIRING_DAYS} else None,
             sort=sort if sort in TOKEN_SORTS else "created_desc",
         )
 
     def as_args(self) -> dict:
         values = {"q": self.q, "application": self.application, "user": self.user, "status": self.status,
-                  "master": self.master, "tenant": self.tenant, "source": self.source}
+                  "master": self.master, "tenant": self.tenant, "source": self.source, "expiring": self.expiring}
         if self.sort != "created_desc":
             values["sort"] = self.sort
         return {k: v for k, v in values.items() if v}
@@ -155,8 +169,14 @@ def token_conditions(filters: TokenFilters) -> list:
     if filters.tenant:
         conditions.append(exists().where(TokenPermission.token_id == AccessToken.id,
                                          TokenPermission.tenant == filters.tenant))
-    if filters.source:
+    if filters.source == ALL_SOURCES:
+        pass
+    elif filters.source:
         conditions.append(AccessToken.source == filters.source)
+    else:
+        conditions.append(AccessToken.source != SESSION)
+    if filters.expiring:
+        conditions += [*AccessToken.in_state(ACTIVE, now), AccessToken.expires_at <= now + timedelta(days=filters.expiring)]
     return conditions
 
 
@@ -231,15 +251,49 @@ def audit_for(target_type: str, target_id, limit: int = 50) -> list[AuditEvent]:
         .order_by(AuditEvent.id.desc()).limit(limit)))
 
 
+def matching_ids(filters: TokenFilters, limit: int | None = None):
+    """The ids of the tokens the filters match (at most `limit` per search alternative):
+    a search is one query per alternative (hint, application, user), each on its own index."""
+    conditions = token_conditions(filters)
+    if not filters.q:
+        return select(AccessToken.id).where(*conditions).limit(limit)
+    parts = [select(AccessToken.id).where(*conditions, alternative).limit(limit).subquery()
+             for alternative in search_alternatives(filters.q)]
+    return union(*(select(part.c.id) for part in parts))
+
+
+def count_tokens(filters: TokenFilters, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many tokens the filters match, counted up to `cap`: (count, more than cap).
+    Bounded, so a page costs about the same at a million rows: a selective filter (1 token
+    in 100) reads some 100 × cap rows to count, as the page itself reads 100 × 50."""
+    found = db.session.scalar(select(func.count()).select_from(matching_ids(filters, cap + 1).subquery()))
+    return min(found, cap), found > cap
+
+
+def estimated_count(filters: TokenFilters) -> int | None:
+    """PostgreSQL's planner estimate of how many tokens match (no rows read); None elsewhere."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    statement = matching_ids(filters).compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = db.session.scalar(text(f"EXPLAIN (FORMAT JSON) {statement}"))
+    rows = int(plan[0]["Plan"]["Plan Rows"])
+    return rows if rows > 0 else None
+
+
 def dashboard_figures() -> dict:
+    """Live tokens (login sessions counted apart: they are not tokens an admin hands out)."""
     now = clock.now()
-    live = AccessToken.in_state(ACTIVE, now)
+    live = [*AccessToken.in_state(ACTIVE, now), AccessToken.source != SESSION]
     active = db.session.scalar(select(func.count()).select_from(AccessToken).where(*live))
     soon = db.session.scalar(select(func.count()).select_from(AccessToken).where(
         *live, AccessToken.expires_at <= now + timedelta(days=7)))
+    sessions = db.session.scalar(select(func.count()).select_from(AccessToken).where(
+        *AccessToken.in_state(ACTIVE, now), AccessToken.source == SESSION))
     per_application = db.session.execute(
-        select(Application.name, func.count(AccessToken.id))
+        select(Application.id, Application.name, func.count(AccessToken.id))
         .join(AccessToken, AccessToken.application_id == Application.id)
-        .where(*live).group_by(Application.name).order_by(func.count(AccessToken.id).desc()).limit(12)
+        .where(*live).group_by(Application.id, Application.name).order_by(func.count(AccessToken.id).desc())
+        .limit(12)
     ).all()
-    return {"active": active, "expiring": soon, "per_application": [(n, c) for n, c in per_application]}
+    return {"active": active, "expiring": soon, "sessions": sessions,
+            "per_application": [(i, n, c) for i, n, c in per_application]}

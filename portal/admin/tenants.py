@@ -9,7 +9,7 @@ from portal.admin.forms import ConfirmForm, TenantForm, TenantLabelForm
 from portal.admin.queries import row_or_404
 from portal.audit import current_actor
 from portal.extensions import db
-from portal.models import AccessToken, Tenant, TokenPermission, User
+from portal.models import AccessToken, Tenant, User
 
 
 def get_tenant_or_404(tenant_id: int) -> Tenant:
@@ -60,22 +60,14 @@ def tenants_delete(tenant_id: int):
     grants; token permissions never change in place, so the admin replaces those tokens)."""
     tenant = get_tenant_or_404(tenant_id)
     form = ConfirmForm()
-    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
-    granting = db.session.scalar(select(func.count(func.distinct(TokenPermission.token_id)))
-                                 .where(TokenPermission.tenant == tenant.name))
     if request.method == "GET":
-        holders = list(db.session.scalars(
-            select(AccessToken).where(AccessToken.id.in_(
-                select(TokenPermission.token_id).where(TokenPermission.tenant == tenant.name)))
-            .order_by(AccessToken.id).limit(20)))
-        return render_template("admin/tenants/delete.html", tenant=tenant, users=users, granting=granting,
-                               holders=holders, form=form)
+        holders = list(db.session.scalars(select(AccessToken).where(AccessToken.id.in_(
+            tenants.tokens_granting_on(tenant))).order_by(AccessToken.id).limit(20)))
+        granting = db.session.scalar(select(func.count()).select_from(tenants.tokens_granting_on(tenant).subquery()))
+        return render_template("admin/tenants/delete.html", tenant=tenant, users=tenants.users_of(tenant),
+                               granting=granting, holders=holders, form=form)
     if not form.validate_on_submit():
         abort(400, "The form expired; try again.")
-    if granting:
-        flash(f"{granting} token(s) grant permissions on tenant {tenant.name}; replace or delete them first. "
-              "Nothing was deleted.", "error")
-        return redirect(url_for("admin.tenants_delete", tenant_id=tenant.id), code=303)
     try:
         tenants.delete_tenant(tenant, actor=current_actor())
     except tenants.TenantNotEmptyError as error:

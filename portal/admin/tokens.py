@@ -4,16 +4,16 @@ Every write goes through the token core (portal.tokens); these views only read r
 validate forms and show results. A token's value is shown once, on the page that made it.
 """
 
-from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from portal import tokens
-from portal.admin import bp
+from portal.admin import bp, shown_once
 from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm, TokenReplaceForm,
                                 application_choices, default_expiry, tenant_names)
-from portal.admin.queries import (SORT_LABELS, TokenFilters, audit_for, like_prefix, parse_id, row_or_404,
-                                  text_arg, token_page)
+from portal.admin.queries import (EXPIRING_DAYS, SORT_LABELS, TokenFilters, audit_for, count_tokens,
+                                  estimated_count, parse_id, row_or_404, token_page)
 from portal.audit import current_actor
 from portal.auth.sessions import confirm_password_given, recently_authenticated
 from portal.extensions import db
@@ -52,9 +52,28 @@ def tokens_list():
     rows, next_cursor = token_page(filters, request.args.get("after"))
     next_url = url_for("admin.tokens", **filters.as_args(), after=next_cursor) if next_cursor else None
     first_url = url_for("admin.tokens", **filters.as_args()) if request.args.get("after") else None
+    count, more = count_tokens(filters)
     return render_template("admin/tokens/list.html", rows=rows, filters=filters, next_url=next_url,
                            first_url=first_url, applications=application_choices(), sources=SOURCES,
-                           tenants=tenant_names(), sort_labels=SORT_LABELS, statuses=STATES, form=ConfirmForm())
+                           tenants=tenant_names(), sort_labels=SORT_LABELS, statuses=STATES, form=ConfirmForm(),
+                           count=count, more=more, estimate=estimated_count(filters) if more else None,
+                           headers=sortable_headers(filters), expiring_days=EXPIRING_DAYS)
+
+
+# A sortable column's header: its first order, or the reverse of the current one.
+HEADER_SORTS = {"created": ("created_desc", "created_asc"), "expires": ("expires_asc", "expires_desc")}
+
+
+def sortable_headers(filters: TokenFilters) -> dict:
+    """Per sortable column: the URL its header links to, and its aria-sort (None if unsorted)."""
+    headers = {}
+    for column, (first, second) in HEADER_SORTS.items():
+        current = filters.sort if filters.sort in (first, second) else None
+        headers[column] = {
+            "url": url_for("admin.tokens", **{**filters.as_args(), "sort": second if current == first else first}),
+            "sort": None if current is None else ("descending" if current.endswith("_desc") else "ascending"),
+        }
+    return headers
 
 
 
@@ -80,7 +99,7 @@ def tokens_delete_selected():
 
 @bp.route("/tokens/new", methods=["GET", "POST"])
 def tokens_new():
-    """Create a token; its value is shown once, on the response to this POST."""
+    """Create a token; its value is shown once, on the page this POST redirects to."""
     form = TokenCreateForm()
     if request.method == "GET":
         form.expires_at.data = default_expiry()
@@ -107,10 +126,22 @@ def tokens_new():
             db.session.rollback()
             attach_error(form, rows, error)
         else:
-            response = make_response(render_template("admin/tokens/created.html", token=issued.token,
-                                                     value=issued.value))
-            return no_store(response)
+            if shown_once.fits(issued.value):
+                shown_once.hold("token", issued.token.id, issued.value)
+                return redirect(url_for("admin.tokens_created", token_id=issued.token.id), code=303)
+            # A very long custom value is shown on this answer: a resubmission makes no second
+            # token, as a custom value must be unique.
+            return no_store(make_response(render_template("admin/tokens/created.html", token=issued.token,
+                                                          value=issued.value)))
     return render_template("admin/tokens/new.html", form=form, **editor_context(rows)), 422
+
+
+@bp.route("/tokens/<int:token_id>/created")
+def tokens_created(token_id: int):
+    """The new token's value, shown this once (post/redirect/get: a reload shows it no more)."""
+    token = get_token_or_404(token_id)
+    value = shown_once.take("token", token.id)
+    return no_store(make_response(render_template("admin/tokens/created.html", token=token, value=value)))
 
 
 def edit_rows(form, rows: PermissionRows, button: str, index: int | None) -> None:
@@ -244,17 +275,3 @@ def tokens_delete(token_id: int):
         flash(f"Token {hint}… deleted. Applications using it lost access.", "success")
         return redirect(url_for("admin.tokens"), code=303)
     return render_template("admin/tokens/delete.html", token=token, form=form)
-
-
-@bp.route("/users/search")
-def users_search():
-    """JSON for the user picker: up to 10 users whose username or email starts with `q`."""
-    q = text_arg(request.args, "q", 254).lower()
-    if not q:
-        return jsonify([])
-    pattern = like_prefix(q)
-    users = db.session.scalars(
-        select(User).where(or_(func.lower(User.username).like(pattern, escape="\\"),
-                               func.lower(User.email).like(pattern, escape="\\")))
-        .order_by(User.username).limit(10))
-    return jsonify([{"username": u.username, "email": u.email or "", "name": u.name or ""} for u in users])

@@ -1,13 +1,13 @@
 """Users: list and search, create, view (tokens and sessions), end sessions,
 deactivate and reactivate, set a new password."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from portal import audit, tokens, users
+from portal import audit, clock, tokens, users
 from portal.admin import bp
-from portal.admin.forms import ConfirmForm, PasswordForm, UserForm
+from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
 from portal.admin.queries import like_prefix, row_or_404, text_arg
 from portal.audit import current_actor
 from portal.extensions import db
@@ -63,13 +63,48 @@ def users_new():
 @bp.route("/users/<int:user_id>")
 def users_detail(user_id: int):
     """A user with their tokens and their active login sessions."""
-    user = get_user_or_404(user_id)
+    return render_detail(get_user_or_404(user_id), PasswordForm(formdata=None))
+
+
+def render_detail(user: User, password_form: PasswordForm, status: int = 200):
+    """The user's page; also shown again, with its errors, after a refused form."""
     user_tokens = list(db.session.scalars(
         select(AccessToken).where(AccessToken.user_id == user.id)
         .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
-    sessions = [t for t in user_tokens if t.source == "session" and t.status == ACTIVE]
+    sessions = list(db.session.scalars(
+        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.source == "session",
+                                  *AccessToken.in_state(ACTIVE, clock.now()))
+        .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
     return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=sessions,
-                           confirm=ConfirmForm(), password_form=PasswordForm(formdata=None))
+                           confirm=ConfirmForm(), password_form=password_form), status
+
+
+@bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
+def users_edit(user_id: int):
+    """Change a user's email, name, tenant, administrator flag and active flag (not the
+    username; the password has its own form). Deactivating ends their sessions."""
+    user = get_user_or_404(user_id)
+    form = UserEditForm() if request.method == "POST" else UserEditForm.of(user)
+    if form.validate_on_submit():
+        if user.id == current_user.id and not (form.is_admin.data and form.active.data):
+            form.is_admin.errors = list(form.is_admin.errors) + [
+                "You cannot take away your own administrator rights or deactivate yourself."]
+        else:
+            new = {"email": (form.email.data or "").strip() or None, "name": form.name.data or "",
+                   "tenant": form.resolved_tenant, "is_admin": form.is_admin.data, "active": form.active.data}
+            changed = sorted(field for field, value in new.items() if getattr(user, field) != value)
+            for field in changed:
+                setattr(user, field, new[field])
+            if "active" in changed and not user.active:
+                user.session_version += 1  # as Deactivate does: every session ends
+            if changed:
+                audit.record("user.updated", actor=current_actor(), target=user, fields=changed)
+            db.session.commit()
+            flash(f"User {user.username} saved.", "success")
+            return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+    elif form.is_submitted() and form.csrf_token.errors:
+        abort(400, "The form expired; reload the page and try again.")
+    return render_template("admin/users/edit.html", user=user, form=form), (422 if form.is_submitted() else 200)
 
 
 def confirmed_user(user_id: int) -> User:
@@ -79,13 +114,34 @@ def confirmed_user(user_id: int) -> User:
     return user
 
 
-@bp.route("/users/<int:user_id>/end-sessions", methods=["POST"])
+@bp.route("/users/<int:user_id>/end-sessions", methods=["GET", "POST"])
 def users_end_sessions(user_id: int):
-    """Delete every token of the user and end every login session they have, at once."""
+    """GET asks, saying what goes with the sessions; POST deletes every token of the user
+    and ends every login session they have, at once."""
+    if request.method == "GET":
+        user = get_user_or_404(user_id)
+        sessions, total = db.session.execute(
+            select(func.count().filter(AccessToken.source == "session"), func.count())
+            .where(AccessToken.user_id == user.id)).one()
+        return render_template("admin/users/end_sessions.html", user=user, sessions=sessions,
+                               others=total - sessions, form=ConfirmForm())
     user = confirmed_user(user_id)
     count = tokens.delete_for_user(user, actor=current_actor())
     flash(f"Ended every login session of {user.username}: {count} token(s) deleted. They can log in again "
           "unless deactivated or given a new password.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/sessions/<int:token_id>/end", methods=["POST"])
+def users_end_session(user_id: int, token_id: int):
+    """End one login session: its session token goes, and that browser is logged out at once."""
+    user = confirmed_user(user_id)
+    token = row_or_404(AccessToken, token_id, "No such session (it may have ended already).")
+    if token.user_id != user.id or token.source != "session":
+        abort(404, "No such session (it may have ended already).")
+    started = token.created_at
+    tokens.delete(token, actor=current_actor())
+    flash(f"Ended the login session of {user.username} started {started:%Y-%m-%d %H:%M} UTC.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
 
 
@@ -127,6 +183,18 @@ def users_password(user_id: int):
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
     if form.csrf_token.errors:
         abort(400, "The form expired; try again.")
-    user_tokens = list(db.session.scalars(select(AccessToken).where(AccessToken.user_id == user.id).limit(100)))
-    return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=[],
-                           confirm=ConfirmForm(), password_form=form), 422
+    return render_detail(user, form, 422)
+
+
+@bp.route("/users/search")
+def users_search():
+    """JSON for the user picker: up to 10 users whose username or email starts with `q`."""
+    q = text_arg(request.args, "q", 254).lower()
+    if not q:
+        return jsonify([])
+    pattern = like_prefix(q)
+    found = db.session.scalars(
+        select(User).where(or_(func.lower(User.username).like(pattern, escape="\\"),
+                               func.lower(User.email).like(pattern, escape="\\")))
+        .order_by(User.username).limit(10))
+    return jsonify([{"username": u.username, "email": u.email or "", "name": u.name or ""} for u in found])

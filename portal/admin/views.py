@@ -25,4 +25,5 @@ def bar_chart(pairs: list[tuple[str, int]]) -> dict:
 def index():
     """The dashboard."""
     figures = dashboard_figures()
-    return render_template("admin/index.html", figures=figures, chart=bar_chart(figures["per_application"]))
+    chart = bar_chart([(name, count) for _, name, count in figures["per_application"]])
+    return render_template("admin/index.html", figures=figures, chart=chart)

@@ -19,6 +19,22 @@
     });
   });
 
+  // "Select all on this page": ticks or clears every row's checkbox of the same name.
+  document.querySelectorAll("[data-select-all]").forEach(function (all) {
+    var boxes = all.form.querySelectorAll("input[type=checkbox][name='" + all.dataset.selectAll + "']");
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      boxes.forEach(function (box) { box.checked = all.checked; });
+    });
+    boxes.forEach(function (box) {
+      box.addEventListener("change", function () {
+        var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+        all.checked = ticked === boxes.length;
+        all.indeterminate = ticked > 0 && ticked < boxes.length;
+      });
+    });
+  });
+
   // The tenant-permission editor: add and remove rows in place.
   var editor = document.querySelector(".perm-editor");
   if (editor) {

@@ -1,21 +1,11 @@
 """Fixtures for the admin portal tests."""
 
-import functools
-
 import pytest
-from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """Passwords hashed with one PBKDF2 round: these tests are about the portal, not hashing."""
-    monkeypatch.setattr("portal.models.user.generate_password_hash",
-                        functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def later(monkeypatch):
 
 def test_right_after_login_no_password_is_asked(admin_client, setup, csrf):
     response = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), master="y"))
-    assert response.status_code == 200 and token_count() == 1
+    assert response.status_code == 303 and token_count() == 1
 
 
 @pytest.mark.parametrize("powerful", [{"master": "y"}, ALL], ids=["master", "all-on-all"])
@@ -36,15 +36,15 @@ def test_later_a_powerful_token_needs_the_password(admin_client, setup, csrf, la
     assert token_count() == 0
     made = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), **powerful,
                                                                    current_password="correct horse battery"))
-    assert made.status_code == 200 and token_count() == 1
+    assert made.status_code == 303 and token_count() == 1
     # The password counts as a fresh login for the next five minutes.
     again = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), **powerful))
-    assert again.status_code == 200 and token_count() == 2
+    assert again.status_code == 303 and token_count() == 2
 
 
 def test_later_an_ordinary_token_needs_no_password(admin_client, setup, csrf, later):
     response = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf()))
-    assert response.status_code == 200 and token_count() == 1
+    assert response.status_code == 303 and token_count() == 1
 
 
 def test_replacing_into_a_master_token_needs_the_password_too(admin_client, setup, csrf, later):

@@ -44,10 +44,12 @@ def test_create_shows_value_once_not_cached(admin_client, setup, csrf):
     data = create_data(setup, csrf(), user="carol@example.org", master="y", scope="read write",
                        **{"perm-1-tenant": "*", "perm-1-actions": ["*"]})
     response = admin_client.post("/admin/tokens/new", data=data)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.headers["Cache-Control"] == "no-store"
-    html = response.get_data(as_text=True)
+    assert response.status_code == 303, response.get_data(as_text=True)  # post/redirect/get
+    shown = admin_client.get(response.headers["Location"])
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    html = shown.get_data(as_text=True)
     value = html.split('id="token-value" type="text" readonly value="')[1].split('"')[0]
+    assert value not in admin_client.get(response.headers["Location"]).get_data(as_text=True)  # once
     token = tokens.find_by_value(value)
     assert token.user_id == user.id and token.master and token.scope == "read write"
     assert token.tenant_permissions == [{"tenant": "site1", "actions": ["READ_TENANT", "MANAGE_PROFILES"]},
@@ -59,7 +61,7 @@ def test_create_shows_value_once_not_cached(admin_client, setup, csrf):
 
 def test_custom_value(admin_client, setup, csrf):
     response = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), value="legacy-value-0123456789"))
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert tokens.find_by_value("legacy-value-0123456789") is not None
 
 

@@ -37,6 +37,7 @@ def test_unknown_token_is_invalid_token(client, site1):
     assert response.json["error"] == "invalid_token"
 
 
+@pytest.mark.token_format
 def test_expired_token_is_invalid_token(client, token_for, monkeypatch):
     value = token_for(("*", ["*"]), expires_in=60)
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
@@ -48,6 +49,7 @@ def test_expired_token_is_invalid_token(client, token_for, monkeypatch):
     assert "expired" in response.json["message"]
 
 
+@pytest.mark.token_format
 def test_deleted_token_fails_on_the_very_next_request(client, master, token_for):
     value = token_for(("*", ["*"]))
     token_id = tokens.find_by_value(value).id
@@ -58,12 +60,14 @@ def test_deleted_token_fails_on_the_very_next_request(client, master, token_for)
     assert response.headers["WWW-Authenticate"] == f'{REALM}, error="invalid_token"'
 
 
+@pytest.mark.token_format
 def test_revoked_token_is_invalid_token(client, token_for):
     value = token_for(("*", ["*"]))
     tokens.revoke(tokens.find_by_value(value), actor="test")
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
 
 
+@pytest.mark.token_format
 def test_token_of_a_deactivated_user_is_refused(client, token_for, site1):
     from tests.factories import make_user
 
@@ -74,6 +78,7 @@ def test_token_of_a_deactivated_user_is_refused(client, token_for, site1):
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
 
 
+@pytest.mark.token_format
 def test_token_accepted_in_header_query_form_and_accessTokenId(client, token_for):
     value = token_for(("*", ["*"]))
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
@@ -86,6 +91,7 @@ def test_token_accepted_in_header_query_form_and_accessTokenId(client, token_for
     assert response.status_code == 200, response.json
 
 
+@pytest.mark.token_format
 def test_form_token_on_get_is_ignored(client, token_for):
     value = token_for(("*", ["*"]))
     response = client.get("/api/v1/tenants/site1", data={"access_token": value},
@@ -93,6 +99,7 @@ def test_form_token_on_get_is_ignored(client, token_for):
     assert response.status_code == 401
 
 
+@pytest.mark.token_format
 def test_two_tokens_are_invalid_request(client, token_for):
     value = token_for(("*", ["*"]))
     response = client.get(f"/api/v1/tenants/site1?access_token={value}", headers=bearer(value))
@@ -109,6 +116,7 @@ class TestQueryTokensOff:
     def app_config(self):
         return {"ALLOW_QUERY_ACCESS_TOKEN": False}
 
+    @pytest.mark.token_format
     def test_query_token_is_treated_as_no_token(self, client, token_for):
         value = token_for(("*", ["*"]))
         response = client.get(f"/api/v1/tenants/site1?access_token={value}")
@@ -117,6 +125,7 @@ class TestQueryTokensOff:
         assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
 
 
+@pytest.mark.token_format
 def test_authentication_is_one_indexed_lookup(app, client, token_for):
     """The bearer check costs the same whatever the number of tokens: one SELECT by hash."""
     from sqlalchemy import event
@@ -140,6 +149,7 @@ def test_authentication_is_one_indexed_lookup(app, client, token_for):
                    for s in statements)
 
 
+@pytest.mark.token_format
 def test_actions_are_audited_with_the_token_hint_and_application(client, token_for):
     value = token_for(("*", ["*"]))
     client.patch("/api/v1/tenants/site1", json={"label": "New"}, headers=bearer(value))
@@ -170,6 +180,7 @@ def connections_in_a_transaction() -> int:
         "AND state LIKE 'idle in transaction%'")).scalar()
 
 
+@pytest.mark.token_format
 def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_once(app, client, token_for):
     """API reads take no connection from the pool after the first request, yet hold no
     transaction (no read snapshot, no lock) in between: a change made elsewhere is seen at once."""
@@ -189,6 +200,7 @@ def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_on
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
 
 
+@pytest.mark.token_format
 def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, monkeypatch):
     """Idle past IDLE_RECHECK_SECONDS, the kept connection is given up and the next request
     checks one out of the pool again (whose pre-ping checks it on PostgreSQL)."""
@@ -202,6 +214,7 @@ def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, mon
         assert len(checkouts) == 1
 
 
+@pytest.mark.token_format
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # only a server drops connections
 @pytest.mark.parametrize("idle", ["briefly", "past IDLE_RECHECK_SECONDS"])
 def test_connections_the_database_dropped_cost_the_next_request_nothing(app, client, token_for, monkeypatch, idle):

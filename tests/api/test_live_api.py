@@ -1,7 +1,11 @@
 """The README's curl walk-through (README: The JSON API), against a real gunicorn after
 `portal init`, with the adminconsole token it printed."""
 
+import pytest
 import requests
+
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
 
 
 def test_readme_walkthrough(live_server):

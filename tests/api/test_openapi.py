@@ -61,6 +61,7 @@ def steer_case(case, profile_id):
                 entry["tenant"] = "site1"
 
 
+@pytest.mark.token_format
 def test_property_based_run_finds_no_500_and_no_schema_violation(app, api_schema, master):
     """Every operation, a few generated requests each, with a master `*`/`*` token."""
     failures = []

@@ -1,6 +1,7 @@
 """/api/v1/tenants/<name>/profiles: MANAGE_PROFILES on the tenant; a profile is never
 visible through a tenant it is not in."""
 
+import pytest
 from sqlalchemy import func, select
 
 from portal import tokens
@@ -8,6 +9,9 @@ from portal.extensions import db
 from portal.models import AccessToken, User
 from tests.api.conftest import bearer
 from tests.factories import make_user
+
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
 
 
 def url(tenant="site1", profile_id=None):

@@ -1,11 +1,16 @@
 """/api/v1/tenants/<name>/sessions: list and end the login sessions of a tenant's users
 (MANAGE_TICKETS)."""
 
+import pytest
+
 from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.api.conftest import bearer
 from tests.factories import make_user
+
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
 
 
 def test_list_and_end_sessions_of_one_tenant_only(client, token_for, site1, site2):

@@ -35,6 +35,7 @@ def test_introspect_and_revoke_refuse_a_parameter_sent_twice(client, service, pa
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
 
 
+@pytest.mark.token_format
 def test_client_credentials_asking_for_an_unregistered_scope_is_invalid_scope(client, service):
     response = client.post("/token", data={"grant_type": "client_credentials", "scope": "api admin"},
                            auth=(service.client_id, service.test_secret))
@@ -86,6 +87,7 @@ def test_a_wrong_password_at_re_authentication_leaves_the_session_alone(logged_i
     assert logged_in.client.get("/").status_code == 200
 
 
+@pytest.mark.real_password_hashes
 def test_an_account_without_password_takes_as_long_as_any_other(client, monkeypatch):
     """API-made profiles may have no password: they used to fail in ~4 ms, others in ~100 ms."""
     import portal.auth.views as views

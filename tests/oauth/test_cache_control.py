@@ -1,6 +1,8 @@
 """No cache keeps an answer to a request that carried credentials: logged-in portal
 pages, API reads, /userinfo, the /authorize redirect with a code (issue 13)."""
 
+import pytest
+
 from tests.api.conftest import bearer
 from tests.factories import make_tenant, make_token
 
@@ -18,6 +20,7 @@ def test_anonymous_public_answers_keep_their_own_caching(client):
     assert "Cache-Control" not in client.get("/login").headers
 
 
+@pytest.mark.token_format
 def test_api_reads_with_a_token_are_no_store(client, app):
     make_tenant("site1")
     value = make_token(tenant_permissions=[{"tenant": "*", "actions": ["*"]}]).value

@@ -10,6 +10,9 @@ import pytest
 
 from tests.oauth.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
+
 RACERS = 4
 
 

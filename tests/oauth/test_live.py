@@ -13,6 +13,9 @@ from requests_oauthlib import OAuth2Session
 
 from tests.conftest import csrf_token_from, start_live_server
 
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
+
 CLIENT_ID = "651462"
 CLIENT_SECRET = "37b1c4ff826f8d78bd45e25bad75a2c0"
 CONSENT_FORM = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')

@@ -19,6 +19,7 @@ def header_and_claims(client, id_token):
 
 
 # F1
+@pytest.mark.token_format
 def test_nonce_is_carried_exactly_and_optional(logged_in):
     _, claims = header_and_claims(logged_in.client, logged_in.tokens(nonce="n-0S6_WzA2Mj")["id_token"])
     assert claims["nonce"] == "n-0S6_WzA2Mj"
@@ -26,6 +27,7 @@ def test_nonce_is_carried_exactly_and_optional(logged_in):
     assert "nonce" not in claims
 
 
+@pytest.mark.token_format
 def test_a_nonce_is_not_accepted_twice(logged_in):
     logged_in.tokens(nonce="once")
     response = logged_in.authorize(nonce="once")
@@ -33,6 +35,7 @@ def test_a_nonce_is_not_accepted_twice(logged_in):
 
 
 # F2
+@pytest.mark.token_format
 def test_id_token_claims(logged_in):
     discovery = logged_in.client.get("/.well-known/openid-configuration").get_json()
     issued = logged_in.tokens()
@@ -51,6 +54,7 @@ def test_id_token_claims(logged_in):
 
 
 # F3
+@pytest.mark.token_format
 def test_id_token_is_rs256_with_a_published_kid_and_never_none(logged_in, monkeypatch):
     from portal.models import Application
 
@@ -68,6 +72,7 @@ def test_id_token_is_rs256_with_a_published_kid_and_never_none(logged_in, monkey
 
 
 # F4 (ext)
+@pytest.mark.token_format
 def test_max_age_login_gives_a_later_auth_time(logged_in, move_clock):
     _, before = header_and_claims(logged_in.client, logged_in.tokens()["id_token"])
     move_clock(5)
@@ -79,6 +84,7 @@ def test_max_age_login_gives_a_later_auth_time(logged_in, move_clock):
 
 
 # F6 (ext)
+@pytest.mark.token_format
 def test_no_openid_scope_no_id_token(logged_in):
     issued = logged_in.tokens(scope="email profile")
     assert "id_token" not in issued and issued["access_token"]
@@ -110,6 +116,7 @@ def test_without_the_setting_the_issuer_follows_the_host_asked_for(client):
     assert issuer("http://xn--bcher-kva.example") == "http://bücher.example"  # as request.host_url says
 
 
+@pytest.mark.token_format
 def test_issuer_setting_is_used_everywhere(app, logged_in):
     app.config["ISSUER"] = "https://id.example.org"
     assert logged_in.client.get("/.well-known/openid-configuration").get_json()["issuer"] == "https://id.example.org"
@@ -117,6 +124,7 @@ def test_issuer_setting_is_used_everywhere(app, logged_in):
     assert claims["iss"] == "https://id.example.org"
 
 
+@pytest.mark.token_format
 def test_jwks_has_current_and_previous_keys_and_no_private_parts(logged_in):
     old_kid = jwt.get_unverified_header(logged_in.tokens()["id_token"])["kid"]
     signing.rotate()

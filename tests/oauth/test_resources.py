@@ -16,6 +16,7 @@ def test_userinfo_without_token_is_401_bearer_without_error(client):
 
 
 # E2
+@pytest.mark.token_format
 def test_expired_token_is_invalid_token(logged_in, move_clock):
     access = logged_in.tokens()["access_token"]
     move_clock(3601)
@@ -26,6 +27,7 @@ def test_expired_token_is_invalid_token(logged_in, move_clock):
 
 
 # E3
+@pytest.mark.token_format
 def test_revoked_token_fails_on_the_next_request(logged_in):
     access = logged_in.tokens()["access_token"]
     assert logged_in.userinfo(access).status_code == 200
@@ -37,6 +39,7 @@ def test_revoked_token_fails_on_the_next_request(logged_in):
     assert result.status_code == 401 and 'error="invalid_token"' in result.headers["WWW-Authenticate"]
 
 
+@pytest.mark.token_format
 def test_revoking_the_refresh_token_ends_the_grant(logged_in):
     issued = logged_in.tokens()
     response = logged_in.client.post("/revoke", data={"token": issued["refresh_token"], "token_type_hint":
@@ -46,6 +49,7 @@ def test_revoking_the_refresh_token_ends_the_grant(logged_in):
     assert logged_in.refresh(issued["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
+@pytest.mark.token_format
 def test_revoke_unknown_token_is_200_and_other_clients_token_is_refused(logged_in):
     other = make_application(name="other", redirect_uris=["http://example.org/"])
     assert logged_in.client.post("/revoke", data={"token": "nope"},
@@ -56,6 +60,7 @@ def test_revoke_unknown_token_is_200_and_other_clients_token_is_refused(logged_i
     assert logged_in.userinfo(access).status_code == 200
 
 
+@pytest.mark.token_format
 def test_public_client_revokes_its_own_token(public_flow):
     public_flow.login()
     verifier, challenge = pkce_pair()
@@ -67,6 +72,7 @@ def test_public_client_revokes_its_own_token(public_flow):
 
 
 # E4
+@pytest.mark.token_format
 def test_token_without_openid_scope_is_insufficient_scope_at_userinfo(logged_in):
     access = logged_in.tokens(scope="email")["access_token"]
     response = logged_in.userinfo(access)
@@ -75,6 +81,7 @@ def test_token_without_openid_scope_is_insufficient_scope_at_userinfo(logged_in)
 
 
 # E5 (the log half runs against gunicorn in test_live.py)
+@pytest.mark.token_format
 def test_query_token_accepted_and_turned_off_by_setting(app, logged_in):
     access = logged_in.tokens()["access_token"]
     response = logged_in.client.get(f"/userinfo?access_token={access}")
@@ -86,6 +93,7 @@ def test_query_token_accepted_and_turned_off_by_setting(app, logged_in):
 
 
 # E6, E7 (ext)
+@pytest.mark.token_format
 def test_two_tokens_is_invalid_request_and_body_token_on_get_is_ignored(logged_in):
     access = logged_in.tokens()["access_token"]
     two = logged_in.client.post("/userinfo", data={"access_token": access},
@@ -104,6 +112,7 @@ def test_odd_authorization_headers_are_401_not_500(client, header):
 
 
 # E10 (ext)
+@pytest.mark.token_format
 def test_refresh_or_id_token_as_bearer_is_invalid_token(logged_in):
     issued = logged_in.tokens()
     for value in (issued["refresh_token"], issued["id_token"]):
@@ -118,6 +127,7 @@ def test_userinfo_get_and_post_with_invalid_token(client):
         assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
+@pytest.mark.token_format
 def test_userinfo_claims_follow_the_granted_scopes(logged_in):
     only_openid = logged_in.userinfo(logged_in.tokens(scope="openid")["access_token"]).get_json()
     assert only_openid == {"sub": logged_in.user.sub}
@@ -129,6 +139,7 @@ def test_userinfo_claims_follow_the_granted_scopes(logged_in):
 
 
 # introspection
+@pytest.mark.token_format
 def test_introspection_of_an_oauth_token(logged_in):
     issued = logged_in.tokens()
     response = logged_in.introspect(issued["access_token"])
@@ -143,6 +154,7 @@ def test_introspection_of_an_oauth_token(logged_in):
     assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
 
 
+@pytest.mark.token_format
 def test_admin_made_tokens_introspect_like_oauth_ones(logged_in):
     make_tenant("site1")
     issued = make_token(application=logged_in.application, master=True, user=logged_in.user,
@@ -156,6 +168,7 @@ def test_admin_made_tokens_introspect_like_oauth_ones(logged_in):
     assert body["active"] is True and body["source"] == "api" and "username" not in body
 
 
+@pytest.mark.token_format
 def test_introspection_unknown_expired_revoked_are_inactive(logged_in, move_clock):
     assert logged_in.introspect("tsr_unknown").get_json() == {"active": False}
     issued = make_token(application=logged_in.application)
@@ -166,6 +179,7 @@ def test_introspection_unknown_expired_revoked_are_inactive(logged_in, move_cloc
     assert logged_in.introspect(live).get_json() == {"active": False}
 
 
+@pytest.mark.token_format
 def test_introspection_of_refresh_tokens_and_deactivated_users(logged_in, move_clock):
     make_tenant("site1")
     make_tenant("site2")
@@ -185,6 +199,7 @@ def test_introspection_of_refresh_tokens_and_deactivated_users(logged_in, move_c
     assert logged_in.introspect(ordered.value).get_json() == {"active": False}
 
 
+@pytest.mark.token_format
 def test_introspection_is_for_confidential_clients_only(client, auth, oauth_user, logged_in):
     public = make_application(name="spa", client_type="public", redirect_uris=["http://example.org/"])
     access = logged_in.tokens()["access_token"]
@@ -201,6 +216,7 @@ def test_introspection_is_for_confidential_clients_only(client, auth, oauth_user
     assert other.get_json()["active"] is True
 
 
+@pytest.mark.token_format
 def test_a_wrong_hint_still_finds_the_token(logged_in):
     issued = logged_in.tokens()
     body = logged_in.introspect(issued["refresh_token"], token_type_hint="access_token").get_json()

@@ -20,6 +20,7 @@ def assert_error(response, error, status=400):
     assert "access_token" not in response.get_json()
 
 
+@pytest.mark.token_format
 def test_readme_exchange_gives_every_field(logged_in):
     response = logged_in.token(logged_in.code())
     assert response.status_code == 200
@@ -37,6 +38,7 @@ def test_readme_exchange_gives_every_field(logged_in):
     assert code_row.used_at is not None and code_row.grant_id == row.grant_id
 
 
+@pytest.mark.token_format
 def test_expires_in_follows_the_setting(app, logged_in):
     app.config["OIDC_TOKEN_EXPIRE"] = 120
     assert logged_in.tokens()["expires_in"] == 120
@@ -54,6 +56,7 @@ def public_code(public_flow, challenge):
     return public_flow.code(code_challenge=challenge, code_challenge_method="S256")
 
 
+@pytest.mark.token_format
 def test_public_client_with_pkce_gets_tokens(public_flow):
     verifier, challenge = pkce_pair()
     code = public_code(public_flow, challenge)
@@ -80,6 +83,7 @@ def test_missing_code_verifier_is_refused(public_flow, logged_in):
     assert token_rows() == 0
 
 
+@pytest.mark.token_format
 def test_confidential_client_with_pkce_gets_tokens(logged_in):
     verifier, challenge = pkce_pair()
     code = logged_in.code(code_challenge=challenge, code_challenge_method="S256")
@@ -94,6 +98,7 @@ def test_verifier_without_challenge_is_a_downgrade(logged_in):
 
 
 # C1
+@pytest.mark.token_format
 def test_code_replay_is_refused_and_ends_the_first_tokens(logged_in):
     code = logged_in.code()
     first = logged_in.token(code).get_json()
@@ -112,6 +117,7 @@ def test_expired_code_is_invalid_grant(logged_in, move_clock):
 
 
 # C3
+@pytest.mark.token_format
 def test_code_of_another_client_is_invalid_grant(logged_in, client, auth, oauth_user):
     other = make_application(name="other", redirect_uris=[REDIRECT_URI])
     code = logged_in.code()
@@ -137,6 +143,7 @@ def test_wrong_secret_is_invalid_client(logged_in):
     assert_error(response, "invalid_client", 401)
 
 
+@pytest.mark.token_format
 def test_basic_client_using_post_is_invalid_client(client, auth, oauth_user):
     application = make_application(name="basic", redirect_uris=[REDIRECT_URI],
                                    token_endpoint_auth_method="client_secret_basic")
@@ -153,6 +160,7 @@ def test_basic_client_using_post_is_invalid_client(client, auth, oauth_user):
     assert good.status_code == 200
 
 
+@pytest.mark.token_format
 def test_a_default_confidential_client_accepts_basic_and_the_form_body(logged_in):
     assert logged_in.application.token_auth_methods == ("client_secret_basic", "client_secret_post")
     assert logged_in.token(logged_in.code()).status_code == 200  # the secret in the form body
@@ -203,6 +211,7 @@ def test_grant_the_client_is_not_registered_for(client, auth, oauth_user):
 
 
 # C8
+@pytest.mark.token_format
 def test_token_by_get_is_405(logged_in):
     code = logged_in.code()
     response = logged_in.client.get(f"/token?grant_type=authorization_code&code={code}&client_id={CLIENT_ID}")
@@ -210,6 +219,7 @@ def test_token_by_get_is_405(logged_in):
     assert logged_in.token(code).status_code == 200
 
 
+@pytest.mark.token_format
 def test_trailing_slash_token_path(logged_in):
     code = logged_in.code()
     response = logged_in.client.post("/token/", data={"grant_type": "authorization_code", "code": code,
@@ -219,6 +229,7 @@ def test_trailing_slash_token_path(logged_in):
 
 
 # client credentials
+@pytest.mark.token_format
 def test_client_credentials_token_is_a_row_without_user_or_refresh(client):
     application = make_application(name="machine", scope="api")
     response = client.post("/token", data={"grant_type": "client_credentials", "client_id": application.client_id,
@@ -231,6 +242,7 @@ def test_client_credentials_token_is_a_row_without_user_or_refresh(client):
 
 
 # D1
+@pytest.mark.token_format
 def test_refresh_rotates_and_reuse_ends_the_family(logged_in):
     first = logged_in.tokens()
     response = logged_in.refresh(first["refresh_token"])
@@ -251,6 +263,7 @@ def test_refresh_rotates_and_reuse_ends_the_family(logged_in):
 
 
 # D2
+@pytest.mark.token_format
 def test_refresh_token_of_another_client_is_invalid_grant(logged_in):
     other = make_application(name="other", redirect_uris=[REDIRECT_URI])
     first = logged_in.tokens()
@@ -260,6 +273,7 @@ def test_refresh_token_of_another_client_is_invalid_grant(logged_in):
 
 
 # D3
+@pytest.mark.token_format
 def test_refresh_cannot_widen_scope(logged_in):
     first = logged_in.tokens(scope="openid email")
     assert_error(logged_in.refresh(first["refresh_token"], scope="openid email profile"), "invalid_scope")
@@ -268,12 +282,14 @@ def test_refresh_cannot_widen_scope(logged_in):
 
 
 # D4
+@pytest.mark.token_format
 def test_refresh_token_expires(app, logged_in, move_clock):
     first = logged_in.tokens()
     move_clock(app.config["REFRESH_TOKEN_EXPIRE_SECONDS"] + 1)
     assert_error(logged_in.refresh(first["refresh_token"]), "invalid_grant")
 
 
+@pytest.mark.token_format
 def test_refresh_lifetime_is_absolute(app, logged_in, move_clock):
     first = logged_in.tokens()
     row = tokens.find_by_value(first["access_token"])
@@ -282,6 +298,7 @@ def test_refresh_lifetime_is_absolute(app, logged_in, move_clock):
 
 
 # D5
+@pytest.mark.token_format
 def test_refresh_after_user_disabled_or_token_deleted(logged_in):
     first = logged_in.tokens()
     tokens.delete(tokens.find_by_value(first["access_token"]), actor="admin")
@@ -292,6 +309,7 @@ def test_refresh_after_user_disabled_or_token_deleted(logged_in):
     assert_error(logged_in.refresh(second["refresh_token"]), "invalid_grant")
 
 
+@pytest.mark.token_format
 def test_portal_delete_ends_an_oauth_token(logged_in):
     first = logged_in.tokens()
     tokens.delete(tokens.find_by_value(first["access_token"]), actor="admin")

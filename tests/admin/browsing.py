@@ -1,0 +1,81 @@
+"""Helpers for the portal's browser tests: log in, read the live server's database, and
+measure a page's layout the way an admin would see it."""
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+WIDTHS = (1280, 390)  # a laptop and a phone
+
+# Problems of the page's layout, as sentences: the page wider than the window, a table
+# cell that is not under its column's header, a header whose text is cut off, a date
+# broken over two lines.
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth) {
+    problems.push(`the page is ${page.scrollWidth}px wide in a ${window.innerWidth}px window`);
+  }
+  document.querySelectorAll("table").forEach((table, index) => {
+    if (!table.getClientRects().length) return;  // not shown
+    const name = table.id ? `#${table.id}` : `table ${index + 1}`;
+    const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    if (!head) return;
+    const columns = [];
+    for (const th of head.cells) {
+      const box = th.getBoundingClientRect();
+      for (let i = 0; i < th.colSpan; i++) columns.push(box);
+      if (th.scrollWidth > th.clientWidth + 1) problems.push(`${name}: header "${th.textContent.trim()}" is cut off`);
+    }
+    for (const body of table.tBodies) {
+      for (const row of body.rows) {
+        let column = 0;
+        for (const cell of row.cells) {
+          const first = columns[column], last = columns[column + cell.colSpan - 1];
+          if (!first || !last) { problems.push(`${name}: a row has more cells than the header`); break; }
+          const box = cell.getBoundingClientRect();
+          if (box.left < first.left - 1 || box.right > last.right + 1 || box.top < first.bottom - 1) {
+            problems.push(`${name}: cell "${cell.textContent.trim().slice(0, 30)}" is not under header ` +
+                          `"${(head.cells[Math.min(column, head.cells.length - 1)] || {}).textContent}"`);
+          }
+          column += cell.colSpan;
+        }
+      }
+    }
+  });
+  document.querySelectorAll("time").forEach(time => {
+    if (time.getClientRects().length > 1) problems.push(`the date "${time.textContent}" is broken over lines`);
+  });
+  return problems;
+}"""
+
+
+def layout_problems(page) -> list[str]:
+    return page.evaluate(LAYOUT_PROBLEMS)
+
+
+def log_in(page, live_server, username="admin", password=None):
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or live_server.admin_password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    assert "/login" not in page.url, "the login failed"
+
+
+def db_rows(live_server, sql, *params):
+    path = Path(live_server.env["TESSERA_INSTANCE_PATH"]) / "tessera.db"
+    with sqlite3.connect(path) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def token_id(live_server, value) -> int | None:
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    rows = db_rows(live_server, "SELECT id FROM access_tokens WHERE token_hash = ?", digest)
+    return rows[0][0] if rows else None
+
+
+def box(locator) -> dict:
+    found = locator.bounding_box()
+    assert found is not None, f"{locator} is not shown"
+    return found

@@ -1,0 +1,169 @@
+"""Every portal page at 1,280 px and at 390 px (a phone): the page is no wider than the
+window, every table's cells sit under their headers, and axe-core finds no serious or
+critical accessibility violation.
+
+axe-core comes from the npm registry through tests/js/package-lock.json (`npm ci` in
+tests/js, which `make test` runs); Playwright injects it into each page.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.admin.browsing import WIDTHS, db_rows, layout_problems, log_in, token_id
+
+AXE = Path(__file__).resolve().parent.parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+PASSWORD = "lee's long password"
+SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def axe_script():
+    if not AXE.exists():
+        reason = f"{AXE} is missing: run `npm ci` in tests/js (make test does)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return AXE
+
+
+@pytest.fixture(scope="module")
+def site(live_server, browser):
+    """Data for every page to show (unique per run), and logged-in browser states."""
+    suffix = uuid.uuid4().hex[:6]
+    site = {"tenant": f"lab{suffix}", "user": f"lee{suffix}", "client_id": f"shop{suffix}"}
+    live_server.cli("create-tenant", site["tenant"], "--label", "A laboratory with a long display name")
+    live_server.cli("create-tenant", f"empty{suffix}")
+    live_server.cli("create-user", site["user"], "--email", f"{site['user']}@example.org", "--tenant", site["tenant"],
+                    "--name", "Lee Long-Name", "--password-stdin", input=PASSWORD + "\n")
+    value = live_server.cli("create-token", "--application", "craftersocial", "--user", site["user"], "--scope",
+                            "profiles tickets", "--tenant", f"{site['tenant']}=READ_TENANT,MANAGE_PROFILES",
+                            "--tenant", "*=MANAGE_TICKETS").stdout.strip()
+    site["token_id"] = token_id(live_server, value)
+    live_server.cli("create-application", f"Shop {suffix}", "--client-id", site["client_id"],
+                    "--redirect-uri", "https://shop.example/callback", "--grant-type", "authorization_code")
+    site["application_id"] = db_rows(live_server, "SELECT id FROM applications WHERE client_id = ?",
+                                     site["client_id"])[0][0]
+    site["user_id"] = db_rows(live_server, "SELECT id FROM users WHERE username = ?", site["user"])[0][0]
+    site["tenant_id"] = db_rows(live_server, "SELECT id FROM tenants WHERE name = ?", site["tenant"])[0][0]
+    site["empty_tenant_id"] = db_rows(live_server, "SELECT id FROM tenants WHERE name = ?", f"empty{suffix}")[0][0]
+    site["states"] = {}
+    for role, username, password in (("admin", "admin", None), ("user", site["user"], PASSWORD)):
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, live_server, username, password)
+        site["states"][role] = context.storage_state()
+        context.close()
+    return site
+
+
+def authorize_url(site) -> str:
+    verifier = "v" * 64
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return (f"/authorize?response_type=code&client_id={site['client_id']}&scope=openid%20profile%20email"
+            f"&redirect_uri=https%3A%2F%2Fshop.example%2Fcallback&state=xyz&code_challenge={challenge}"
+            "&code_challenge_method=S256")
+
+
+def create_token(page, url, site):
+    page.goto(url + "/admin/tokens/new")
+    page.get_by_label("Application").select_option(label="crafterengine")
+    page.get_by_label("Tenant of row 0").select_option(site["tenant"])
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_url("**/created")
+
+
+def regenerate_secret(page, url, site):
+    page.goto(url + f"/admin/applications/{site['application_id']}/secret")
+    page.get_by_role("button", name="Regenerate secret").click()
+    page.wait_for_url("**/new-secret")
+
+
+def delete_selected(page, url, site):
+    page.goto(url + "/admin/tokens")
+    boxes = page.get_by_role("checkbox", name=re.compile(r"^Select tsr_"))
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("button", name="Delete selected…").click()
+    page.wait_for_url("**/tokens/delete")
+
+
+def visit(path):
+    return lambda page, url, site: page.goto(url + path.format(**site))
+
+
+# name -> (who is logged in, how to get there, the status the page answers with)
+PAGES = {
+    "login": (None, visit("/login"), 200),
+    "dashboard": ("admin", visit("/admin"), 200),
+    "tokens list": ("admin", visit("/admin/tokens"), 200),
+    "tokens list, filtered": ("admin", visit("/admin/tokens?status=active&tenant=*&q=tsr_"), 200),
+    "token new": ("admin", visit("/admin/tokens/new"), 200),
+    "token created": ("admin", create_token, 200),
+    "token detail": ("admin", visit("/admin/tokens/{token_id}"), 200),
+    "token replace": ("admin", visit("/admin/tokens/{token_id}/replace"), 200),
+    "token delete": ("admin", visit("/admin/tokens/{token_id}/delete"), 200),
+    "tokens delete selected": ("admin", delete_selected, 200),
+    "applications list": ("admin", visit("/admin/applications"), 200),
+    "application new": ("admin", visit("/admin/applications/new"), 200),
+    "application detail": ("admin", visit("/admin/applications/{application_id}"), 200),
+    "application edit": ("admin", visit("/admin/applications/{application_id}/edit"), 200),
+    "application regenerate secret": ("admin", visit("/admin/applications/{application_id}/secret"), 200),
+    "application secret shown": ("admin", regenerate_secret, 200),
+    "application secret gone": ("admin", visit("/admin/applications/{application_id}/new-secret"), 200),
+    "application delete": ("admin", visit("/admin/applications/{application_id}/delete"), 200),
+    "users list": ("admin", visit("/admin/users"), 200),
+    "user new": ("admin", visit("/admin/users/new"), 200),
+    "user detail": ("admin", visit("/admin/users/{user_id}"), 200),
+    "user edit": ("admin", visit("/admin/users/{user_id}/edit"), 200),
+    "user end sessions": ("admin", visit("/admin/users/{user_id}/end-sessions"), 200),
+    "tenants list": ("admin", visit("/admin/tenants"), 200),
+    "tenant detail": ("admin", visit("/admin/tenants/{tenant_id}"), 200),
+    "tenant delete, refused": ("admin", visit("/admin/tenants/{tenant_id}/delete"), 200),
+    "tenant delete": ("admin", visit("/admin/tenants/{empty_tenant_id}/delete"), 200),
+    "audit log": ("admin", visit("/admin/audit"), 200),
+    "consent": ("user", lambda page, url, site: page.goto(url + authorize_url(site)), 200),
+    "signed in": ("user", visit("/"), 200),
+    "error 400": ("admin", visit("/admin/tokens?application=not-an-id"), 400),
+    "error 403": ("user", visit("/admin"), 403),
+    "error 404": ("admin", visit("/admin/tokens/999999999"), 404),
+    "oauth error": ("user", visit("/authorize?response_type=code&client_id=no-such-client"), 400),
+}
+
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary)}));
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", PAGES)
+def test_page_layout_and_accessibility(browser, live_server, site, axe_script, name, width):
+    role, go, status = PAGES[name]
+    # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe script.
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True,
+                                  storage_state=site["states"][role] if role else None)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    try:
+        statuses = []
+        page.on("response", lambda r: statuses.append(r.status) if r.request.resource_type == "document" else None)
+        go(page, live_server.url, site)
+        page.wait_for_load_state()
+        assert statuses and statuses[-1] == status, f"{name}: answered {statuses}"
+        if SCREENSHOTS:  # for a person to look at: PORTAL_SCREENSHOTS=/tmp/shots pytest ...
+            page.screenshot(path=f"{SCREENSHOTS}/{name.replace(' ', '-').replace(',', '')}-{width}.png", full_page=True)
+        assert layout_problems(page) == [], f"{name} at {width}px"
+        page.add_script_tag(path=str(axe_script))
+        violations = page.evaluate(AXE_RUN)
+        assert violations == [], f"{name} at {width}px:\n" + json.dumps(violations, indent=2)
+    finally:
+        context.close()
