@@ -390,28 +390,23 @@ def new_page(browser):
         context.close()
 
 
-def shared_fixture_scopes(item) -> set[str]:
-    """The scopes of the suite's own module- or session-scoped fixtures the test uses (a
+def holds_a_server_or_browser(item) -> bool:
+    """Whether the test uses one of the suite's module- or session-scoped fixtures (a
     gunicorn, a browser, the deployment)."""
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    return {fixturedefs[-1].scope for fixturedefs in definitions.values()
-            if fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")}
+    return any(fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")
+               for fixturedefs in definitions.values())
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    module_scopes = {}
-    for item in items:
-        module_scopes.setdefault(item.module.__name__, set()).update(shared_fixture_scopes(item))
-    for item in items:
-        scopes = module_scopes[item.module.__name__]
-        if "session" in scopes and os.environ.get("HD_GROUP") == "one":
-            item.add_marker(pytest.mark.xdist_group("session-servers"))
-        elif scopes:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # Under `--dist loadgroup` a module whose tests share a server or a browser runs on one
+    # worker, which starts them once; the other tests go to whichever worker is free.
+    grouped = {item.nodeid.split("::")[0] for item in items if holds_a_server_or_browser(item)}
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "page" in fixtures or "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
-        # Under `--dist loadgroup` the module runs on one worker, which starts its servers once;
-        # other tests go to whichever worker is free.
+        module = item.nodeid.split("::")[0]
+        if module in grouped:
+            item.add_marker(pytest.mark.xdist_group(module))
