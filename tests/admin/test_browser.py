@@ -2,23 +2,16 @@
 
 import hashlib
 import re
-import sqlite3
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from portal import clock
+from tests.admin.browsing import db_rows, log_in
 
 PASSWORD = "pat's long password"
-
-
-def db_rows(live_server, sql, *params):
-    path = Path(live_server.env["TESSERA_INSTANCE_PATH"]) / "tessera.db"
-    with sqlite3.connect(path) as connection:
-        return connection.execute(sql, params).fetchall()
 
 
 def token_row(live_server, value):
@@ -32,14 +25,6 @@ def token_row(live_server, value):
 def permissions(live_server, token_id):
     return db_rows(live_server, "SELECT tenant, actions FROM token_permissions WHERE token_id = ? ORDER BY position",
                    token_id)
-
-
-def log_in(page, live_server, username="admin", password=None):
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password or live_server.admin_password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 @pytest.fixture(scope="module")
