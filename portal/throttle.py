@@ -16,7 +16,7 @@ from portal.extensions import limiter
 
 RETRY_AFTER_SECONDS = 60
 
-# kind: ((scope, setting of its limit, key) ...)
+# The kinds of failed attempt (see `keys` for what each counts against).
 CLIENT_AUTH = "client-auth"
 BEARER = "bearer"
 
