@@ -31,8 +31,9 @@ run: install
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 # pytest-xdist workers, each with its own PostgreSQL database (tests/conftest.py); a module
-# that starts a gunicorn or a browser runs on one worker. 2 was the fastest on 2 cores
-# (3 let the browser and gunicorn tests starve each other). TEST_WORKERS=0: one process.
+# that starts a gunicorn or a browser runs on one worker. On 2 cores, 3 workers were no
+# faster than 2 (the suite is CPU-bound), and 2 start fewer servers and browsers.
+# TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
