@@ -40,6 +40,15 @@ def admin_tokens(live_server) -> int:
 
 # --- A. visibly broken -----------------------------------------------------------------
 
+def submit_custom_value(page, live_server, value: str, tenant: str) -> None:
+    """Fill the new-token form with a custom value for crafterengine on `tenant`, and submit."""
+    page.goto(live_server.url + "/admin/tokens/new")
+    page.get_by_label("Token value").fill(value)
+    page.get_by_label("Application").select_option(label="crafterengine")
+    page.get_by_label("Tenant of row 0").select_option(tenant)
+    page.get_by_role("button", name="Create token").click()
+
+
 def test_permission_grid_has_each_mark_under_its_action(admin_page, live_server, names):
     admin_page.goto(f"{live_server.url}/admin/tokens/{names['token_id']}")
     grid = admin_page.get_by_role("table", name="Tenant permissions")
@@ -250,11 +259,7 @@ def test_no_input_lets_the_browser_cut_it(admin_page, live_server, path):
 
 def test_a_600_character_legacy_value_is_kept_whole(admin_page, live_server, names):
     value = "legacy-" + "x" * 593
-    admin_page.goto(live_server.url + "/admin/tokens/new")
-    admin_page.get_by_label("Token value").fill(value)
-    admin_page.get_by_label("Application").select_option(label="crafterengine")
-    admin_page.get_by_label("Tenant of row 0").select_option(names["t1"])
-    admin_page.get_by_role("button", name="Create token").click()
+    submit_custom_value(admin_page, live_server, value, names["t1"])
     assert admin_page.get_by_label("Token value").input_value() == value
     assert token_id(live_server, value) is not None and token_id(live_server, value[:512]) is None
 
@@ -262,11 +267,7 @@ def test_a_600_character_legacy_value_is_kept_whole(admin_page, live_server, nam
 def test_an_over_long_value_is_refused_with_a_message(admin_page, live_server, names):
     value = "v" * 5000
     before = admin_tokens(live_server)
-    admin_page.goto(live_server.url + "/admin/tokens/new")
-    admin_page.get_by_label("Token value").fill(value)
-    admin_page.get_by_label("Application").select_option(label="crafterengine")
-    admin_page.get_by_label("Tenant of row 0").select_option(names["t1"])
-    admin_page.get_by_role("button", name="Create token").click()
+    submit_custom_value(admin_page, live_server, value, names["t1"])
     expect(admin_page.get_by_text("Too long: at most 4,096 characters (this has 5,000).")).to_be_visible()
     assert admin_page.get_by_label("Token value").input_value() == value  # kept for the admin to fix
     assert admin_tokens(live_server) == before
@@ -482,11 +483,7 @@ def test_the_longest_custom_values_are_shown_whole_once(admin_page, live_server,
     value is shown on the POST's answer, and resubmitting it is refused (values are unique)."""
     value = uuid.uuid4().hex + "v" * (length - 32)
     before = admin_tokens(live_server)
-    admin_page.goto(live_server.url + "/admin/tokens/new")
-    admin_page.get_by_label("Token value").fill(value)
-    admin_page.get_by_label("Application").select_option(label="crafterengine")
-    admin_page.get_by_label("Tenant of row 0").select_option(names["t1"])
-    admin_page.get_by_role("button", name="Create token").click()
+    submit_custom_value(admin_page, live_server, value, names["t1"])
     assert admin_page.get_by_label("Token value").input_value() == value
     assert admin_tokens(live_server) == before + 1
     admin_page.reload()
