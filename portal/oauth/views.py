@@ -20,11 +20,10 @@ from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
 from portal.oauth.grants import quotable
-from portal.signing import ensure_current_key, published_keys
+from portal.signing import ensure_current_key, issuer, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
 from portal.tokens.bearer import BearerRefused, bearer_of_request
-from portal.signing import issuer
 
 SCOPE_WORDS = {
     "openid": "Confirm who you are (an identifier for your account)",
