@@ -11,6 +11,7 @@ NAVIGATION = [
     ("admin.tokens", "Tokens"),
     ("admin.applications", "Applications"),
     ("admin.users", "Users"),
+    ("admin.sessions", "Sessions"),
     ("admin.tenants", "Tenants"),
     ("admin.audit", "Audit log"),
 ]
@@ -37,4 +38,4 @@ def admins_only():
     return None
 
 
-from portal.admin import applications, audit, tenants, tokens, users, views  # noqa: E402,F401
+from portal.admin import applications, audit, sessions, tenants, tokens, users, views  # noqa: E402,F401

@@ -9,7 +9,7 @@ from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
 
 from portal import clock
 from portal.extensions import db
-from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
+from portal.models import AccessToken, Application, AuditEvent, LoginSession, TokenPermission, User
 from portal.models.token import ACTIVE, STATES
 from portal.sql import MAX_ID, escape_like, in_id_range
 from portal.tokens import find_by_value
@@ -297,3 +297,42 @@ def dashboard_figures() -> dict:
     ).all()
     return {"active": active, "expiring": soon, "sessions": sessions,
             "per_application": [(i, n, c) for i, n, c in per_application]}
+
+
+def live_sessions(now: datetime) -> list:
+    """SQL conditions for the login sessions that still let a browser in."""
+    return [AccessToken.source == SESSION, *AccessToken.in_state(ACTIVE, now)]
+
+
+def session_page(cursor: str | None, page_size: int = PAGE_SIZE):
+    """One page of live login sessions, newest first, as (token, details) pairs (details
+    None for a session started before they were recorded), and the next page's cursor.
+    Keyset on (created_at, id) within source `session`: ix_access_tokens_source_created."""
+    conditions = live_sessions(clock.now())
+    position = decode_cursor(cursor)
+    if position:
+        conditions.append(tuple_(AccessToken.created_at, AccessToken.id) < position)
+    rows = db.session.execute(
+        select(AccessToken, LoginSession).outerjoin(LoginSession, LoginSession.token_id == AccessToken.id)
+        .where(*conditions).order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(page_size + 1)
+    ).all()
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id)
+    return [(token, details) for token, details in rows], next_cursor
+
+
+def session_counts(cap: int | None = None, exclude_token_id: int | None = None) -> tuple[int, int]:
+    """(live login sessions, users they belong to), leaving out one session if asked; with
+    `cap`, sessions are counted up to cap + 1 only (the list says "more than"), and users
+    not at all (0)."""
+    live = select(AccessToken.id, AccessToken.user_id).where(*live_sessions(clock.now()))
+    if exclude_token_id is not None:
+        live = live.where(AccessToken.id != exclude_token_id)
+    if cap is not None:
+        return db.session.scalar(select(func.count()).select_from(live.limit(cap + 1).subquery())), 0
+    found = live.subquery()
+    sessions, users = db.session.execute(
+        select(func.count(), func.count(found.c.user_id.distinct())).select_from(found)).one()
+    return sessions, users

@@ -1,18 +1,19 @@
 """Users: list and search, create, view (tokens and sessions), end sessions,
 deactivate and reactivate, set a new password."""
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from portal import audit, clock, tokens, users
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
-from portal.admin.queries import like_prefix, row_or_404, text_arg
+from portal.admin.queries import like_prefix, live_sessions, row_or_404, text_arg
+from portal.admin.sessions import logged_out
 from portal.audit import current_actor
+from portal.auth.sessions import SESSION_TOKEN_KEY
 from portal.extensions import db
-from portal.models import AccessToken, User
-from portal.models.token import ACTIVE
+from portal.models import AccessToken, LoginSession, User
 
 PAGE_SIZE = 50
 
@@ -71,12 +72,13 @@ def render_detail(user: User, password_form: PasswordForm, status: int = 200):
     user_tokens = list(db.session.scalars(
         select(AccessToken).where(AccessToken.user_id == user.id)
         .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
-    sessions = list(db.session.scalars(
-        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.source == "session",
-                                  *AccessToken.in_state(ACTIVE, clock.now()))
-        .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)))
+    sessions = db.session.execute(
+        select(AccessToken, LoginSession).outerjoin(LoginSession, LoginSession.token_id == AccessToken.id)
+        .where(AccessToken.user_id == user.id, *live_sessions(clock.now()))
+        .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(100)).all()
     return render_template("admin/users/detail.html", user=user, user_tokens=user_tokens, sessions=sessions,
-                           confirm=ConfirmForm(), password_form=password_form), status
+                           confirm=ConfirmForm(), password_form=password_form,
+                           this_browser=session.get(SESSION_TOKEN_KEY)), status
 
 
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
@@ -139,8 +141,10 @@ def users_end_session(user_id: int, token_id: int):
     token = row_or_404(AccessToken, token_id, "No such session (it may have ended already).")
     if token.user_id != user.id or token.source != "session":
         abort(404, "No such session (it may have ended already).")
-    started = token.created_at
+    started, own = token.created_at, token.id == session.get(SESSION_TOKEN_KEY)
     tokens.delete(token, actor=current_actor())
+    if own:
+        return logged_out("You ended your own session.")
     flash(f"Ended the login session of {user.username} started {started:%Y-%m-%d %H:%M} UTC.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
 

@@ -4,7 +4,7 @@ from portal.models.application import Application, ClientRecord
 from portal.models.audit import AuditEvent
 from portal.models.oauth import AuthorizationCode, Consent, SigningKey
 from portal.models.ratelimit import RateLimitCounter
-from portal.models.token import AccessToken, TokenPermission
+from portal.models.token import AccessToken, LoginSession, TokenPermission
 from portal.models.user import Tenant, User
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "AuthorizationCode",
     "ClientRecord",
     "Consent",
+    "LoginSession",
     "RateLimitCounter",
     "SigningKey",
     "Tenant",

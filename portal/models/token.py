@@ -83,6 +83,8 @@ class AccessToken(db.Model):
     )
     last_used_at: Mapped[datetime | None]
     auth_time: Mapped[datetime | None]
+    # The resources (RFC 8707) the token was issued for, space-separated: its `aud`.
+    audience: Mapped[str | None] = mapped_column(Text)
 
     application: Mapped[Application] = relationship(lazy="joined")
     user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")
@@ -139,3 +141,16 @@ class TokenPermission(db.Model):
     @property
     def action_list(self) -> list[str]:
         return self.actions.split()
+
+
+class LoginSession(db.Model):
+    """What an admin sees of one login session (a `session` token): where and with which
+    browser it started, and when it was last used (written at most once a minute)."""
+
+    __tablename__ = "login_sessions"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("access_tokens.id", ondelete="CASCADE"), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    browser: Mapped[str] = mapped_column(String(100), default="")
+    last_used_at: Mapped[datetime | None]
