@@ -408,5 +408,5 @@ def pytest_collection_modifyitems(config, items):
         if "page" in fixtures or "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
         module = item.nodeid.split("::")[0]
-        if module in grouped:
+        if module in grouped and config.pluginmanager.has_plugin("xdist"):
             item.add_marker(pytest.mark.xdist_group(module))

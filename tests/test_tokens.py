@@ -176,8 +176,8 @@ def test_replace_keeps_the_value_and_swaps_the_settings(app):
     assert found.id == new.id
     assert found.application_id == second.id and found.master and found.scope == "x"
     assert found.permissions == (tokens.Permission("site2", frozenset({"MANAGE_PROFILES"})),)
-    assert tokens.token_allows(found, "MANAGE_PROFILES", "site2")
-    assert not tokens.token_allows(found, "READ_TENANT", "site1")
+    assert found.allows("MANAGE_PROFILES", "site2")
+    assert not found.allows("READ_TENANT", "site1")
     assert db.session.scalar(select(func.count()).select_from(AccessToken)) == 1
 
 
@@ -190,8 +190,8 @@ def test_authenticate_reads_every_permission_in_order_and_the_application(app):
     assert [p.as_dict() for p in found.permissions] == [{"tenant": "site1", "actions": ["READ_TENANT"]},
                                                         {"tenant": "*", "actions": ["*"]}]
     assert found.application_name == application.name and found.hint == issued.token.hint
-    assert not tokens.token_allows(found, "UPDATE_TENANT", "site1")  # the site1 entry beats *
-    assert tokens.token_allows(found, "UPDATE_TENANT", "site2")
+    assert not found.allows("UPDATE_TENANT", "site1")  # the site1 entry beats *
+    assert found.allows("UPDATE_TENANT", "site2")
     assert tokens.authenticate(make_token(application).value).permissions == ()
 
 
@@ -249,11 +249,23 @@ def test_master_flag_and_permissions_are_stored(app):
                                         {"tenant": "site1", "actions": ["*"]}]
 
 
-def test_replace_records_who_made_the_new_token_and_never_reuses_ids(app):
-    admin = make_user("root", is_admin=True)
+def test_replace_keeps_the_id_the_creation_time_the_last_use_and_one_history(app):
+    make_tenant("site1")
     issued = make_token()
-    old_id = issued.token.id
-    new = tokens.replace(issued.token, actor="root", application=issued.token.application, user=None,
-                         master=False, scope="", tenant_permissions=[], created_by=admin)
-    assert new.created_by_id == admin.id
-    assert new.id != old_id  # the old token's audit history must not attach to the new one
+    token = issued.token
+    token_id, created_at = token.id, token.created_at
+    tokens.authenticate(issued.value)  # records a last use, on the request's own connection
+    db.session.expire_all()
+    last_used_at = db.session.get(AccessToken, token_id).last_used_at
+    assert last_used_at is not None
+    replaced = tokens.replace(token, actor="root", application=token.application, user=None, master=True,
+                              scope="", tenant_permissions=[{"tenant": "site1", "actions": ["READ_TENANT"]}])
+    assert (replaced.id, replaced.created_at, replaced.last_used_at) == (token_id, created_at, last_used_at)
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.target_type == "access_token",
+                                                         AuditEvent.target_id == str(token_id))
+                                .order_by(AuditEvent.id)).all()
+    assert [event.action for event in events] == ["token.created", "token.replaced"]
+    assert events[1].details["changes"] == {
+        "master": {"from": False, "to": True},
+        "tenant_permissions": {"from": [], "to": [{"tenant": "site1", "actions": ["READ_TENANT"]}]},
+    }

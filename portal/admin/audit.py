@@ -52,6 +52,8 @@ def readable(value) -> str:
                          for item in value)
     if isinstance(value, list):
         return ", ".join(readable(item) for item in value)
+    if isinstance(value, dict) and value.keys() == {"from", "to"}:
+        return f"{readable(value['from'])} → {readable(value['to'])}"
     if isinstance(value, dict):
         return "; ".join(f"{key.replace('_', ' ')}: {readable(item)}" for key, item in value.items())
     if isinstance(value, str) and (moment := ISO_MOMENT.match(value)):

@@ -252,7 +252,7 @@ def tokens_replace(token_id: int):
                                  user=form.resolved_user, master=form.master.data, scope=form.scope.data or "",
                                  tenant_permissions=rows.entries(),
                                  expires_at=form.expires_at.data if form.expires_at.data != token.expires_at
-                                 else None, created_by=current_user_row())
+                                 else None)
         except tokens.TokenError as error:
             db.session.rollback()
             attach_error(form, rows, error)

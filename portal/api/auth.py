@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from portal import audit, throttle, tokens
 from portal.errors import json_error
 from portal.extensions import db
-from portal.tokens import ANY, Bearer
+from portal.tokens import ANY, TokenView
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 REALM = 'Bearer realm="tessera"'
@@ -33,11 +33,11 @@ def fail(status: int, message: str, error: str | None = None, **extra):
     abort(json_error(status, message, error=error, **extra))
 
 
-def current_token() -> Bearer:
+def current_token() -> TokenView:
     return g.api_token
 
 
-def authenticate_request() -> Bearer:
+def authenticate_request() -> TokenView:
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
@@ -79,7 +79,7 @@ def check_body(view) -> None:
         fail(422, "The body must be a JSON object.", "validation_error", field="body")
 
 
-def guarded(check: Callable[[Bearer, dict], str | None]):
+def guarded(check: Callable[[TokenView, dict], str | None]):
     """Authenticate, then run `check(token, view_kwargs)`: it returns the missing
     permission (403) or None."""
 
@@ -103,7 +103,7 @@ def require(action: str, tenant_arg: str | None = "name"):
 
     def check(token, kwargs):
         tenant = kwargs.get(tenant_arg, ANY) if tenant_arg else ANY
-        return None if tokens.token_allows(token, action, tenant) else f"{action} on {tenant}"
+        return None if token.allows(action, tenant) else f"{action} on {tenant}"
 
     return guarded(check)
 

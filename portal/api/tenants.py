@@ -14,7 +14,7 @@ from portal.api.spec import responses, spec
 from portal.connections import hot_read
 from portal.extensions import db
 from portal.models import Tenant
-from portal.tokens import Bearer
+from portal.tokens import TokenView
 from portal.tokens import permissions as perms
 
 TAGS = ["tenants"]
@@ -25,7 +25,7 @@ _TENANT_BY_NAME = select(Tenant).where(Tenant.name == bindparam("name"))
 _TENANT_READ = select(Tenant.__table__.c["name", "label", "created_at"]).where(Tenant.__table__.c.name == bindparam("name"))
 
 
-def readable_tenants(token: Bearer):
+def readable_tenants(token: TokenView):
     """SQL: the tenants on which `token` may READ_TENANT (its own entry wins over `*`)."""
     reach = perms.reach(token.permissions, "READ_TENANT")
     return Tenant.name.not_in(reach.tenants) if reach.anywhere else Tenant.name.in_(reach.tenants)

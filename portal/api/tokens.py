@@ -27,14 +27,14 @@ TOKEN_ID = "/access-tokens/<int:token_id>"
 PROFILE_ACTION = "MANAGE_PROFILES"
 
 
-def missing_to_bind(caller: tokens.Bearer, user: User) -> str | None:
+def missing_to_bind(caller: tokens.TokenView, user: User) -> str | None:
     """What the caller lacks to bind a token to `user` (None: nothing). Administrators are
     refused before this: no permission reaches them."""
     tenant = user.tenant.name if user.tenant else ANY
     return None if perms.allows(caller.permissions, PROFILE_ACTION, tenant) else f"{PROFILE_ACTION} on {tenant}"
 
 
-def reachable_users(caller: tokens.Bearer):
+def reachable_users(caller: tokens.TokenView):
     """SQL: ids of the profiles the caller may manage (what `missing_to_bind` allows)."""
     reach = perms.reach(caller.permissions, PROFILE_ACTION)
     profiles = select(User.id).where(users.PROFILE)
@@ -46,7 +46,7 @@ def reachable_users(caller: tokens.Bearer):
     return profiles.where(User.tenant_id.in_(select(Tenant.id).where(Tenant.name.in_(reach.tenants))))
 
 
-def visible_to(caller: tokens.Bearer) -> list:
+def visible_to(caller: tokens.TokenView) -> list:
     """SQL conditions: the tokens this master token may see and delete."""
     return [
         AccessToken.source != "session",

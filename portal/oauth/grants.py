@@ -14,9 +14,11 @@ from joserfc.jwk import KeySet
 
 from portal import clock, tokens
 from portal.extensions import db
+from portal.models import User
 from portal.signing import current_key
-from portal.oauth.records import REFRESH, CodeRecord, TokenRecord, user_claims
+from portal.oauth.records import AuthlibToken, CodeRecord, user_claims
 from portal.tokens import oauth_store
+from portal.tokens.view import REFRESH
 from portal.signing import issuer
 
 PUBLIC_AND_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "none"]
@@ -111,28 +113,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        row = tokens.find_by_refresh_value(refresh_token)
-        if row is None:
+        view = tokens.describe(refresh_token, REFRESH)
+        if view is None:
             return None
         client = self.request.client
-        if row.application_id != client.id:
+        if view.application_id != client.id:
             return None
-        if row.refresh_revoked_at is not None:
+        if view.revoked_at is not None:
             # A rotated (or revoked) refresh token presented again: end the family.
-            tokens.revoke_grant(row.grant_id, actor=client.client_id, reason="refresh token reused")
+            tokens.revoke_grant(view.grant_id, actor=client.client_id, reason="refresh token reused")
             return None
-        record = TokenRecord(row, REFRESH)
-        if record.is_expired() or record.is_revoked():
-            return None
-        return record
+        return AuthlibToken(view) if view.live else None
 
-    def authenticate_user(self, refresh_token: TokenRecord):
-        row = refresh_token.row
-        if not oauth_store.claim_refresh(row):
+    def authenticate_user(self, refresh_token: AuthlibToken):
+        view = refresh_token.view
+        if not oauth_store.claim_refresh(view):
             db.session.rollback()
-            tokens.revoke_grant(row.grant_id, actor=self.request.client.client_id, reason="refresh token reused")
+            tokens.revoke_grant(view.grant_id, actor=self.request.client.client_id, reason="refresh token reused")
             raise InvalidGrantError("The refresh token has already been used.")
-        return row.user
+        return db.session.get(User, view.user_id) if view.user_id else None
 
     def revoke_old_credential(self, refresh_token):
         """Done atomically by claim_refresh, in the transaction that saved the new token."""

@@ -3,88 +3,36 @@
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from portal import clock
-from portal.models import AccessToken, AuthorizationCode, User
-from portal.models.token import EXPIRED, INACTIVE_USER, REVOKED, token_state
-from portal.tokens import BearerUser
-
-ACCESS = "access_token"
-REFRESH = "refresh_token"
+from portal.models import AuthorizationCode, User
+from portal.models.token import EXPIRED, INACTIVE_USER, REVOKED
+from portal.tokens.view import TokenUser, TokenView
 
 
-class ExpiringToken(TokenMixin):
-    """Authlib's expiry and revocation questions, answered by the one liveness rule
-    (models.token.token_state) over the columns of the kind (access or refresh) the
-    token is seen as."""
+class AuthlibToken(TokenMixin):
+    """A token (the token core's one read model, seen as its access or its refresh token)
+    answering Authlib's questions with the one liveness rule."""
 
-    def expires_at(self):
-        raise NotImplementedError
-
-    def state(self) -> str:
-        raise NotImplementedError
-
-    def get_expires_in(self) -> int:
-        moment = self.expires_at()
-        return max(0, int((moment - clock.now()).total_seconds())) if moment else 0
-
-    def is_expired(self) -> bool:
-        return self.state() == EXPIRED
-
-    def is_revoked(self) -> bool:
-        return self.state() in (REVOKED, INACTIVE_USER)
-
-
-class TokenRecord(ExpiringToken):
-    """An access-token row, seen either as its access token or as its refresh token."""
-
-    def __init__(self, row: AccessToken, kind: str = ACCESS):
-        self.row = row
-        self.kind = kind
+    def __init__(self, view: TokenView):
+        self.view = view
 
     @property
-    def scope(self) -> str:
-        return self.row.scope or ""
+    def kind(self) -> str:
+        return self.view.kind
 
     def check_client(self, client) -> bool:
-        return client is not None and self.row.application_id == client.id
+        return client is not None and self.view.application_id == client.id
 
     def get_scope(self) -> str:
-        return self.scope
+        return self.view.scope
 
-    def expires_at(self):
-        return self.row.refresh_expires_at if self.kind == REFRESH else self.row.expires_at
+    def get_expires_in(self) -> int:
+        return self.view.expires_in()
 
-    def state(self) -> str:
-        revoked_at = self.row.refresh_revoked_at if self.kind == REFRESH else self.row.revoked_at
-        return token_state(revoked_at, self.expires_at(), self.row.user.active if self.row.user else None)
+    def is_expired(self) -> bool:
+        return self.view.state == EXPIRED
 
-    def get_user(self) -> User | None:
-        return self.row.user
-
-    def get_client(self):
-        return self.row.application
-
-
-class DescribedToken(ExpiringToken):
-    """What introspection reads of a token (the rows of `tokens.describe`), seen as `kind`:
-    the same rule as TokenRecord, over plain columns instead of ORM objects."""
-
-    def __init__(self, rows, kind: str = ACCESS):
-        self.facts = rows[0]
-        self.kind = kind
-        self.tenant_permissions = [{"tenant": row.tenant, "actions": row.actions.split()}
-                                   for row in rows if row.tenant is not None]
-
-    def check_client(self, client) -> bool:
-        return client is not None and self.facts.application_id == client.id
-
-    def get_scope(self) -> str:
-        return self.facts.scope or ""
-
-    def expires_at(self):
-        return self.facts.expires_at  # the kind's own: `describe` selected it by kind
-
-    def state(self) -> str:
-        return token_state(self.facts.revoked_at, self.facts.expires_at, self.facts.user_active)
+    def is_revoked(self) -> bool:
+        return self.view.state in (REVOKED, INACTIVE_USER)
 
 
 class CodeRecord(AuthorizationCodeMixin):
@@ -114,7 +62,7 @@ class CodeRecord(AuthorizationCodeMixin):
         return None
 
 
-def user_claims(user: User | BearerUser, scope: str) -> UserInfo:
+def user_claims(user: User | TokenUser, scope: str) -> UserInfo:
     """The claims the granted scopes allow: openid → sub; profile → name, preferred_username,
     updated_at; email → email, email_verified."""
     info = UserInfo(

@@ -27,9 +27,10 @@ from portal.oauth.grants import (
     StrictPKCE,
     TesseraOpenIDCode,
 )
-from portal.oauth.records import ACCESS, REFRESH, DescribedToken, TokenRecord
+from portal.oauth.records import AuthlibToken
 from portal.signing import issuer, request_host_url
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
+from portal.tokens.view import ACCESS, REFRESH
 
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
 
@@ -75,11 +76,11 @@ def save_token(token, request):
         refresh_expires_at = clock.now() + lifetime
     if code is not None:
         grant_id, auth_time = code.row.grant_id, code.row.auth_time
-    elif isinstance(old, TokenRecord):
-        grant_id, auth_time, parent = old.row.grant_id, old.row.auth_time, old.row
+    elif isinstance(old, AuthlibToken):
+        grant_id, auth_time, parent = old.view.grant_id, old.view.auth_time, old.view
         # The refresh lifetime is absolute: it counts from the first code exchange.
-        if old.row.refresh_expires_at and refresh_expires_at:
-            refresh_expires_at = min(refresh_expires_at, old.row.refresh_expires_at)
+        if refresh_expires_at:
+            refresh_expires_at = min(refresh_expires_at, old.view.expires_at)
     tokens.store_grant_token(
         client=request.client, grant_type=source, user=request.user, value=token["access_token"],
         scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
@@ -92,11 +93,12 @@ def kinds_to_try(hint) -> tuple[str, str]:
     return (REFRESH, ACCESS) if hint == REFRESH else (ACCESS, REFRESH)
 
 
-def find_record(token_string, hint=None) -> TokenRecord | None:
+def find_token(token_string, hint=None) -> AuthlibToken | None:
+    """The token a presented value names, as an access or a refresh token, in any state."""
     for kind in kinds_to_try(hint):
-        row = (tokens.find_by_value if kind == ACCESS else tokens.find_by_refresh_value)(token_string)
-        if row is not None:
-            return TokenRecord(row, kind)
+        view = tokens.describe(token_string, kind)
+        if view is not None:
+            return AuthlibToken(view)
     return None
 
 
@@ -106,15 +108,15 @@ class TesseraRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def query_token(self, token_string, token_type_hint):
-        return find_record(token_string, token_type_hint)
+        return find_token(token_string, token_type_hint)
 
-    def revoke_token(self, token: TokenRecord, request):
+    def revoke_token(self, token: AuthlibToken, request):
         actor = request.client.client_id
-        if token.kind == REFRESH and token.row.grant_id:
+        if token.kind == REFRESH and token.view.grant_id:
             # RFC 7009 §2.1: ending a refresh token ends the access tokens of its grant.
-            tokens.revoke_grant(token.row.grant_id, actor=actor, reason="refresh token revoked")
+            tokens.revoke_grant(token.view.grant_id, actor=actor, reason="refresh token revoked")
         else:
-            tokens.revoke(token.row, actor=actor)
+            tokens.revoke(token.view, actor=actor)
 
 
 class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
@@ -123,17 +125,13 @@ class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):
-        for kind in kinds_to_try(token_type_hint):
-            rows = tokens.describe(token_string, refresh=kind == REFRESH)
-            if rows:
-                return DescribedToken(rows, kind)
-        return None
+        return find_token(token_string, token_type_hint)
 
     def check_permission(self, token, client, request):
         return not client.is_public
 
-    def introspect_token(self, token: DescribedToken):
-        facts = token.facts
+    def introspect_token(self, token: AuthlibToken):
+        facts = token.view
         body = {
             "active": True,
             "client_id": facts.client_id,
@@ -144,12 +142,12 @@ class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
             "iss": issuer(),
             "application": facts.application_name,
             "master": facts.master,
-            "tenant_permissions": token.tenant_permissions,
+            "tenant_permissions": facts.tenant_permissions,
             "source": facts.source,
         }
-        if facts.sub is not None:
-            body["sub"] = facts.sub
-            body["username"] = facts.username
+        if facts.user is not None:
+            body["sub"] = facts.user.sub
+            body["username"] = facts.user.username
         return body
 
 

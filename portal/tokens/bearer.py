@@ -7,7 +7,8 @@ URL tokens can be turned off with ALLOW_QUERY_ACCESS_TOKEN=false.
 from flask import Request, current_app
 
 from portal import throttle
-from portal.tokens.core import Bearer, authenticate
+from portal.tokens.core import authenticate
+from portal.tokens.view import TokenView
 from portal.tokens.errors import InvalidTokenError
 
 PARAMETERS = ("access_token", "accessTokenId")
@@ -49,7 +50,7 @@ class BearerRefused(Exception):
         self.status, self.error, self.description = status, error, description
 
 
-def bearer_of_request(request: Request) -> Bearer:
+def bearer_of_request(request: Request) -> TokenView:
     """The one door for bearer tokens (the API and /userinfo): the live token the request
     presents, or BearerRefused. Failed tokens count against the address (portal.throttle)."""
     try:

@@ -1,12 +1,12 @@
 """Creating, finding, validating and ending tokens: the only code that writes token rows."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -14,10 +14,11 @@ from portal import audit, clock
 from portal.connections import hot_connection, hot_read
 from portal.extensions import db
 from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
-from portal.models.token import ACTIVE, WHY_NOT_LIVE, token_state
+from portal.models.token import WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
+from portal.tokens.view import ACCESS, QUERIES, TokenView, view_of_rows
 from portal.tokens.values import MAX_VALUE_LENGTH, check_custom_value, generate_value, hash_value, hint_for
 
 PORTAL_APPLICATION = "portal"
@@ -43,37 +44,6 @@ class IssuedToken:
     def token(self) -> AccessToken:
         """The new row, loaded on first use (OAuth issuance never needs it)."""
         return db.session.get(AccessToken, self.id)
-
-
-@dataclass(frozen=True)
-class BearerUser:
-    """The token's user, as /userinfo shows it (read with the token: no second query)."""
-
-    sub: str
-    username: str
-    name: str | None
-    email: str | None
-    updated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Bearer:
-    """A live token as a request that presents it sees it (see `authenticate`)."""
-
-    id: int
-    hint: str
-    master: bool
-    scope: str
-    application_id: int
-    application_name: str
-    user_id: int | None
-    user: BearerUser | None
-    last_used_at: datetime | None
-    permissions: tuple[perms.Permission, ...]
-
-
-def token_allows(token: Bearer, action: str, tenant: str = perms.ANY) -> bool:
-    return perms.allows(token.permissions, action, tenant)
 
 
 def check_tenants_exist(permission_list: Iterable[perms.Permission]) -> None:
@@ -107,7 +77,8 @@ def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: dat
 
 def token_columns(*, application: Application | ClientRecord, source: str, token_hash: str, hint: str,
                   user: User | None, master: bool, scope: str, expires_at: datetime,
-                  created_by: User | None, now: datetime, parent: AccessToken | None = None, **extra) -> dict:
+                  created_by: User | None, now: datetime, parent: AccessToken | TokenView | None = None,
+                  **extra) -> dict:
     """The column values of a new token row (an OAuth client arrives as a ClientRecord)."""
     if any(row is not None and row.id is None for row in (application, user, created_by, parent)):
         db.session.flush()  # a row made in this transaction needs its id before the Core insert
@@ -135,13 +106,17 @@ def insert_token(columns: dict, permission_list: list[perms.Permission], executo
     except IntegrityError:
         executor.rollback()
         raise DuplicateValueError() from None
+    insert_permissions(token_id, permission_list, executor)
+    return token_id
+
+
+def insert_permissions(token_id: int, permission_list: list[perms.Permission], executor=None) -> None:
     if permission_list:
-        executor.execute(_INSERT_PERMISSION, [
+        (db.session if executor is None else executor).execute(_INSERT_PERMISSION, [
             {"token_id": token_id, "position": i, "tenant": p.tenant,
              "actions": " ".join(perms.sorted_actions(p.actions))}
             for i, p in enumerate(permission_list)
         ])
-    return token_id
 
 
 def create_token(*, application: Application, source: str, actor: str | None = None, user: User | None = None,
@@ -181,7 +156,7 @@ def create_token(*, application: Application, source: str, actor: str | None = N
 
 def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | None, value: str, scope: str,
                       expires_in: int, refresh_value: str | None = None, refresh_expires_at: datetime | None = None,
-                      grant_id: str | None = None, parent: AccessToken | None = None,
+                      grant_id: str | None = None, parent: AccessToken | TokenView | None = None,
                       auth_time: datetime | None = None) -> int:
     """The row of a token an OAuth grant issued (Authlib generated the value; the grant is
     its record, so no audit event). A client_credentials token is its transaction's only
@@ -227,80 +202,31 @@ def invalid_reason(token: AccessToken | None, at: datetime | None = None) -> str
                                         token.user.active if token.user else None, at))
 
 
-# A token row with its application, its user (if any) and its permissions (one row each).
-_TOKEN_JOINS = (_tokens.join(_applications, _applications.c.id == _tokens.c.application_id)
-                .outerjoin(_users, _users.c.id == _tokens.c.user_id)
-                .outerjoin(_permissions, _permissions.c.token_id == _tokens.c.id))
-# The bearer's row, its application's name, its user's active flag and its permissions
-# (one result row each): one indexed query that builds no ORM objects, because this runs
-# on every API call and every userinfo request.
-_BEARER_QUERY = (
-    select(_tokens.c.id, _tokens.c.hint, _tokens.c.master, _tokens.c.scope, _tokens.c.application_id,
-           _applications.c.name, _tokens.c.user_id, _users.c.active, _tokens.c.expires_at,
-           _tokens.c.revoked_at, _tokens.c.last_used_at, _permissions.c.tenant, _permissions.c.actions,
-           *(_users.c[field.name] for field in fields(BearerUser)))
-    .select_from(_TOKEN_JOINS)
-    .where(_tokens.c.token_hash == bindparam("token_hash"))
-    .order_by(_permissions.c.position)
-)
-
-
-def _described_by(hash_column, expires_column, revoked_column):
-    """A token's public facts (what introspection answers), one result row per permission."""
-    return (
-        select(_tokens.c.id, _tokens.c.scope, _tokens.c.master, _tokens.c.source, _tokens.c.issued_at,
-               expires_column.label("expires_at"), revoked_column.label("revoked_at"), _tokens.c.application_id,
-               _applications.c.client_id, _applications.c.name.label("application_name"), _users.c.sub,
-               _users.c.username, _users.c.active.label("user_active"), _permissions.c.tenant,
-               _permissions.c.actions)
-        .select_from(_TOKEN_JOINS)
-        .where(hash_column == bindparam("token_hash"))
-        .order_by(_permissions.c.position)
-    )
-
-
-# Looked up as an access token, or as the refresh token issued with it (its own expiry and revocation).
-_DESCRIBE_ACCESS = _described_by(_tokens.c.token_hash, _tokens.c.expires_at, _tokens.c.revoked_at)
-_DESCRIBE_REFRESH = _described_by(_tokens.c.refresh_token_hash, _tokens.c.refresh_expires_at,
-                                  _tokens.c.refresh_revoked_at)
-
-
-def describe(value: str, refresh: bool = False) -> list | None:
-    """The rows of `_described_by` for a presented access (or refresh) token value, read
-    without ORM objects (resource servers introspect on every request); None if unknown."""
+def describe(value: str, kind: str = ACCESS) -> TokenView | None:
+    """The token a presented access (or refresh) value names, in whatever state, read
+    without ORM objects; None if unknown."""
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
-    statement = _DESCRIBE_REFRESH if refresh else _DESCRIBE_ACCESS
-    return hot_read(statement, {"token_hash": hash_value(value)}).all() or None
+    rows = hot_read(QUERIES[kind], {"token_hash": hash_value(value)}).all()
+    return view_of_rows(rows, kind) if rows else None
 
 
-def authenticate(value: str) -> Bearer:
-    """The live token for a presented value, or InvalidTokenError saying why not."""
-    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+def authenticate(value: str) -> TokenView:
+    """The live token for a presented access-token value, or InvalidTokenError saying why
+    not; its last use is recorded."""
+    token = describe(value)
+    if token is None:
         raise InvalidTokenError("unknown token")
-    rows = hot_read(_BEARER_QUERY, {"token_hash": hash_value(value)}).all()
-    if not rows:
-        raise InvalidTokenError("unknown token")
-    (token_id, hint, master, scope, application_id, application_name, user_id, user_active,
-     expires_at, revoked_at, last_used_at, _, _, *user_columns) = rows[0]
-    state = token_state(revoked_at, expires_at, user_active)
-    if state != ACTIVE:
-        raise InvalidTokenError(WHY_NOT_LIVE[state])
-    bearer = Bearer(
-        id=token_id, hint=hint, master=master, scope=scope, application_id=application_id,
-        application_name=application_name, user_id=user_id, last_used_at=last_used_at,
-        user=BearerUser(*user_columns) if user_id is not None else None,
-        permissions=tuple(perms.Permission(row.tenant, frozenset(row.actions.split()))
-                          for row in rows if row.tenant is not None),
-    )
-    mark_used(bearer)
-    return bearer
+    if not token.live:
+        raise InvalidTokenError(WHY_NOT_LIVE[token.state])
+    mark_used(token)
+    return token
 
 
 _MARK_USED = update(_tokens).where(_tokens.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
-def mark_used(token: Bearer) -> None:
+def mark_used(token: TokenView) -> None:
     now = clock.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         connection = hot_connection()
@@ -324,33 +250,39 @@ def extend(token: AccessToken, expires_at: datetime, *, actor: str | None = None
 
 def replace(token: AccessToken, *, actor: str | None = None, application: Application,
             user: User | None, master: bool, scope: str, tenant_permissions: Iterable,
-            expires_at: datetime | None = None, created_by: User | None = None) -> AccessToken:
-    """Swap a token for one with the same value and new settings, in one transaction."""
+            expires_at: datetime | None = None) -> AccessToken:
+    """Give a token new settings in one transaction. The value, the id, the creation time,
+    the last use and the history stay, so applications see no gap and the token's page
+    keeps its address; the audit event says what changed."""
     now = clock.now()
     permission_list = perms.normalize(tenant_permissions)
     check_tenants_exist(permission_list)
     new_expiry = resolve_expiry(expires_at, None, now) if expires_at else token.expires_at
-    old_id, token_hash, hint = token.id, token.token_hash, token.hint
-    carried = {
-        "refresh_token_hash": token.refresh_token_hash,
-        "refresh_expires_at": token.refresh_expires_at,
-        "grant_id": token.grant_id,
-        "auth_time": token.auth_time,
-        "parent_id": token.parent_id,
-    }
-    source = token.source
-    db.session.delete(token)
-    db.session.flush()  # the old row (and its unique hash) goes before the new one arrives
-    new_id = insert_token(token_columns(  # same value: the server keeps only its hash
-        application=application, source=source, token_hash=token_hash, hint=hint, user=user, master=master,
-        scope=scope, expires_at=new_expiry, created_by=created_by, now=now, **carried,
-    ), permission_list)
-    new = db.session.get(AccessToken, new_id)
-    audit.record("token.replaced", actor=actor, target=new, replaced_token_id=old_id,
-                 application=application.name, master=new.master,
-                 tenant_permissions=[p.as_dict() for p in permission_list])
+    before = replaced_settings(token.application.name, token.user, token.master, token.scope, token.expires_at,
+                               [perms.Permission(p.tenant, frozenset(p.action_list)) for p in token.permissions])
+    after = replaced_settings(application.name, user, master, scope, new_expiry, permission_list)
+    if any(row is not None and row.id is None for row in (application, user)):
+        db.session.flush()  # a row made in this transaction needs its id
+    db.session.execute(sql_delete(TokenPermission).where(TokenPermission.token_id == token.id))
+    db.session.execute(update(AccessToken).where(AccessToken.id == token.id).values(
+        application_id=application.id, user_id=user.id if user else None, master=bool(master),
+        scope=" ".join((scope or "").split()), expires_at=new_expiry, issued_at=now,
+    ))
+    insert_permissions(token.id, permission_list)
+    audit.record("token.replaced", actor=actor, target=token,
+                 changes={name: {"from": before[name], "to": after[name]} for name in before
+                          if before[name] != after[name]})
     db.session.commit()
-    return new
+    db.session.expire(token)
+    return token
+
+
+def replaced_settings(application_name: str, user: User | None, master: bool, scope: str, expires_at: datetime,
+                      permission_list: list[perms.Permission]) -> dict:
+    """A token's settings as a replacement's audit event compares them."""
+    return {"application": application_name, "user": user.username if user else None, "master": bool(master),
+            "scope": " ".join((scope or "").split()), "expires_at": expires_at.isoformat(),
+            "tenant_permissions": [p.as_dict() for p in permission_list]}
 
 
 def delete(token: AccessToken, *, actor: str | None = None) -> None:
@@ -404,13 +336,17 @@ def delete_for_user(user: User, *, actor: str | None = None) -> int:
     return sessions + others
 
 
-def revoke(token: AccessToken, *, actor: str | None = None) -> None:
-    """Mark a token revoked (RFC 7009), keeping the row for replay detection."""
+def revoke(token: AccessToken | TokenView, *, actor: str | None = None) -> None:
+    """Mark a token and its refresh token revoked (RFC 7009), keeping the row for replay
+    detection; a moment of revocation already set stays."""
     now = clock.now()
-    token.revoked_at = token.revoked_at or now
-    if token.refresh_token_hash:
-        token.refresh_revoked_at = token.refresh_revoked_at or now
-    audit.record("token.revoked", actor=actor, target=token, source=token.source)
+    db.session.execute(update(AccessToken).where(AccessToken.id == token.id).values(
+        revoked_at=func.coalesce(AccessToken.revoked_at, now),
+        refresh_revoked_at=case((AccessToken.refresh_token_hash.is_(None), None),
+                                else_=func.coalesce(AccessToken.refresh_revoked_at, now)),
+    ))
+    audit.record("token.revoked", actor=actor, target_type="access_token", target_id=token.id,
+                 target_label=token.hint, source=token.source)
     db.session.commit()
 
 

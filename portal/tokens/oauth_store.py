@@ -15,6 +15,7 @@ from portal import clock
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuthorizationCode, ClientRecord, User
 from portal.tokens.values import MAX_VALUE_LENGTH, hash_value
+from portal.tokens.view import TokenView
 
 CODE_LIFETIME = timedelta(seconds=60)
 
@@ -62,7 +63,7 @@ def claim_code(row: AuthorizationCode) -> bool:
     return result.rowcount == 1
 
 
-def claim_refresh(token: AccessToken) -> bool:
+def claim_refresh(token: AccessToken | TokenView) -> bool:
     """Mark a refresh token (and its access token) used; False if another request won.
 
     Leaves the transaction open, so the rotated token is written in the same one."""

@@ -164,14 +164,19 @@ def test_replace_keeps_value(admin_client, setup, csrf):
     issued = make_token(setup["app"], tenant_permissions=[{"tenant": "site1", "actions": ["READ_TENANT"]}])
     url = f"/admin/tokens/{issued.token.id}/replace"
     page = admin_client.get(url).get_data(as_text=True)
-    assert "Tokens are immutable." in page and 'value="site1" selected' in page
+    assert "keeps <strong>the same value</strong>, its address and its history" in page
+    assert 'value="site1" selected' in page
     data = create_data(setup, csrf(url), master="y", **{"perm-0-tenant": "site2", "perm-0-actions": ["*"]})
     response = admin_client.post(url, data=data)
     assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/admin/tokens/{issued.token.id}")
     db.session.expire_all()
     token = tokens.find_by_value(issued.value)
-    assert token.master  # (SQLite may reuse the id of the deleted row)
+    assert token.id == issued.id and token.master
     assert token.tenant_permissions == [{"tenant": "site2", "actions": ["*"]}]
+    history = admin_client.get(f"/admin/tokens/{token.id}").get_data(as_text=True)
+    assert "token.created" in history and "token.replaced" in history
+    assert "master: no → yes" in history
     dup = create_data(setup, csrf(f"/admin/tokens/{token.id}/replace"),
                       **{"perm-1-tenant": "site1", "perm-1-actions": ["READ_TENANT"]})
     response = admin_client.post(f"/admin/tokens/{token.id}/replace", data=dup)
