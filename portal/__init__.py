@@ -119,6 +119,7 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     from portal.api import bp as api_bp
     from portal.auth import bp as auth_bp
     from portal.cli import register_commands
+    from portal.compat import init_compat
     from portal.oauth import init_oauth
 
     errors.register(app)
@@ -128,6 +129,7 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     init_oauth(app)
+    init_compat(app)
     register_commands(app)
 
     app.wsgi_app = TrailingSlashTolerance(app.wsgi_app)

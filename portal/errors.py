@@ -8,8 +8,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from portal.extensions import db
+from portal.logging import redact
 
-JSON_PREFIXES = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/healthz")
+JSON_PREFIXES = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/healthz",
+                 "/o/token", "/crafter-profile/")
 
 ERROR_CODES = {
     400: "invalid_request",
@@ -77,7 +79,8 @@ def loggable(error: BaseException) -> str:
 
 def log_error(message: str, error: BaseException) -> None:
     where = "".join(traceback.format_tb(error.__traceback__))
-    current_app.logger.error("%s on %s %s: %s\n%s", message, request.method, request.path, loggable(error), where)
+    current_app.logger.error("%s on %s %s: %s\n%s", message, request.method, redact(request.path), loggable(error),
+                             where)
 
 
 def handle_database_unavailable(error: Exception):

@@ -3,7 +3,7 @@ by the app and gunicorn."""
 
 import json
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from gunicorn import util
 from gunicorn.glogging import Logger
@@ -24,10 +24,31 @@ def redact_pair(match: re.Match) -> str:
     return match.group(0)
 
 
+# Crafter Profile's access-token API takes a token's value in the path (portal.compat.crafter).
+TOKEN_PATH = "/crafter-profile/api/1/access_token/"
+TOKEN_PATH_NAMES = ("create", "all")
+# A path: at the start, or after whitespace or a quote, with its scheme and host if any.
+URL_PATH = re.compile(r"(?:^|(?<=[\s\"]))((?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s\"]*)?)(/[^?\s\"]*)")
+
+
+def redact_path(match: re.Match) -> str:
+    host, path = match.groups()
+    # Read as the application routes it: decoded (`%5F` is `_`), repeated slashes merged.
+    routed = re.sub("/{2,}", "/", unquote(path))
+    if not routed.startswith(TOKEN_PATH) or routed[len(TOKEN_PATH):].strip("/") in TOKEN_PATH_NAMES:
+        return match.group(0)
+    deleted = "/delete" if routed.rstrip("/").endswith("/delete") else ""
+    return f"{host}{TOKEN_PATH}[REDACTED]{deleted}"
+
+
 def redact(text: str) -> str:
     """Replace the value of every secret-carrying query parameter with [REDACTED], in a
-    URL, a request line (`GET /x?y HTTP/1.1`) or a bare query string."""
-    return QUERY_PAIR.sub(redact_pair, text or "")
+    URL, a request line (`GET /x?y HTTP/1.1`) or a bare query string; and a token value
+    in a path of the Crafter access-token API."""
+    text = QUERY_PAIR.sub(redact_pair, text or "")
+    if "crafter-profile" in text or "%" in text:
+        text = URL_PATH.sub(redact_path, text)
+    return text
 
 
 def redacted(args: tuple) -> tuple:

@@ -1,0 +1,235 @@
+"""Crafter Profile's v1 access-token API, for Crafter's clients (README: Crafter clients).
+
+The caller's token comes as `accessTokenId` (the bearer door, portal.tokens.bearer); the
+answers and errors are Crafter's JSON (`{"errorCode", "message"}`); the rules are the
+API's (portal.api.tokens): only master tokens manage tokens, and a master token reaches
+only tokens within its own permissions, which is also all it may grant.
+
+`<id>` is a token's value, as in Crafter; Tessera keeps only hashes, so it is looked up
+by hash, and the list (`all`) cannot give values back: its `id`s are null. As in Crafter,
+reading an unknown id answers `null` and deleting one changes nothing. Only tokens people
+made (admin, API, CLI) are Crafter access tokens: OAuth grants' and login sessions' are
+not listed, read or deleted here, nor are revoked ones. The value in the path never
+reaches a log (portal.logging.redact).
+"""
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from portal import audit, throttle, tokens
+from portal.api.tokens import visible_to
+from portal.extensions import csrf, db
+from portal.models import AccessToken, Application
+from portal.models.token import EXPIRED, INACTIVE_USER
+from portal.tokens import permissions as perms
+from portal.tokens.bearer import BearerRefused, bearer_of_request, token_from_request
+from portal.tokens.core import PERSON_SOURCES, check_tenants_exist
+
+bp = Blueprint("crafter", __name__, url_prefix="/crafter-profile")
+csrf.exempt(bp)
+
+TOKENS = "/api/1/access_token"
+EPOCH = datetime(1970, 1, 1)
+MILLISECOND = timedelta(milliseconds=1)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class CrafterError(Exception):
+    """An error as Crafter Profile answers it: an HTTP status, an error code, a message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+@bp.errorhandler(CrafterError)
+def crafter_error(error: CrafterError):
+    response = jsonify({"errorCode": error.code, "message": error.message})
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def refused(refusal: BearerRefused) -> CrafterError:
+    """The bearer door's refusal in Crafter's words: its codes for a missing, unknown or
+    expired accessTokenId (Crafter has no revocation: a revoked token is no such token)."""
+    if refusal.status == 429:
+        return CrafterError(429, "OTHER", refusal.description, {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)})
+    if refusal.status == 400:
+        return CrafterError(400, "OTHER", refusal.description)
+    if refusal.error is None:
+        return CrafterError(401, "MISSING_ACCESS_TOKEN_ID_PARAM", "The accessTokenId parameter is required.")
+    presented = tokens.describe(token_from_request(request))
+    state = presented.state if presented is not None else None
+    if state == EXPIRED:
+        return CrafterError(403, "EXPIRED_ACCESS_TOKEN", "The access token has expired.")
+    if state == INACTIVE_USER:
+        return CrafterError(403, "DISABLED_PROFILE", "The access token's user is deactivated.")
+    return CrafterError(403, "NO_SUCH_ACCESS_TOKEN_ID", "No access token with that accessTokenId.")
+
+
+def master_caller(action: str):
+    """The calling token, which must be a live master token."""
+    try:
+        caller = bearer_of_request(request)
+    except BearerRefused as refusal:
+        raise refused(refusal) from None
+    if not caller.master:
+        raise CrafterError(403, "ACTION_DENIED", f"Action {action} denied: only a master token manages access tokens.")
+    return caller
+
+
+def epoch_millis(moment: datetime) -> int:
+    return (moment - EPOCH) // MILLISECOND
+
+
+def crafter_token(token: AccessToken, value: str | None) -> dict:
+    return {
+        "id": value,
+        "application": token.application.name,
+        "master": token.master,
+        "tenantPermissions": [{"tenant": p.tenant, "allowedActions": p.action_list} for p in token.permissions],
+        "expiresOn": epoch_millis(token.expires_at),
+    }
+
+
+def crafter_tokens(caller) -> list:
+    """SQL: the Crafter access tokens this master token may see and delete."""
+    return [*visible_to(caller), AccessToken.source.in_(PERSON_SOURCES), AccessToken.revoked_at.is_(None)]
+
+
+def token_named(caller, value: str, action: str) -> AccessToken | None:
+    """The Crafter access token whose value is `value` (None: there is none); a token beyond
+    the caller's reach is refused (the caller holds its value, so this tells it nothing)."""
+    token = tokens.find_by_value(value)
+    if token is None or token.revoked_at is not None or token.source not in PERSON_SOURCES:
+        return None
+    if db.session.scalar(select(AccessToken.id).where(AccessToken.id == token.id, *crafter_tokens(caller))) is None:
+        raise CrafterError(403, "ACTION_DENIED", f"Action {action} denied: that token holds more than this one.")
+    return token
+
+
+def bad_request(message: str) -> CrafterError:
+    return CrafterError(400, "OTHER", message)
+
+
+def crafter_field(field: str) -> str:
+    """A token-core field name as Crafter's JSON names it."""
+    return (field.replace("tenant_permissions", "tenantPermissions").replace(".actions", ".allowedActions")
+            .replace("expires_at", "expiresOn"))
+
+
+def request_body() -> dict:
+    if not request.is_json:
+        raise CrafterError(415, "OTHER", "Send the access token as JSON (Content-Type: application/json).")
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        body = None
+    if body is None:
+        raise bad_request("The body is not valid JSON.")
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object (an access token).")
+    return body
+
+
+def requested_permissions(entries) -> list[perms.Permission]:
+    """Crafter's `tenantPermissions` (a missing tenant is `*`, as in Crafter) for the token core."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise bad_request("tenantPermissions must be a list of {\"tenant\", \"allowedActions\"} objects.")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry.get("allowedActions", []), list):
+            raise bad_request(f"tenantPermissions[{index}].allowedActions must be a list of action names.")
+    try:
+        return perms.normalize({"tenant": entry.get("tenant", perms.ANY), "actions": entry.get("allowedActions", [])}
+                               for entry in entries)
+    except tokens.TokenError as error:
+        raise bad_request(f"{crafter_field(error.field)}: {error.message}.") from None
+
+
+def requested_expiry(expires_on) -> datetime | None:
+    """`expiresOn` in milliseconds since the epoch (None: Tessera's default lifetime)."""
+    if expires_on is None:
+        return None
+    if isinstance(expires_on, bool) or not isinstance(expires_on, int):
+        raise bad_request("expiresOn must be a whole number of milliseconds since 1970-01-01 UTC.")
+    try:
+        return EPOCH + expires_on * MILLISECOND
+    except OverflowError:
+        raise bad_request("expiresOn is out of range: the expiry may be at most ten years from now.") from None
+
+
+@bp.post(f"{TOKENS}/create")
+def create_token():
+    """Create an access token; the answer is the token with its value as `id` (shown once)."""
+    caller = master_caller("CREATE_TOKEN")
+    body = request_body()
+    name, master = body.get("application"), body.get("master", False)
+    if not isinstance(name, str) or not name:
+        raise bad_request("application must name an application.")
+    if not isinstance(master, bool):
+        raise bad_request("master must be true or false.")
+    requested = requested_permissions(body.get("tenantPermissions"))
+    expires_at = requested_expiry(body.get("expiresOn"))
+    missing = perms.beyond(caller.permissions, requested)
+    if missing:
+        raise CrafterError(403, "ACTION_DENIED",
+                           f"Action CREATE_TOKEN denied: a token cannot grant more than it holds ({missing}).")
+    try:
+        check_tenants_exist(requested)
+    except tokens.TokenError as error:
+        raise CrafterError(400, "NO_SUCH_TENANT", f"{error.message.capitalize()}.") from None
+    application = db.session.scalar(select(Application).where(Application.name == name))
+    if application is None:
+        raise bad_request(f"Unknown application {name}: register it first (portal create-application).")
+    try:
+        issued = tokens.create_token(application=application, source="api", actor=audit.token_actor(caller),
+                                     master=master, expires_at=expires_at, tenant_permissions=requested)
+    except tokens.TokenError as error:
+        raise bad_request(f"{crafter_field(error.field)}: {error.message}.") from None
+    return jsonify(crafter_token(issued.token, issued.value)), 200, NO_STORE
+
+
+@bp.get(f"{TOKENS}/all")
+def all_tokens():
+    """The access tokens this master token may see (values are not kept: `id` is null)."""
+    caller = master_caller("READ_TOKEN")
+    found = db.session.scalars(select(AccessToken).where(*crafter_tokens(caller)).order_by(AccessToken.id))
+    return jsonify([crafter_token(token, None) for token in found])
+
+
+@bp.get(f"{TOKENS}/<path:token_id>")
+def get_token(token_id: str):
+    """The access token whose value is `token_id`, or null."""
+    if token_id == "create" or token_id.endswith("/delete"):
+        raise wrong_method()
+    caller = master_caller("READ_TOKEN")
+    token = token_named(caller, token_id, "READ_TOKEN")
+    return jsonify(crafter_token(token, token_id) if token else None), 200, NO_STORE
+
+
+@bp.post(f"{TOKENS}/<path:token_id>/delete")
+def delete_token(token_id: str):
+    """Delete the access token whose value is `token_id` (an unknown one: nothing to do)."""
+    caller = master_caller("DELETE_TOKEN")
+    token = token_named(caller, token_id, "DELETE_TOKEN")
+    if token is not None:
+        tokens.delete(token, actor=audit.token_actor(caller))
+    return "", 200
+
+
+def wrong_method() -> CrafterError:
+    return CrafterError(405, "OTHER", "Method not allowed: GET all and <id>, POST create and <id>/delete.")
+
+
+@bp.route("/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def elsewhere(rest: str):
+    """Anything else under /crafter-profile, answered in Crafter's shape."""
+    if rest.startswith(TOKENS.lstrip("/") + "/"):
+        raise wrong_method()
+    raise CrafterError(404, "OTHER", "Tessera serves only Crafter Profile's access-token API "
+                                     f"(/crafter-profile{TOKENS}/...).")

@@ -1,0 +1,250 @@
+"""GeoNode's endpoints, sent what GeoServer's GeoNode OAuth2 module and its GeoNode REST
+role service send (README: GeoNode and GeoServer), on SQLite and PostgreSQL."""
+
+import base64
+import html
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from portal import clock, tokens
+from portal.config import ConfigError
+from portal.extensions import db
+from tests.conftest import base_config, csrf_token_from
+from tests.factories import make_application, make_tenant, make_token, make_user
+
+CLIENT_ID = "geoserver-client"
+CLIENT_SECRET = "geoserver-secret-0123456789"
+REDIRECT_URI = "http://geoserver.example.org/geoserver/index.html"
+PASSWORD = "correct horse battery"
+CONSENT_ACTION = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')
+
+
+def basic(client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET) -> dict:
+    """GeoServer sends its client credentials with every tokeninfo call."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+@pytest.fixture
+def site1(app):
+    return make_tenant("site1", "Site One")
+
+
+@pytest.fixture
+def geoserver(app):
+    return make_application(name="geoserver", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                            redirect_uris=[REDIRECT_URI], response_types=["code"], scope="openid email profile")
+
+
+@pytest.fixture
+def alice(site1):
+    return make_user("alice", PASSWORD, name="Alice Liddell", email="alice@example.org", tenant=site1)
+
+
+@pytest.fixture
+def alice_token(geoserver, alice) -> str:
+    return make_token(application=geoserver, user=alice, expires_in=3600).value
+
+
+def tokeninfo(client, token=None, **kwargs):
+    data = {} if token is None else {"token": token}
+    return client.post("/api/o/v4/tokeninfo/", data=data, headers=basic(), **kwargs)
+
+
+# --- GeoServer's login: /o/authorize/ and /o/token/, then tokeninfo ------------------------
+
+def test_geoserver_login_through_the_django_oauth_toolkit_paths(client, auth, geoserver, alice):
+    response = auth.login("alice", PASSWORD)
+    assert response.status_code == 303
+    query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
+             "scope": "openid email profile", "state": "geoserver"}
+    page = client.get("/o/authorize/?" + urlencode(query))
+    assert page.status_code == 200, page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    action = html.unescape(CONSENT_ACTION.search(text).group(1))
+    assert action.startswith("/o/authorize")  # the consent form posts back to the same path
+    response = client.post(action, data={"decision": "allow", "csrf_token": csrf_token_from(text)})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT_URI)
+    code = parse_qs(urlsplit(location).query)["code"][0]
+
+    response = client.post("/o/token/", headers=basic(), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    access_token = response.get_json()["access_token"]
+
+    response = tokeninfo(client, access_token)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["client_id"] == CLIENT_ID and body["issued_to"] == body["username"] == "alice"
+    assert body["user_id"] == alice.sub and body["access_token"] == access_token
+    assert 0 < body["expires_in"] <= 3600 * 1000
+    assert response.headers["Authorization"] == f"Bearer {access_token}"
+
+
+def test_o_token_errors_are_json(client, geoserver):
+    response = client.get("/o/token/")
+    assert response.status_code == 405 and response.is_json
+    response = client.post("/o/token/", headers=basic(secret="wrong-secret-000000"),
+                           data={"grant_type": "authorization_code", "code": "nope", "redirect_uri": REDIRECT_URI})
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+# --- tokeninfo ---------------------------------------------------------------------------
+
+def test_tokeninfo_answers_geonodes_fields(client, alice_token, alice):
+    response = tokeninfo(client, alice_token)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"client_id", "user_id", "username", "issued_to", "access_token", "email",
+                         "verified_email", "access_type", "expires_in"}
+    assert body["email"] == "alice@example.org" and body["verified_email"] == "true"
+    assert body["access_type"] == "online"
+    assert 3590 * 1000 < body["expires_in"] <= 3600 * 1000  # milliseconds, as GeoNode counts
+    assert response.headers["Authorization"] == f"Bearer {alice_token}"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_tokeninfo_without_a_token_field_is_invalid_request(client, alice_token):
+    for response in (client.post("/api/o/v4/tokeninfo/", data={}, headers=basic()),
+                     client.post("/api/o/v4/tokeninfo/", data={"access_token": alice_token}),
+                     client.post("/api/o/v4/tokeninfo/", json={"token": alice_token}),
+                     client.get(f"/api/o/v4/tokeninfo/?token={alice_token}"),
+                     client.post("/api/o/v4/tokeninfo/", data={"token": [alice_token, alice_token]}),
+                     client.post("/api/o/v4/tokeninfo/", data={"token": ""})):
+        assert response.status_code == 403
+        assert response.get_json() == {"error": "invalid_request"}
+        assert "Authorization" not in response.headers
+
+
+def test_tokeninfo_refuses_tokens_that_do_not_work(client, geoserver, alice, alice_token, monkeypatch):
+    assert tokeninfo(client, "tsr_no_such_token_0000000000").get_json() == {"error": "unknown token"}
+    revoked = make_token(application=geoserver, user=alice).value
+    tokens.revoke(tokens.find_by_value(revoked), actor="test")
+    assert tokeninfo(client, revoked).get_json() == {"error": "token revoked"}
+    no_user = make_token(application=geoserver).value
+    response = tokeninfo(client, no_user)
+    assert response.status_code == 403 and response.get_json() == {"error": "token has no user"}
+    expired = make_token(application=geoserver, user=alice, expires_in=60).value
+    now, later = clock.now, clock.now() + timedelta(seconds=120)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    response = tokeninfo(client, expired)
+    assert response.status_code == 403 and response.get_json() == {"error": "token expired"}
+    monkeypatch.setattr(clock, "now", now)
+    alice.active = False
+    db.session.commit()
+    response = tokeninfo(client, alice_token)
+    assert response.status_code == 403 and response.get_json() == {"error": "user deactivated"}
+
+
+@pytest.mark.parametrize("app_config", [{"BEARER_IP_RATE_LIMIT": "3 per minute"}])
+def test_tokeninfo_guesses_are_throttled_like_bearer_tokens(client, alice_token):
+    for attempt in range(3):
+        assert tokeninfo(client, f"tsr_guess_{attempt}_000000000000").status_code == 403
+    response = tokeninfo(client, alice_token)  # even the right token, once over the limit
+    assert response.status_code == 429 and response.get_json() == {"error": "too_many_requests"}
+    assert response.headers["Retry-After"]
+
+
+# --- userinfo ------------------------------------------------------------------------------
+
+def test_userinfo_with_a_bearer_header(client, alice_token, alice):
+    response = client.get("/api/o/v4/userinfo", headers={"Authorization": f"Bearer {alice_token}"})
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "sub": alice.sub, "name": "Alice Liddell", "given_name": "Alice", "family_name": "Liddell",
+        "email": "alice@example.org", "preferred_username": "alice", "groups": ["site1"]}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_userinfo_of_an_administrator_has_the_admin_group(client, geoserver):
+    admin = make_user("root", PASSWORD, name="Root", is_admin=True)
+    value = make_token(application=geoserver, user=admin).value
+    body = client.get("/api/o/v4/userinfo/", headers={"Authorization": f"Bearer {value}"}).get_json()
+    assert body["groups"] == ["admin"] and body["given_name"] == "Root" and body["family_name"] == ""
+
+
+def test_userinfo_without_a_user_is_401(client, geoserver):
+    response = client.get("/api/o/v4/userinfo")
+    assert response.status_code == 401 and response.get_json()["status"] == "error"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="tessera"'
+    response = client.get("/api/o/v4/userinfo", headers={"Authorization": "Bearer tsr_unknown_0000000000000"})
+    assert response.status_code == 401 and "invalid_token" in response.headers["WWW-Authenticate"]
+    no_user = make_token(application=geoserver).value
+    response = client.get("/api/o/v4/userinfo", headers={"Authorization": f"Bearer {no_user}"})
+    assert response.status_code == 401 and response.get_json()["errors"]["user"]
+
+
+# --- the role service ----------------------------------------------------------------------
+
+def test_role_service_from_an_allowed_address(client, alice):
+    make_tenant("site2")
+    admin_tenant = make_tenant("admin")  # a tenant named admin is never a group (it would make GeoServer admins)
+    make_user("mallory", PASSWORD, tenant=admin_tenant)
+    make_user("root", PASSWORD, is_admin=True, email="root@example.org")
+    make_user("gone", PASSWORD, tenant=alice.tenant, active=False)
+    assert client.get("/api/roles").get_json() == {"groups": ["site1", "site2", "admin"]}
+    assert client.get("/api/roles/").status_code == 200
+    assert client.get("/api/adminRole").get_json() == {"adminRole": "admin"}
+    assert client.get("/api/users").get_json() == {"users": [
+        {"username": "alice", "groups": ["site1"]},
+        {"username": "mallory", "groups": []},
+        {"username": "root", "groups": ["admin"]},
+    ]}
+    # GeoServer asks for one user by name: /api/users/<username>; GeoNode also takes an email.
+    assert client.get("/api/users/alice").get_json() == {"users": [{"username": "alice", "groups": ["site1"]}]}
+    assert client.get("/api/users/root@example.org").get_json() == {"users": [{"username": "root",
+                                                                                "groups": ["admin"]}]}
+    assert client.get("/api/users/gone").get_json() == {"users": []}
+    assert client.get("/api/users/nobody").get_json() == {"users": []}
+
+
+@pytest.mark.parametrize("path", ["/api/roles", "/api/adminRole", "/api/users", "/api/users/alice"])
+def test_role_service_refuses_other_addresses(client, alice, path):
+    response = client.get(path, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert response.status_code == 403 and response.get_json() == {"error": "unauthorized_request"}
+    assert client.get(path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+
+
+@pytest.mark.parametrize("app_config", [{"AUTH_IP_WHITELIST": "10.0.0.0/8, 192.0.2.7"}])
+def test_the_allow_list_takes_addresses_and_networks(client, alice):
+    assert client.get("/api/roles", environ_base={"REMOTE_ADDR": "10.20.30.40"}).status_code == 200
+    assert client.get("/api/roles", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    assert client.get("/api/roles", environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 403
+    assert client.get("/api/roles", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 403
+
+
+def test_a_bad_allow_list_stops_the_start(tmp_path, database_url):
+    from portal import create_app
+
+    with pytest.raises(ConfigError, match="AUTH_IP_WHITELIST"):
+        create_app(base_config(tmp_path, database_url, AUTH_IP_WHITELIST="10.0.0.0/8, geoserver.local"))
+
+
+@pytest.fixture
+def behind_proxy(monkeypatch):
+    """TRUSTED_PROXIES=1, read when the app is made (request this before `client`)."""
+    monkeypatch.setenv("TRUSTED_PROXIES", "1")
+
+
+@pytest.mark.parametrize("app_config", [{"AUTH_IP_WHITELIST": "192.0.2.7"}])
+def test_the_allow_list_reads_the_address_behind_trusted_proxies(behind_proxy, client):
+    """Behind nginx (TRUSTED_PROXIES=1) the client is the address nginx saw, not nginx."""
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    allowed = client.get("/api/roles", environ_base=local, headers={"X-Forwarded-For": "192.0.2.7"})
+    refused = client.get("/api/roles", environ_base=local, headers={"X-Forwarded-For": "198.51.100.1"})
+    assert allowed.status_code == 200 and refused.status_code == 403
+
+
+@pytest.mark.parametrize("app_config", [{"GEONODE_COMPAT": False}])
+def test_geonode_compat_off_removes_every_geonode_path(client, alice_token):
+    for method, path in (("get", "/o/authorize/"), ("post", "/o/token/"), ("post", "/api/o/v4/tokeninfo/"),
+                         ("get", "/api/o/v4/userinfo"), ("get", "/api/roles"), ("get", "/api/adminRole"),
+                         ("get", "/api/users"), ("get", "/api/users/alice")):
+        response = getattr(client, method)(path, data={"token": alice_token} if method == "post" else None)
+        assert response.status_code == 404, path
+        assert response.is_json or path == "/o/authorize/"  # a browser's page
+    assert client.post("/token", data={"grant_type": "client_credentials"}).status_code == 401  # Tessera's own
