@@ -123,6 +123,8 @@ PAGES = {
     "user detail": ("admin", visit("/admin/users/{user_id}"), 200),
     "user edit": ("admin", visit("/admin/users/{user_id}/edit"), 200),
     "user end sessions": ("admin", visit("/admin/users/{user_id}/end-sessions"), 200),
+    "sessions": ("admin", visit("/admin/sessions"), 200),
+    "sessions log everyone out": ("admin", visit("/admin/sessions/end-all"), 200),
     "tenants list": ("admin", visit("/admin/tenants"), 200),
     "tenant detail": ("admin", visit("/admin/tenants/{tenant_id}"), 200),
     "tenant delete, refused": ("admin", visit("/admin/tenants/{tenant_id}/delete"), 200),
