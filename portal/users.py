@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.hashing import django_algorithm
 from portal.models import Tenant, User
 from portal.rules import RuleError
 
@@ -72,6 +73,15 @@ def check_membership(is_admin: bool, tenant: Tenant | None) -> None:
     """An administrator belongs to no tenant."""
     if is_admin and tenant is not None:
         raise UserError("an administrator belongs to no tenant: choose no tenant, or make an end user", "tenant")
+
+
+def keep_password_hash(user: User, encoded: str) -> bool:
+    """Keep a password hash Django made (GeoNode's users, `portal import dot`) if Tessera
+    can check it; the first successful login rehashes it Tessera's way (User.check_password)."""
+    if not django_algorithm(encoded):
+        return False
+    user.password_hash = encoded
+    return True
 
 
 def add_user(username: str, password: str | None, *, email: str | None = None, name: str = "",

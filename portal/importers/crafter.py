@@ -1,0 +1,156 @@
+"""`portal import crafter FILE`: Crafter Profile's `accessToken` collection, as `mongoexport`
+writes it (JSON lines, or a JSON array with --jsonArray), in MongoDB Extended JSON.
+
+A record is Crafter's AccessToken: `_id` (the value clients send as `accessTokenId`),
+`application`, `master`, `tenantPermissions: [{tenant, allowedActions}]`, `expiresOn`.
+Each token keeps its value (stored as its hash), application, master flag, permissions and
+expiry; missing applications and tenants are made; expired tokens are skipped.
+"""
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from portal import applications, clock
+from portal.extensions import db
+from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
+                              TenantMaker, utc_naive)
+from portal.models import Application
+from portal.tokens import permissions as perms
+from portal.tokens.core import MAX_EXPIRES_IN
+from portal.tokens.errors import DuplicateValueError, TokenError
+from portal.tokens.imported import check_imported_value, import_token, value_present
+from portal.tokens.values import hint_for
+
+SOURCE = "admin"  # Crafter's tokens were made by its admin console or its REST API
+
+
+def read_export(text: str) -> list[dict]:
+    """The records of a mongoexport file: a JSON array, or one JSON document per line."""
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SourceError(f"not a JSON array: {error}") from None
+    else:
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise SourceError(f"line {number} is not JSON: {error}") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise SourceError("expected accessToken documents (JSON objects)")
+    return records
+
+
+def extended_value(value):
+    """A MongoDB Extended JSON wrapper's content ({"$oid": ...}, {"$numberLong": ...})."""
+    while isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        if key not in ("$oid", "$numberLong", "$numberInt", "$date"):
+            break
+        value = value[key]
+    return value
+
+
+def parse_date(value) -> datetime | None:
+    """`expiresOn` as mongoexport writes it: {"$date": "<ISO 8601>"}, {"$date": {"$numberLong":
+    "<ms>"}}, {"$date": <ms>} or plain epoch milliseconds; None when it has none."""
+    value = extended_value(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expiresOn is not a date")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.lstrip("-").isdigit()):
+        return datetime(1970, 1, 1) + timedelta(milliseconds=int(value))
+    if isinstance(value, str):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return utc_naive(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    raise ValueError("expiresOn is not a date")
+
+
+def permissions_of(record: dict) -> list[dict]:
+    entries = record.get("tenantPermissions") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise TokenError("tenantPermissions is not a list of {tenant, allowedActions}", "tenant_permissions")
+    return [{"tenant": e.get("tenant"), "actions": e.get("allowedActions") or []} for e in entries]
+
+
+def register(name: str, apply: bool) -> bool:
+    """A Crafter application is a name; here it becomes an application that owns tokens
+    (as `portal init` makes crafterengine and craftersocial)."""
+    if db.session.scalar(select(Application.id).where(Application.name == name)):
+        return False
+    applications.check_name(name)
+    if apply:
+        client_id = name if applications.CLIENT_ID_PATTERN.match(name) and not db.session.scalar(
+            select(Application.id).where(Application.client_id == name)) else None
+        applications.register_application(name=name, client_id=client_id, actor=IMPORT_ACTOR,
+                                          description="Imported from Crafter Profile")
+    return True
+
+
+def run(records: list[dict], *, apply: bool, advance: Callable[[int], None] = lambda n: None) -> Summary:
+    summary = Summary("Crafter Profile", apply, ("tenants", "applications", "tokens"))
+    tenant_maker, application_maker = TenantMaker(summary), ApplicationMaker(summary)
+    seen: set[str] = set()
+    now = clock.now()
+    for number, record in enumerate(records, start=1):
+        import_one(record, number, now, summary, tenant_maker, application_maker, seen)
+        advance(1)
+    summary.record()
+    return summary
+
+
+def import_one(record: dict, number: int, now: datetime, summary: Summary, tenant_maker: TenantMaker,
+               application_maker: ApplicationMaker, seen: set[str]) -> None:
+    value = extended_value(record.get("_id"))
+    label = f"#{number}" + (f" ({hint_for(value)}…)" if isinstance(value, str) and value else "")
+    try:
+        value = check_imported_value(value)
+        permission_list = perms.normalize(permissions_of(record))
+        expires_at = parse_date(record.get("expiresOn"))
+    except TokenError as error:
+        summary.refuse("tokens", label, error.message)
+        return
+    except (ValueError, OverflowError) as error:
+        summary.refuse("tokens", label, f"expiresOn: {error}")
+        return
+    if expires_at is not None and expires_at <= now:
+        summary.count("tokens", EXPIRED)
+        return
+    if value in seen or value_present(value):
+        summary.count("tokens", PRESENT)
+        return
+    seen.add(value)
+    name = record.get("application")
+    if not isinstance(name, str) or not name.strip():
+        summary.refuse("tokens", label, "no application")
+        return
+    if not application_maker.ensure(name, lambda: register(name, summary.apply)):
+        summary.refuse("tokens", label, f"application {name!r} refused")
+        return
+    refused = [p.tenant for p in permission_list if not tenant_maker.ensure(p.tenant)]
+    if refused:
+        summary.refuse("tokens", label, f"tenant {', '.join(map(repr, refused))} refused")
+        return
+    if expires_at is None:
+        expires_at = now + timedelta(seconds=MAX_EXPIRES_IN)
+        summary.note(f"token {label} had no expiry: it expires in ten years")
+    if summary.apply:
+        try:
+            import_token(application=db.session.scalar(select(Application).where(Application.name == name)),
+                         source=SOURCE, value=value, expires_at=expires_at, master=record.get("master") is True,
+                         tenant_permissions=permission_list)
+        except DuplicateValueError:  # written by another run meanwhile
+            summary.count("tokens", PRESENT)
+            return
+        except TokenError as error:
+            db.session.rollback()
+            summary.refuse("tokens", label, error.message)
+            return
+    summary.count("tokens", CREATED)
