@@ -34,6 +34,7 @@ TOKENS = "/api/1/access_token"
 EPOCH = datetime(1970, 1, 1)
 MILLISECOND = timedelta(milliseconds=1)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_PERMISSIONS = 100  # as the JSON API's TokenCreate (portal.api.schemas)
 
 
 class CrafterError(Exception):
@@ -141,11 +142,14 @@ def requested_permissions(entries) -> list[perms.Permission]:
         return []
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise bad_request("tenantPermissions must be a list of {\"tenant\", \"allowedActions\"} objects.")
+    if len(entries) > MAX_PERMISSIONS:
+        raise bad_request(f"tenantPermissions may have at most {MAX_PERMISSIONS} entries.")
     for index, entry in enumerate(entries):
-        if not isinstance(entry.get("allowedActions", []), list):
-            raise bad_request(f"tenantPermissions[{index}].allowedActions must be a list of action names.")
+        actions = entry.get("allowedActions")
+        if not isinstance(actions, list) or not actions:
+            raise bad_request(f"tenantPermissions[{index}].allowedActions must list at least one action.")
     try:
-        return perms.normalize({"tenant": entry.get("tenant", perms.ANY), "actions": entry.get("allowedActions", [])}
+        return perms.normalize({"tenant": entry.get("tenant", perms.ANY), "actions": entry["allowedActions"]}
                                for entry in entries)
     except tokens.TokenError as error:
         raise bad_request(f"{crafter_field(error.field)}: {error.message}.") from None
@@ -168,7 +172,8 @@ def create_token():
     """Create an access token; the answer is the token with its value as `id` (shown once)."""
     caller = master_caller("CREATE_TOKEN")
     body = request_body()
-    name, master = body.get("application"), body.get("master", False)
+    name = body.get("application")
+    master = False if body.get("master") is None else body["master"]  # null is false, as Crafter reads it
     if not isinstance(name, str) or not name:
         raise bad_request("application must name an application.")
     if not isinstance(master, bool):

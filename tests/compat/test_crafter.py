@@ -14,6 +14,9 @@ from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.factories import make_application, make_tenant, make_token, make_user
 
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
+
 BASE = "/crafter-profile/api/1/access_token"
 DAY_MS = 86400 * 1000
 EPOCH = datetime(1970, 1, 1)
@@ -88,6 +91,7 @@ def test_create_without_expiry_permissions_or_master_uses_defaults(client, maste
     assert body["master"] is False and body["tenantPermissions"] == []
     lifetime = body["expiresOn"] / 1000 - time.time()
     assert abs(lifetime - app.config["ACCESS_TOKEN_EXPIRE_SECONDS"]) < 60
+    assert create(client, master, {"application": "crafterengine", "master": None}).get_json()["master"] is False
     anywhere = create(client, master, {"application": "crafterengine", "master": True,
                                        "tenantPermissions": [{"allowedActions": ["*"]}]}).get_json()
     assert anywhere["master"] is True and anywhere["tenantPermissions"] == [{"tenant": "*", "allowedActions": ["*"]}]
@@ -121,9 +125,11 @@ def test_get_by_value(client, master, token_for):
     body = response.get_json()
     assert body["id"] == value and body["tenantPermissions"] == [{"tenant": "site2",
                                                                  "allowedActions": ["MANAGE_TICKETS"]}]
-    # As in Crafter: an unknown id reads as null.
+    # As in Crafter: an unknown id reads as null; so does a revoked token (Crafter never revokes).
     response = client.get(f"{BASE}/tsr_no_such_token_00000000000?accessTokenId={master}")
     assert response.status_code == 200 and response.is_json and response.get_json() is None
+    tokens.revoke(tokens.find_by_value(value), actor="test")
+    assert client.get(f"{BASE}/{value}?accessTokenId={master}").get_json() is None
 
 
 def test_values_with_slashes_and_reserved_characters_work_in_the_path(client, master, engine_app):
@@ -208,6 +214,15 @@ def test_caller_token_errors_are_crafters(client, master, token_for, engine_app,
     assert response.status_code == 403 and response.get_json()["errorCode"] == "EXPIRED_ACCESS_TOKEN"
 
 
+@pytest.mark.parametrize("app_config", [{"BEARER_IP_RATE_LIMIT": "2 per minute"}])
+def test_guessed_caller_tokens_are_throttled(client, master):
+    for attempt in range(2):
+        assert client.get(f"{BASE}/all?accessTokenId=tsr_guess_{attempt}_0000000000").status_code == 403
+    response = client.get(f"{BASE}/all?accessTokenId={master}")
+    assert response.status_code == 429 and response.get_json()["errorCode"] == "OTHER"
+    assert response.headers["Retry-After"]
+
+
 @pytest.mark.parametrize("app_config", [{"ALLOW_QUERY_ACCESS_TOKEN": False}])
 def test_with_url_tokens_off_the_parameter_is_not_read(client, master):
     response = client.get(f"{BASE}/all?accessTokenId={master}")
@@ -226,7 +241,12 @@ def test_with_url_tokens_off_the_parameter_is_not_read(client, master):
      "allowedActions"),
     (crafter_body(tenantPermissions=[{"tenant": "site1", "allowedActions": ["FLY"]}]), "OTHER", "FLY"),
     (crafter_body(tenantPermissions=[{"tenant": 5, "allowedActions": []}]), "OTHER", "tenant"),
-    (crafter_body(tenantPermissions=[{"tenant": "site1"}, {"tenant": "site1"}]), "OTHER", "twice"),
+    (crafter_body(tenantPermissions=[{"tenant": "site1", "allowedActions": ["*"]},
+                                     {"tenant": "site1", "allowedActions": ["READ_TENANT"]}]), "OTHER", "twice"),
+    (crafter_body(tenantPermissions=[{"tenant": "site1"}]), "OTHER", "allowedActions"),
+    (crafter_body(tenantPermissions=[{"tenant": "site1", "allowedActions": []}]), "OTHER", "allowedActions"),
+    (crafter_body(tenantPermissions=[{"tenant": f"t{i}", "allowedActions": ["*"]} for i in range(101)]), "OTHER",
+     "at most 100"),
     (crafter_body(tenantPermissions=[{"tenant": "site9", "allowedActions": ["READ_TENANT"]}]), "NO_SUCH_TENANT",
      "site9"),
     (crafter_body(expiresOn="tomorrow"), "OTHER", "expiresOn"),
@@ -266,7 +286,33 @@ def test_other_paths_and_methods_answer_in_crafters_shape(client, master):
         assert response.get_json()["errorCode"] == "OTHER"
 
 
-# --- a live gunicorn: no token value from a path in any log --------------------------------
+# --- no token value from a path in any log ------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("GET /crafter-profile/api/1/access_token/tsr_secret?accessTokenId=tsr_master HTTP/1.1",
+     "GET /crafter-profile/api/1/access_token/[REDACTED]?accessTokenId=[REDACTED] HTTP/1.1"),
+    ("POST /crafter-profile/api/1/access_token/tsr_secret/delete HTTP/1.1",
+     "POST /crafter-profile/api/1/access_token/[REDACTED]/delete HTTP/1.1"),
+    ("POST /crafter-profile/api/1/access_token/a/b%3Fc#d/delete/ HTTP/1.1",
+     "POST /crafter-profile/api/1/access_token/[REDACTED]/delete HTTP/1.1"),
+    ("GET //crafter-profile/api/1/access%5Ftoken/tsr_secret HTTP/1.1",
+     "GET /crafter-profile/api/1/access_token/[REDACTED] HTTP/1.1"),
+    ("GET /%63rafter-profile/api/1/access_token/tsr_secret HTTP/1.1",
+     "GET /crafter-profile/api/1/access_token/[REDACTED] HTTP/1.1"),
+    ("http://h:8000/crafter-profile/api/1/access_token/tsr_secret?x=1",
+     "http://h:8000/crafter-profile/api/1/access_token/[REDACTED]?x=1"),
+    ("/crafter-profile/api/1/access_token/tsr_secret", "/crafter-profile/api/1/access_token/[REDACTED]"),
+    ("GET /crafter-profile/api/1/access_token/all HTTP/1.1", "GET /crafter-profile/api/1/access_token/all HTTP/1.1"),
+    ("POST /crafter-profile/api/1/access_token/create/ HTTP/1.1",
+     "POST /crafter-profile/api/1/access_token/create/ HTTP/1.1"),
+    ("GET /api/v1/tenants/site%201 HTTP/1.1", "GET /api/v1/tenants/site%201 HTTP/1.1"),
+])
+def test_redact_takes_a_token_value_out_of_a_crafter_path(line, expected):
+    from portal.logging import redact
+
+    assert redact(line) == expected
+
+
 
 def test_live_token_values_in_paths_never_reach_the_logs(live_server):
     master = live_server.default_tokens["adminconsole"]

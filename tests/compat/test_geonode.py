@@ -15,6 +15,9 @@ from portal.extensions import db
 from tests.conftest import base_config, csrf_token_from
 from tests.factories import make_application, make_tenant, make_token, make_user
 
+# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+pytestmark = pytest.mark.token_format
+
 CLIENT_ID = "geoserver-client"
 CLIENT_SECRET = "geoserver-secret-0123456789"
 REDIRECT_URI = "http://geoserver.example.org/geoserver/index.html"
