@@ -26,6 +26,7 @@ PASSWORDS = {"alice": "alice-old-password", "gnadmin": "admin-old-password", "bo
 HASHERS = {"alice": "pbkdf2_sha256", "gnadmin": "argon2", "bob": "bcrypt_sha256", "jürgen": "pbkdf2_sha256",
            "mallory": "md5"}
 GEOSERVER_SECRET = "geoserver-old-secret-0123456789abcdefghij"
+LEGACY_SECRET = "harvester-plain-secret-0123456789"
 
 
 def build() -> dict:
@@ -49,6 +50,11 @@ def build() -> dict:
         authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
         redirect_uris="https://maps.example.org/callback")
 
+    # A client registered with DOT's hash_client_secret off: its secret is stored as typed.
+    Application.objects.create(
+        name="Harvester", client_id="harvester", client_secret=LEGACY_SECRET, hash_client_secret=False,
+        client_type=Application.CLIENT_CONFIDENTIAL, authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS)
+
     def token(value, user, application, *, expires_in, scope="read write", refresh=None):
         access = AccessToken.objects.create(token=value, user=user, application=application, scope=scope,
                                             expires=now + timedelta(seconds=expires_in))
@@ -70,6 +76,7 @@ def build() -> dict:
         "passwords": PASSWORDS, "hashes": {u: User.objects.get(username=u).password for u in PASSWORDS},
         "client_id": "geoserver-client-id", "client_secret": GEOSERVER_SECRET,
         "stored_client_secret": stored_secret, "public_client_id": "map-viewer",
+        "legacy_client_id": "harvester", "legacy_secret": LEGACY_SECRET,
         "access_token": "alice-access-token-000000000001", "refresh_token": "alice-refresh-token-00000000001",
         "admin_token": "gnadmin-access-token-0000000002", "stale_refresh_token": "bob-refresh-token-0000000000005",
         "expired_token": "expired-access-token-0000000004", "refused_token": "jurgen-access-token-00000000006",

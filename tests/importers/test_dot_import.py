@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.hashing import django_algorithm, sha256_hex
+from portal.hashing import django_algorithm, django_password_matches, sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, User
 from tests.conftest import NO_POSTGRES, ROOT, TEST_DATABASE_URL, fresh_postgres_database
 
@@ -69,7 +69,7 @@ def test_dry_run_then_apply_then_apply_again(app, runner, geonode):
     output = invoke(runner, geonode)
     assert "Dry run" in output
     assert summary_line(output, "users") == "users: 5 to create, 0 already present, 1 refused"
-    assert summary_line(output, "applications") == "applications: 2 to create, 0 already present, 0 refused"
+    assert summary_line(output, "applications") == "applications: 3 to create, 0 already present, 0 refused"
     assert summary_line(output, "tokens") == "tokens: 4 to create, 0 already present, 1 expired (skipped), 1 refused"
     assert "'jürgen'" in output and "md5" in output  # refused, and imported without its password
     assert row_counts() == (0, 0, 0)
@@ -77,14 +77,14 @@ def test_dry_run_then_apply_then_apply_again(app, runner, geonode):
     output = invoke(runner, geonode, "--apply")
     assert summary_line(output, "users") == "users: 5 created, 0 already present, 1 refused"
     assert summary_line(output, "tokens") == "tokens: 4 created, 0 already present, 1 expired (skipped), 1 refused"
-    assert row_counts() == (5, 2, 4)
+    assert row_counts() == (5, 3, 4)
     assert geonode["access_token"] not in output and geonode["client_secret"] not in output
 
     output = invoke(runner, geonode, "--apply")
     assert summary_line(output, "users") == "users: 0 created, 5 already present, 1 refused"
-    assert summary_line(output, "applications") == "applications: 0 created, 2 already present, 0 refused"
+    assert summary_line(output, "applications") == "applications: 0 created, 3 already present, 0 refused"
     assert summary_line(output, "tokens") == "tokens: 0 created, 4 already present, 1 expired (skipped), 1 refused"
-    assert row_counts() == (5, 2, 4)
+    assert row_counts() == (5, 3, 4)
     assert db.session.scalar(select(func.count()).where(AuditEvent.action == "import.applied")) == 2
 
 
@@ -109,6 +109,9 @@ def test_what_is_kept(app, runner, geonode):
     assert viewer.is_public and viewer.client_secret_hash is None and viewer.token_endpoint_auth_method == "none"
 
     by_value = select(AccessToken).where(AccessToken.token_hash == sha256_hex(geonode["access_token"]))
+    harvester = db.session.scalar(select(Application).where(Application.client_id == geonode["legacy_client_id"]))
+    assert harvester.client_secret_hash == sha256_hex(geonode["legacy_secret"])  # a plain DOT secret, hashed
+    assert harvester.grant_types == ["client_credentials"]
     token = db.session.scalar(by_value)
     assert token.user.username == "alice" and token.application == geoserver and token.scope == "openid read write"
     assert token.refresh_token_hash == sha256_hex(geonode["refresh_token"]) and token.grant_id
@@ -167,6 +170,25 @@ def test_old_client_secret_and_tokens_keep_working(app, runner, geonode, client)
                                         "refresh_token": geonode["stale_refresh_token"],
                                         "client_id": client_id, "client_secret": secret})
     assert stale.status_code == 200, stale.get_data(as_text=True)
+
+
+def test_a_client_with_a_plain_dot_secret_gets_tokens(app, runner, geonode, client):
+    invoke(runner, geonode, "--apply")
+    issued = client.post("/token", data={"grant_type": "client_credentials"},
+                         headers=basic(geonode["legacy_client_id"], geonode["legacy_secret"]))
+    assert issued.status_code == 200, issued.get_data(as_text=True)
+    assert client.post("/token", data={"grant_type": "client_credentials"},
+                       headers=basic(geonode["legacy_client_id"], "not-the-secret-0123456789")).status_code == 401
+
+
+def test_django_hashes_are_checked_as_django_checks_them(geonode):
+    for username, encoded in geonode["hashes"].items():
+        password = geonode["passwords"][username]
+        kept = django_algorithm(encoded) is not None
+        assert django_password_matches(encoded, password) is kept  # md5: never
+        assert django_password_matches(encoded, password + "x") is False
+        assert django_password_matches(encoded[:-6], password) is False  # a damaged hash is no match, no error
+    assert django_password_matches(geonode["stored_client_secret"], geonode["client_secret"])
 
 
 def test_not_a_dot_database_is_a_clear_error(app, runner, tmp_path):
