@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from portal import audit, throttle, tokens
 from portal.api.tokens import visible_to
@@ -51,6 +52,13 @@ def crafter_error(error: CrafterError):
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    """Werkzeug's and Tessera's own refusals (a NUL byte, a body too large) in Crafter's shape."""
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    return crafter_error(CrafterError(error.code or 500, "OTHER", error.description or error.name, headers))
 
 
 def refused(refusal: BearerRefused) -> CrafterError:

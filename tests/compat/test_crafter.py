@@ -341,3 +341,22 @@ def test_live_token_values_in_paths_never_reach_the_logs(live_server):
     log = live_server.log()
     assert "/crafter-profile/api/1/access_token/[REDACTED]/delete" in log
     assert value not in log and master not in log
+
+
+@pytest.mark.parametrize("body", [
+    crafter_body(application="crafter\u0000engine"),
+    crafter_body(tenantPermissions=[{"tenant": "site\u00001", "allowedActions": ["READ_TENANT"]}]),
+    crafter_body(tenantPermissions=[{"tenant": "site1", "allowedActions": ["READ\u0000TENANT"]}]),
+    crafter_body(tenantPermissions=[{"tenant": "s" * 5000, "allowedActions": ["READ_TENANT"]}]),
+])
+def test_nul_bytes_and_long_names_are_a_clean_400(client, master, body):
+    response = create(client, master, body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["errorCode"] in ("OTHER", "NO_SUCH_TENANT")
+
+
+def test_refusals_before_the_view_are_crafters_too(client, master):
+    response = client.get(f"{BASE}/tsr_a%00b?accessTokenId={master}")
+    assert response.status_code == 400 and response.get_json()["errorCode"] == "OTHER"
+    response = create(client, master, crafter_body(application="x" * (2 * 1024 * 1024)))
+    assert response.status_code == 413 and response.get_json()["errorCode"] == "OTHER"

@@ -251,3 +251,12 @@ def test_geonode_compat_off_removes_every_geonode_path(client, alice_token):
         assert response.status_code == 404, path
         assert response.is_json or path == "/o/authorize/"  # a browser's page
     assert client.post("/token", data={"grant_type": "client_credentials"}).status_code == 401  # Tessera's own
+
+
+@pytest.mark.parametrize("name", ["a%00b", "%FF%FE", "x" * 5000, "a/b", "%2e%2e"])
+def test_odd_user_names_are_no_one_never_a_500(client, alice, name):
+    response = client.get(f"/api/users/{name}")
+    assert response.status_code in (200, 400, 404), response.get_data(as_text=True)
+    assert response.is_json
+    if response.status_code == 200:
+        assert response.get_json() == {"users": []}
