@@ -10,6 +10,12 @@ MAX_SUMMARY_LENGTH = 100
 UNKNOWN = "Other"  # what ua-parser calls a browser or system it does not know
 
 
+def stored_user_agent(header: str) -> str:
+    """The header as kept: printable characters only (a database may refuse NUL), and
+    no longer than any real browser sends."""
+    return "".join(character for character in header if character.isprintable())[:MAX_USER_AGENT_LENGTH]
+
+
 @lru_cache(maxsize=256)
 def browser_summary(user_agent: str) -> str:
     """"Firefox 133 on Windows", "Mobile Safari 17 on iOS", "curl 8"; "Unknown browser"

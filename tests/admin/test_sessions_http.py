@@ -70,6 +70,15 @@ def test_an_over_long_user_agent_is_kept_to_its_first_512_characters(app, admin_
     assert details.browser == "Firefox 133 on Windows"
 
 
+def test_a_user_agent_with_control_characters_is_kept_without_them(app, admin_user):
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x00\x07 tail"
+    csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
+    assert client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}).status_code == 303
+    [details] = details_of("admin")
+    assert (details.user_agent, details.browser) == ("curl/8.5.0 tail", "curl 8")
+
+
 def test_the_forwarded_address_counts_only_from_a_trusted_proxy(app, admin_user, tmp_path, monkeypatch):
     log_in(app, "admin", address="127.0.0.1", headers={"X-Forwarded-For": "198.51.100.9"})
     assert [d.address for d in details_of("admin")] == ["127.0.0.1"]  # anyone may send the header
