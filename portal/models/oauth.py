@@ -24,6 +24,8 @@ class AuthorizationCode(db.Model):
     nonce: Mapped[str | None] = mapped_column(Text)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    # The resources (RFC 8707) asked for at /authorize, space-separated; the token's audience.
+    resource: Mapped[str | None] = mapped_column(Text)
     auth_time: Mapped[datetime | None]
     issued_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
@@ -47,7 +49,9 @@ class Consent(db.Model):
 
 
 class SigningKey(db.Model):
-    """An RS256 key pair; the newest unretired one signs, all unexpired ones are in JWKS."""
+    """An RS256 key pair. Its state follows from the clock alone, so every worker agrees
+    (portal.signing): next until `signs_from`, current until a later key's `signs_from`,
+    then retiring while a token it signed may still be valid."""
 
     __tablename__ = "signing_keys"
 
@@ -55,6 +59,7 @@ class SigningKey(db.Model):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     private_jwk: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
-    # Set when a newer key takes over; the key stays published until this passes
-    # plus the longest token lifetime.
-    retired_at: Mapped[datetime | None]
+    signs_from: Mapped[datetime] = mapped_column(default=clock.now)
+    # The latest `exp` of a token it signed for longer than the grants' lifetime (an
+    # admin- or API-made JWT access token): it stays published at least until then.
+    signed_until: Mapped[datetime | None]

@@ -7,11 +7,14 @@ token stops working here at once, while a signature-only validator elsewhere acc
 until `exp`. Keep such tokens short-lived.
 """
 
+from datetime import timedelta
+
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import current_app
 from joserfc.jwk import KeySet
 
-from portal.signing import current_key, issuer
+from portal import clock
+from portal.signing import current_key, grant_token_lifetime, issuer, keep_published
 from portal.tokens.permissions import Permission
 
 
@@ -20,15 +23,21 @@ def jwt_format_enabled() -> bool:
 
 
 class TesseraJWTGenerator(JWTBearerTokenGenerator):
-    """Signs with the current key only (its `kid` is in JWKS); `sub` is the user's stable sub."""
+    """Signs with the current key only (its `kid` is in JWKS); `sub` is the user's stable sub;
+    `aud` is the resources asked for (RFC 8707), or the client id when none was."""
 
-    def __init__(self, *, master: bool = False, permissions: list[Permission] = (), **kwargs):
+    def __init__(self, *, master: bool = False, permissions: list[Permission] = (), audience: list[str] = (),
+                 **kwargs):
         super().__init__(issuer(), alg="RS256", **kwargs)
         self.master = master
         self.permissions = list(permissions)
+        self.audience = list(audience)
 
     def get_jwks(self) -> KeySet:
         return KeySet([current_key()])
+
+    def get_audiences(self, client, user, scope):
+        return token_audience(self.audience, client.get_client_id())
 
     def get_extra_claims(self, client, grant_type, user, scope) -> dict:
         return {
@@ -38,7 +47,19 @@ class TesseraJWTGenerator(JWTBearerTokenGenerator):
         }
 
 
+def token_audience(resources: list[str], client_id: str) -> str | list[str]:
+    """A token's `aud` (JWT and introspection alike): the resources it was issued for, one
+    as a string, several as a list; the client id when none was asked for."""
+    if not resources:
+        return client_id
+    return resources[0] if len(resources) == 1 else list(resources)
+
+
 def sign_access_token(*, application, user, scope: str, master: bool, permissions: list[Permission],
-                      expires_in: int, grant_type: str) -> str:
-    generator = TesseraJWTGenerator(master=master, permissions=permissions, expires_generator=expires_in)
-    return generator.access_token_generator(application, grant_type, user, scope)
+                      expires_in: int, grant_type: str, audience: list[str] = ()) -> str:
+    generator = TesseraJWTGenerator(master=master, permissions=permissions, audience=audience,
+                                    expires_generator=expires_in)
+    value = generator.access_token_generator(application, grant_type, user, scope)
+    if timedelta(seconds=expires_in) > grant_token_lifetime():
+        keep_published(current_key().kid, clock.now() + timedelta(seconds=expires_in))
+    return value

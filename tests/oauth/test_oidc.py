@@ -127,7 +127,7 @@ def test_issuer_setting_is_used_everywhere(app, logged_in):
 @pytest.mark.token_format
 def test_jwks_has_current_and_previous_keys_and_no_private_parts(logged_in):
     old_kid = jwt.get_unverified_header(logged_in.tokens()["id_token"])["kid"]
-    signing.rotate()
+    signing.rotate(at_once=True)
     new_token = logged_in.tokens()["id_token"]
     new_kid = jwt.get_unverified_header(new_token)["kid"]
     assert new_kid != old_kid
