@@ -150,6 +150,10 @@ def test_delete_ends_the_token_at_once(client, master, token_for):
     assert client.get(f"/api/v1/tenants/site1?accessTokenId={value}").status_code == 401
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "token.deleted"))
     assert event.actor == audit.token_actor(tokens.authenticate(master))
+    # Crafter's Java client posts the delete with accessTokenId in a form body, not the URL.
+    other = token_for(("site1", ["READ_TENANT"]))
+    response = client.post(f"{BASE}/{other}/delete", data={"accessTokenId": master})
+    assert response.status_code == 200 and tokens.find_by_value(other) is None
     # As in Crafter: deleting an unknown id changes nothing.
     before = db.session.scalar(db.select(db.func.count()).select_from(AccessToken))
     assert client.post(f"{BASE}/{value}/delete?accessTokenId={master}").status_code == 200
