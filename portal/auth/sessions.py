@@ -1,7 +1,9 @@
 """Which session cookies still count: checked on every request, on the server."""
 
+from datetime import timedelta
+
 from flask import current_app, g, request, session
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from portal import clock, tokens
 from portal.extensions import db, login_manager
@@ -41,14 +43,18 @@ def recently_authenticated() -> bool:
 
 def note_session_use(token_id: int) -> None:
     """Record that this session was used, at most once a minute: the cookie remembers when
-    it was last written, so the requests in between read and write nothing more. Its own
+    it was last written, so the requests in between send nothing to the database, and the
+    row's own time holds the minute for a client that replays an older cookie. Its own
     short transaction, apart from whatever the request goes on to change."""
     now = clock.now()
     written = session.get(LAST_USE_KEY)
     if isinstance(written, int) and clock.timestamp(now) - written < LAST_USE_RESOLUTION:
         return
+    stale = now - timedelta(seconds=LAST_USE_RESOLUTION)
     with db.engine.begin() as connection:
-        connection.execute(update(LoginSession).where(LoginSession.token_id == token_id).values(last_used_at=now))
+        connection.execute(update(LoginSession).where(
+            LoginSession.token_id == token_id,
+            or_(LoginSession.last_used_at.is_(None), LoginSession.last_used_at <= stale)).values(last_used_at=now))
     session[LAST_USE_KEY] = clock.timestamp(now)
 
 

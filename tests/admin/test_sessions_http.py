@@ -109,6 +109,21 @@ def test_last_use_is_written_at_most_once_a_minute(app, admin_user, monkeypatch)
     assert details_of("admin")[0].last_used_at == start + timedelta(seconds=125)
 
 
+def test_a_replayed_older_cookie_does_not_write_more_often(app, admin_user, monkeypatch):
+    """A client that keeps sending its login cookie (ignoring the updated one) still gets at
+    most one write a minute: the row's own time decides."""
+    start, name = clock.now(), app.config["SESSION_COOKIE_NAME"]
+    client = log_in(app, "admin")
+    login_cookie = client.get_cookie(name).value
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=61))
+    assert client.get("/admin").status_code == 200
+    assert details_of("admin")[0].last_used_at == start + timedelta(seconds=61)
+    client.set_cookie(name, login_cookie)  # says: not written since the login
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=90))
+    assert client.get("/admin").status_code == 200
+    assert details_of("admin")[0].last_used_at == start + timedelta(seconds=61)
+
+
 def test_the_sessions_page_lists_live_sessions_with_their_details(app, admin_user):
     admin = log_in(app, "admin", user_agent=CHROME_LINUX, address="192.0.2.1")
     make_user("noor")
