@@ -54,7 +54,8 @@ def create(client, caller, body, **kwargs):
 
 
 def crafter_body(expires_on=None, **overrides) -> dict:
-    body = {"application": "crafterengine", "master": False,
+    """An AccessToken as Crafter's Java client serialises it (Jackson writes the null id too)."""
+    body = {"id": None, "application": "crafterengine", "master": False,
             "tenantPermissions": [{"tenant": "site1", "allowedActions": ["READ_TENANT", "MANAGE_PROFILES"]}],
             "expiresOn": expires_on or now_ms() + DAY_MS}
     body.update(overrides)
