@@ -10,12 +10,9 @@ id, username, tenant) is left as it is, so a second run creates nothing.
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
 
-from portal import applications, audit, tenants
+from portal import applications, audit
 from portal.extensions import db
-from portal.models import Tenant, User
-from portal.tokens import permissions as perms
 
 IMPORT_ACTOR = "portal import"  # how the audit log names an import
 CREATED, PRESENT, EXPIRED, REFUSED = OUTCOMES = "created", "present", "expired", "refused"
@@ -44,9 +41,6 @@ class Summary:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
-
-    def created(self, kind: str) -> int:
-        return self.counts.get(kind, Counter())[CREATED]
 
     def lines(self) -> list[str]:
         made = "created" if self.apply else "to create"
@@ -81,40 +75,6 @@ def utc_naive(value: datetime) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
-
-
-def find_user(username: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-
-
-class TenantMaker:
-    """The tenants a run needs: found, made (with `apply`), or refused by the tenant rules."""
-
-    def __init__(self, summary: Summary):
-        self.summary = summary
-        self.known: dict[str, bool] = {}  # name -> usable (present, made, or would be made)
-
-    def ensure(self, name: str) -> bool:
-        if name == perms.ANY:
-            return True
-        if name not in self.known:
-            self.known[name] = self._ensure(name)
-        return self.known[name]
-
-    def _ensure(self, name: str) -> bool:
-        if db.session.scalar(select(Tenant.id).where(Tenant.name == name)):
-            self.summary.count("tenants", PRESENT)
-            return True
-        try:
-            tenants.check_name(name)
-            if self.summary.apply:
-                tenants.create_tenant(name, actor=IMPORT_ACTOR)
-        except tenants.TenantError as error:
-            db.session.rollback()
-            self.summary.refuse("tenants", repr(name), error.message)
-            return False
-        self.summary.count("tenants", CREATED)
-        return True
 
 
 class ApplicationMaker:

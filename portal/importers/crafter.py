@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from portal import applications, clock
+from portal import applications, clock, tenants
 from portal.extensions import db
 from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
-                              TenantMaker, utc_naive)
-from portal.models import Application
+                              utc_naive)
+from portal.models import Application, Tenant
 from portal.tokens import permissions as perms
 from portal.tokens.core import MAX_EXPIRES_IN
 from portal.tokens.errors import DuplicateValueError, TokenError
@@ -71,6 +71,36 @@ def parse_date(value) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return utc_naive(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     raise ValueError("expiresOn is not a date")
+
+
+class TenantMaker:
+    """The tenants a run needs: found, made (with `apply`), or refused by the tenant rules."""
+
+    def __init__(self, summary: Summary):
+        self.summary = summary
+        self.known: dict[str, bool] = {}  # name -> usable (present, made, or would be made)
+
+    def ensure(self, name: str) -> bool:
+        if name == perms.ANY:
+            return True
+        if name not in self.known:
+            self.known[name] = self._ensure(name)
+        return self.known[name]
+
+    def _ensure(self, name: str) -> bool:
+        if db.session.scalar(select(Tenant.id).where(Tenant.name == name)):
+            self.summary.count("tenants", PRESENT)
+            return True
+        try:
+            tenants.check_name(name)
+            if self.summary.apply:
+                tenants.create_tenant(name, actor=IMPORT_ACTOR)
+        except tenants.TenantError as error:
+            db.session.rollback()
+            self.summary.refuse("tenants", repr(name), error.message)
+            return False
+        self.summary.count("tenants", CREATED)
+        return True
 
 
 def permissions_of(record: dict) -> list[dict]:

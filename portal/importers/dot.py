@@ -25,8 +25,8 @@ from portal import applications, audit, clock, users
 from portal.extensions import db
 from portal.hashing import django_algorithm
 from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
-                              find_user, utc_naive)
-from portal.models import Application
+                              utc_naive)
+from portal.models import Application, User
 from portal.models.application import CONFIDENTIAL, PUBLIC
 from portal.tokens.errors import DuplicateValueError, TokenError
 from portal.tokens.imported import check_imported_value, import_token, value_present
@@ -45,6 +45,10 @@ GRANTS = {
     "password": ["refresh_token"],
 }
 DEFAULT_SCOPE = ["openid", "email", "profile"]
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
 def as_datetime(value) -> datetime | None:
