@@ -74,7 +74,8 @@ def test_a_user_agent_with_control_characters_is_kept_without_them(app, admin_us
     client = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x00\x07 tail"
     csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
-    assert client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}).status_code == 303
+    response = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 303
     [details] = details_of("admin")
     assert (details.user_agent, details.browser) == ("curl/8.5.0 tail", "curl 8")
 
