@@ -6,7 +6,7 @@ bp = Blueprint("oauth", __name__)
 
 
 def init_oauth(app) -> None:
-    from portal.oauth import views  # noqa: F401 - registers the routes
+    from portal.oauth import cors, logout, views  # noqa: F401 - registers the routes and hooks
     from portal.oauth.server import init_server
 
     init_server(app)

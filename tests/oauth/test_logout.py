@@ -1,0 +1,221 @@
+"""RP-Initiated Logout 1.0 at /end_session: a current id_token_hint logs out at once and
+goes back to a registered post-logout URI with `state`; a missing or stale hint asks
+first (a CSRF-checked form); a hint this server did not sign, or a URI not registered, is
+refused without a redirect. The session token goes with the session."""
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import AccessToken, Application, AuditEvent
+from portal.signing import current_key
+from tests.conftest import csrf_token_from
+from tests.factories import make_application, make_user
+from tests.oauth.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Flow, query_of
+
+LOGGED_OUT_URI = "https://rp.example/logged-out?from=tessera"
+
+
+@pytest.fixture
+def rp(client, auth, oauth_user):
+    """The README's client, with a post-logout redirect URI, logged in with an ID token."""
+    application = make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                   redirect_uris=[REDIRECT_URI], post_logout_redirect_uris=[LOGGED_OUT_URI])
+    flow = Flow(client, auth, application, CLIENT_SECRET, oauth_user)
+    flow.login()
+    flow.id_token = flow.tokens()["id_token"]
+    return flow
+
+
+def session_tokens(user) -> int:
+    return db.session.scalar(select(func.count()).select_from(AccessToken).where(
+        AccessToken.user_id == user.id, AccessToken.source == "session"))
+
+
+def logged_in_as(client) -> bool:
+    return client.get("/").status_code == 200
+
+
+def end_session(client, method="GET", path="/end_session", **params):
+    if method == "GET":
+        return client.get(path + "?" + urlencode(params))
+    return client.post(path, data=params)
+
+
+def assert_refused(response, rp):
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "cannot be followed" in response.get_data(as_text=True)
+    assert logged_in_as(rp.client) and session_tokens(rp.user) == 1
+
+
+def test_discovery_names_the_endpoint_and_no_channel_logout(client):
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        metadata = client.get(path).get_json()
+        assert metadata["end_session_endpoint"] == metadata["issuer"] + "/end_session"
+        assert metadata["frontchannel_logout_supported"] is False
+        assert metadata["backchannel_logout_supported"] is False
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/end_session"), ("POST", "/end_session"),
+                                              ("GET", "/end_session/")])
+def test_a_current_hint_logs_out_at_once_and_returns_with_state(rp, method, path):
+    assert session_tokens(rp.user) == 1
+    response = end_session(rp.client, method, path, id_token_hint=rp.id_token,
+                           post_logout_redirect_uri=LOGGED_OUT_URI, state="s-42")
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith(LOGGED_OUT_URI + "&")
+    assert query_of(location) == {"from": "tessera", "state": "s-42"}
+    assert not logged_in_as(rp.client)
+    assert session_tokens(rp.user) == 0
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "logout"))
+    assert event.actor == rp.user.username
+
+
+def test_the_client_id_alone_may_name_the_application(rp):
+    response = end_session(rp.client, client_id=CLIENT_ID, post_logout_redirect_uri=LOGGED_OUT_URI)
+    assert response.status_code == 200  # no hint: asked first
+    assert "Sign out of Tessera?" in response.get_data(as_text=True)
+    assert logged_in_as(rp.client)
+
+
+def test_without_a_redirect_uri_the_user_sees_our_signed_out_page(rp):
+    response = end_session(rp.client, id_token_hint=rp.id_token)
+    assert response.status_code == 200 and "Signed out" in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert not logged_in_as(rp.client)
+
+
+def test_no_hint_asks_and_the_confirmation_needs_its_csrf_token(rp):
+    page = end_session(rp.client, client_id=CLIENT_ID, post_logout_redirect_uri=LOGGED_OUT_URI, state="s-1")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'name="confirm"' in text
+    forged = rp.client.post("/end_session", data={"confirm": "yes", "client_id": CLIENT_ID})
+    assert forged.status_code == 400 and logged_in_as(rp.client)
+    response = rp.client.post("/end_session", data={
+        "confirm": "yes", "csrf_token": csrf_token_from(text), "client_id": CLIENT_ID,
+        "post_logout_redirect_uri": LOGGED_OUT_URI, "state": "s-1"})
+    assert response.status_code == 303
+    assert query_of(response.headers["Location"])["state"] == "s-1"
+    assert not logged_in_as(rp.client) and session_tokens(rp.user) == 0
+
+
+def test_a_hint_for_another_user_asks_first(rp):
+    other = make_user(username="bob")
+    rp.login(other)  # this browser now belongs to bob; rp.id_token is alice's
+    response = end_session(rp.client, id_token_hint=rp.id_token, post_logout_redirect_uri=LOGGED_OUT_URI)
+    assert response.status_code == 200 and "Sign out of Tessera?" in response.get_data(as_text=True)
+    assert logged_in_as(rp.client)
+
+
+def test_a_hint_from_an_earlier_session_asks_first(rp, move_clock):
+    move_clock(5)
+    rp.login()  # a new session, after the hint was issued
+    response = end_session(rp.client, id_token_hint=rp.id_token, post_logout_redirect_uri=LOGGED_OUT_URI)
+    assert response.status_code == 200 and "Sign out of Tessera?" in response.get_data(as_text=True)
+
+
+def test_an_expired_hint_of_this_session_still_logs_out(rp, move_clock):
+    move_clock(7200)  # past the ID token's exp, within the session's life
+    response = end_session(rp.client, id_token_hint=rp.id_token, post_logout_redirect_uri=LOGGED_OUT_URI)
+    assert response.status_code == 303 and not logged_in_as(rp.client)
+
+
+def test_without_a_session_it_just_returns(client, auth, oauth_user):
+    make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI],
+                     post_logout_redirect_uris=[LOGGED_OUT_URI])
+    response = end_session(client, client_id=CLIENT_ID, post_logout_redirect_uri=LOGGED_OUT_URI, state="x")
+    assert response.status_code == 303 and query_of(response.headers["Location"])["state"] == "x"
+
+
+@pytest.mark.parametrize("uri", [LOGGED_OUT_URI + "&x=1", "https://rp.example/logged-out", REDIRECT_URI,
+                                 "https://evil.example/"])
+def test_an_unregistered_post_logout_uri_is_refused(rp, uri):
+    assert_refused(end_session(rp.client, id_token_hint=rp.id_token, post_logout_redirect_uri=uri), rp)
+
+
+def test_a_redirect_uri_without_any_client_is_refused(rp):
+    assert_refused(end_session(rp.client, post_logout_redirect_uri=LOGGED_OUT_URI), rp)
+
+
+def test_a_client_id_that_is_not_the_hints_audience_is_refused(rp):
+    make_application(name="other", client_id="other-client", redirect_uris=[REDIRECT_URI],
+                     post_logout_redirect_uris=[LOGGED_OUT_URI])
+    assert_refused(end_session(rp.client, id_token_hint=rp.id_token, client_id="other-client",
+                               post_logout_redirect_uri=LOGGED_OUT_URI), rp)
+
+
+def forged_hint(rp, key, **claims) -> str:
+    now = int(time.time())
+    payload = {"iss": "http://localhost", "sub": rp.user.sub, "aud": CLIENT_ID, "iat": now, "exp": now + 600}
+    payload.update(claims)
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, payload, key)
+
+
+def test_a_hint_signed_by_another_key_is_refused(rp):
+    stranger = RSAKey.generate_key(2048, parameters={"kid": current_key().kid})  # even with our kid
+    assert_refused(end_session(rp.client, id_token_hint=forged_hint(rp, stranger),
+                               post_logout_redirect_uri=LOGGED_OUT_URI), rp)
+
+
+def test_a_hint_from_another_issuer_is_refused(rp):
+    hint = forged_hint(rp, current_key(), iss="https://other-issuer.example")
+    assert_refused(end_session(rp.client, id_token_hint=hint, post_logout_redirect_uri=LOGGED_OUT_URI), rp)
+
+
+@pytest.mark.parametrize("hint", ["not-a-jwt", "a.b.c", "tampered"])
+def test_a_malformed_or_tampered_hint_is_refused(rp, hint):
+    if hint == "tampered":
+        header, payload, signature = rp.id_token.split(".")
+        hint = ".".join([header, payload, signature[::-1]])
+    assert_refused(end_session(rp.client, id_token_hint=hint), rp)
+
+
+def test_unknown_client_id_is_refused(rp):
+    assert_refused(end_session(rp.client, client_id="nobody"), rp)
+
+
+# --- registering post-logout redirect URIs ------------------------------------------------
+
+def test_the_cli_registers_post_logout_uris(app, runner):
+    result = runner.invoke(args=["create-application", "spa", "--public", "--redirect-uri", "https://spa.example/cb",
+                                 "--post-logout-redirect-uri", "https://spa.example/bye",
+                                 "--post-logout-redirect-uri", "https://spa.example/bye?again=1"])
+    assert result.exit_code == 0, result.output
+    application = db.session.scalar(select(Application).where(Application.name == "spa"))
+    assert application.post_logout_redirect_uris == ["https://spa.example/bye", "https://spa.example/bye?again=1"]
+
+
+@pytest.mark.parametrize("uri", ["https://spa.example/bye#frag", "/bye", "javascript:alert(1)",
+                                 "https://*.spa.example/bye"])
+def test_the_cli_refuses_a_bad_post_logout_uri(app, runner, uri):
+    result = runner.invoke(args=["create-application", "spa", "--redirect-uri", "https://spa.example/cb",
+                                 "--post-logout-redirect-uri", uri])
+    assert result.exit_code != 0
+    assert repr(uri) in result.output
+    assert db.session.scalar(select(func.count()).select_from(Application).where(Application.name == "spa")) == 0
+
+
+def test_the_admin_form_edits_post_logout_uris(admin_client):
+    application = make_application(name="shop", redirect_uris=["https://shop.example/cb"])
+    path = f"/admin/applications/{application.id}/edit"
+    page = admin_client.get(path).get_data(as_text=True)
+    assert 'name="post_logout_redirect_uris"' in page
+    form = {"csrf_token": csrf_token_from(page), "name": "shop", "redirect_uris": "https://shop.example/cb",
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "scope": "openid", "post_logout_redirect_uris": "https://shop.example/bye\nhttps://shop.example/bye2"}
+    response = admin_client.post(path, data=form)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Application, application.id).post_logout_redirect_uris == [
+        "https://shop.example/bye", "https://shop.example/bye2"]
+    detail = admin_client.get(f"/admin/applications/{application.id}").get_data(as_text=True)
+    assert "https://shop.example/bye2" in detail
+    refused = admin_client.post(path, data={**form, "post_logout_redirect_uris": "https://shop.example/#x"})
+    assert refused.status_code == 422 and "has a fragment" in refused.get_data(as_text=True)
