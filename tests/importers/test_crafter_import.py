@@ -124,3 +124,33 @@ def test_a_bad_file_is_a_clear_error(app, runner, tmp_path, content, message):
     result = invoke(runner, bad, "--apply")
     assert result.exit_code != 0 and message in result.output
     assert row_counts() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("expires_on", [
+    {"$date": "2096-01-01T00:00:00Z"},  # mongoexport's relaxed Extended JSON
+    {"$date": "2096-01-01T01:00:00.000+01:00"},
+    {"$date": {"$numberLong": "3976214400000"}},  # canonical
+    {"$date": 3976214400000},  # legacy mode
+    3976214400000,
+    "3976214400000",
+])
+def test_every_date_shape_mongoexport_writes(expires_on):
+    from portal.importers.crafter import parse_date
+
+    assert parse_date(expires_on) == datetime(2096, 1, 1)
+
+
+@pytest.mark.parametrize("expires_on", [{"$date": "next tuesday"}, {"$date": True}, [2096], {"$regex": "x"}])
+def test_what_is_not_a_date_is_refused(expires_on):
+    from portal.importers.crafter import parse_date
+
+    with pytest.raises(ValueError):
+        parse_date(expires_on)
+
+
+def test_an_object_id_is_the_value_of_older_exports(app, runner, tmp_path):
+    export = tmp_path / "accessToken.json"
+    export.write_text(json.dumps({"_id": {"$oid": "5a1b2c3d4e5f60718293a4b5"}, "application": "crafterengine",
+                                  "tenantPermissions": [], "expiresOn": {"$date": "2096-01-01T00:00:00Z"}}))
+    assert invoke(runner, export, "--apply").exit_code == 0
+    assert db.session.scalar(select(AccessToken.token_hash)) == sha256_hex("5a1b2c3d4e5f60718293a4b5")
