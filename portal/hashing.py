@@ -4,8 +4,8 @@ Also the password hashes Django makes (GeoNode's users and django-oauth-toolkit'
 secrets, moved here by `portal import dot`): checked as Django checks them, so an old
 password or secret keeps working until it is rehashed Tessera's way. PBKDF2 is checked
 with the standard library; argon2 with argon2-cffi and bcrypt with bcrypt, the libraries
-Django itself uses for them (passlib, the usual wrapper, is unmaintained and breaks with
-current bcrypt releases).
+Django itself uses for them (passlib, the usual wrapper, has had no release since 2020 and
+trips over current bcrypt releases).
 """
 
 import base64
