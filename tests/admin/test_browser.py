@@ -103,13 +103,16 @@ def test_token_lifecycle_with_the_js_editor(page, live_server, names):
     # Replace with other permissions: the same value, the new settings.
     page.get_by_role("button", name="Replace…").click()
     expect(page).to_have_url(re.compile(r"/admin/tokens/\d+/replace$"))
-    expect(page.locator("body")).to_contain_text("Tokens are immutable.")
+    expect(page.locator("body")).to_contain_text("It keeps the same value, its address and its history")
+    token_url = page.url.removesuffix("/replace")
     assert page.get_by_label("Tenant of row 0").input_value() == names["t1"]
     page.get_by_label("Master token (may manage other tokens through the API)").check()
     page.locator(".perm-row").nth(1).get_by_role("button", name="Remove").click()
     page.get_by_label("All actions for row 0").check()
     page.get_by_role("button", name="Replace token").click()
     expect(page.locator("body")).to_contain_text("replaced: same value, new settings")
+    expect(page).to_have_url(token_url)  # the same token page, its history continued
+    expect(page.get_by_text("master: no → yes")).to_be_visible()
     row = token_row(live_server, value)
     assert row is not None and row[1] == 1 and row[3] is None  # master, not revoked
     assert permissions(live_server, row[0])[0][0] == names["t1"]
