@@ -119,6 +119,18 @@ def test_an_unregistered_resource_at_token_is_invalid_target_and_issues_nothing(
     assert db.session.scalar(issued) == 1  # the one from tokens()
 
 
+@pytest.mark.token_format
+def test_a_resource_taken_off_the_client_is_not_refreshed(api_flow):
+    token = api_flow.tokens(resource=API)
+    api_flow.application.resources = [OTHER]
+    db.session.commit()
+    response = api_flow.refresh(token["refresh_token"])
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_target"
+    refreshed = api_flow.refresh(token["refresh_token"], resource=OTHER)  # the refresh token was not used up
+    assert refreshed.status_code == 200 and api_flow.introspect(refreshed.get_json()["access_token"]).get_json()[
+        "aud"] == OTHER
+
+
 def test_a_client_registered_for_no_resource_may_ask_for_none(logged_in):
     code = logged_in.code()
     response = logged_in.token(code, resource=API)
