@@ -2,6 +2,7 @@
 
 from dataclasses import fields
 from datetime import timedelta
+from functools import partial
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -29,7 +30,7 @@ from portal.oauth.grants import (
 )
 from portal.oauth.records import AuthlibToken
 from portal.signing import issuer, request_host_url
-from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
+from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token, token_audience
 from portal.tokens.view import ACCESS, REFRESH
 
 GRANT_SOURCES = ("authorization_code", "refresh_token", "client_credentials")
@@ -47,10 +48,11 @@ def query_client(client_id) -> ClientRecord | None:
     return ClientRecord(*row) if row else None
 
 
-def access_token_value(client, grant_type, user, scope):
+def access_token_value(client, grant_type, user, scope, audience=()):
     if jwt_format_enabled():
         return sign_access_token(application=client, user=user, scope=scope or "", master=False, permissions=[],
-                                 expires_in=current_app.config["OIDC_TOKEN_EXPIRE"], grant_type=grant_type)
+                                 expires_in=current_app.config["OIDC_TOKEN_EXPIRE"], grant_type=grant_type,
+                                 audience=audience)
     return tokens.generate_value()
 
 
@@ -58,7 +60,7 @@ def refresh_token_value(**kwargs):
     return tokens.generate_value()
 
 
-def expires_in(client, grant_type):
+def grant_expires_in(client, grant_type):
     return current_app.config["OIDC_TOKEN_EXPIRE"]
 
 
@@ -85,6 +87,7 @@ def save_token(token, request):
         client=request.client, grant_type=source, user=request.user, value=token["access_token"],
         scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
         refresh_expires_at=refresh_expires_at, grant_id=grant_id, parent=parent, auth_time=auth_time,
+        audience=" ".join(getattr(request, "audience", [])) or None,
     )
 
 
@@ -140,6 +143,7 @@ class TesseraIntrospectionEndpoint(IntrospectionEndpoint):
             "exp": clock.timestamp(facts.expires_at),
             "iat": clock.timestamp(facts.issued_at),
             "iss": issuer(),
+            "aud": token_audience((facts.audience or "").split(), facts.client_id),
             "application": facts.application_name,
             "master": facts.master,
             "tenant_permissions": facts.tenant_permissions,
@@ -210,6 +214,14 @@ class TooManyFailedAuthentications(InvalidClientError):
 
 
 class TesseraAuthorizationServer(AuthorizationServer):
+    def generate_token(self, grant_type, client, user=None, scope=None, expires_in=None,
+                       include_refresh_token=True, audience=()):
+        """Authlib's bearer token, its access token made for `audience` (RFC 8707; a JWT's `aud`)."""
+        generator = BearerTokenGenerator(access_token_generator=partial(access_token_value, audience=audience),
+                                         refresh_token_generator=refresh_token_value,
+                                         expires_generator=grant_expires_in)
+        return generator.generate(grant_type, client, user, scope, expires_in, include_refresh_token)
+
     def create_oauth2_request(self, request):
         return TesseraOAuth2Request(flask_request)
 
@@ -236,8 +248,3 @@ server.register_extension(TesseraIssuerParameter())
 
 def init_server(app) -> None:
     server.init_app(app, query_client=query_client, save_token=save_token)
-    server.register_token_generator("default", BearerTokenGenerator(
-        access_token_generator=access_token_value,
-        refresh_token_generator=refresh_token_value,
-        expires_generator=expires_in,
-    ))
