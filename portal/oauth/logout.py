@@ -2,6 +2,7 @@
 /end_session to end the user's Tessera session, then gets it back at a registered URI."""
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from flask import current_app, redirect, render_template, request, session
@@ -110,6 +111,10 @@ def end_session_endpoint():
     except LogoutRefused as refused:
         return page("oauth/logout_error.html", 400, description=str(refused))
     user = current_user._get_current_object() if current_user.is_authenticated else None
+    if user is None and request.method == "POST" and not confirmed:
+        # Posted from the application's page (another site): without the SameSite=Lax
+        # session cookie. The browser sends it on the GET this redirect makes.
+        return redirect(request.path + "?" + urlencode(list(request.form.items(multi=True))), code=303)
     if user is not None and not (confirmed or hint_is_current(logout, user)):
         return page("oauth/logout_confirm.html", logout=logout)
     if user is not None:

@@ -96,8 +96,18 @@ def test_post_with_consent_already_given_redirects_with_a_code(logged_in):
     assert "code" in assert_redirect_with_iss(response, logged_in.client)
 
 
+def posted_then_got(client, data):
+    """A POST that sees no session is sent on as the same request by GET (the browser
+    sends its SameSite=Lax cookie there); the answer to that GET."""
+    response = client.post("/authorize", data=data)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert location.startswith("/authorize?") and query_of(location) == data
+    return client.get(location)
+
+
 def test_post_without_a_session_goes_to_login_and_back_by_get(flow):
-    response = flow.client.post("/authorize", data=flow.params(nonce="n-1"))
+    response = posted_then_got(flow.client, flow.params(nonce="n-1"))
     assert response.status_code == 302
     login = response.headers["Location"]
     assert "/login?next=" in login and "nonce%3Dn-1" in login
@@ -107,7 +117,7 @@ def test_post_without_a_session_goes_to_login_and_back_by_get(flow):
 
 
 def test_post_with_prompt_none_and_no_session_is_login_required(flow):
-    response = flow.client.post("/authorize", data=flow.params(prompt="none"))
+    response = posted_then_got(flow.client, flow.params(prompt="none"))
     assert_redirect_with_iss(response, flow.client, "login_required")
 
 

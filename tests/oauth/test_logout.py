@@ -3,10 +3,13 @@ goes back to a registered post-logout URI with `state`; a missing or stale hint 
 first (a CSRF-checked form); a hint this server did not sign, or a URI not registered, is
 refused without a redirect. The session token goes with the session."""
 
+import html
 import time
+import uuid
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
@@ -127,6 +130,16 @@ def test_an_expired_hint_of_this_session_still_logs_out(rp, move_clock):
     assert response.status_code == 303 and not logged_in_as(rp.client)
 
 
+def test_a_post_without_a_session_is_sent_on_as_a_get(client, oauth_user):
+    make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI],
+                     post_logout_redirect_uris=[LOGGED_OUT_URI])
+    params = {"client_id": CLIENT_ID, "post_logout_redirect_uri": LOGGED_OUT_URI, "state": "x"}
+    response = client.post("/end_session", data=params)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/end_session?")
+    assert query_of(response.headers["Location"]) == params
+
+
 def test_without_a_session_it_just_returns(client, auth, oauth_user):
     make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uris=[REDIRECT_URI],
                      post_logout_redirect_uris=[LOGGED_OUT_URI])
@@ -219,3 +232,63 @@ def test_the_admin_form_edits_post_logout_uris(admin_client):
     assert "https://shop.example/bye2" in detail
     refused = admin_client.post(path, data={**form, "post_logout_redirect_uris": "https://shop.example/#x"})
     assert refused.status_code == 422 and "has a fragment" in refused.get_data(as_text=True)
+
+
+# --- a real browser: requests posted from the application's own page (another site) -------
+
+RP_SITE = "http://rp.example"
+
+
+@pytest.fixture(scope="module")
+def browser_rp(live_server):
+    suffix = uuid.uuid4().hex[:6]
+    rp = {"username": f"eve{suffix}", "password": "eve's long password", "client_id": f"web{suffix}",
+          "secret": f"secret-{suffix}-0123456789abcdef"}
+    live_server.cli("create-user", rp["username"], "--email", f"{rp['username']}@example.org",
+                    "--password-stdin", input=rp["password"] + "\n")
+    live_server.cli("create-application", f"Web {suffix}", "--client-id", rp["client_id"],
+                    "--client-secret", rp["secret"], "--redirect-uri", RP_SITE + "/callback",
+                    "--post-logout-redirect-uri", RP_SITE + "/logged-out")
+    return rp
+
+
+def posting_page(action: str, fields: dict) -> str:
+    """The application's page: a form that posts itself to Tessera at once."""
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                     for k, v in fields.items())
+    return f'<form method="post" action="{action}">{inputs}</form><script>document.forms[0].submit()</script>'
+
+
+def test_requests_posted_from_another_site_see_the_session(live_server, browser_rp, page):
+    """The session cookie is SameSite=Lax, so Chromium leaves it off a POST from another
+    site: /authorize and /end_session send such a request on as a GET, which has it."""
+    pages = {}
+    page.route(RP_SITE + "/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body=pages.get(route.request.url.split("?")[0], "<p>the app</p>")))
+    params = {"client_id": browser_rp["client_id"], "redirect_uri": RP_SITE + "/callback", "response_type": "code",
+              "scope": "openid profile", "state": "s1"}
+    page.goto(live_server.url + "/authorize?" + urlencode(params))
+    page.get_by_label("Username").fill(browser_rp["username"])
+    page.get_by_label("Password").fill(browser_rp["password"])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(RP_SITE + "/callback?**")
+    tokens = requests.post(live_server.url + "/token", data={
+        "grant_type": "authorization_code", "code": query_of(page.url)["code"], "redirect_uri": RP_SITE + "/callback",
+        "client_id": browser_rp["client_id"], "client_secret": browser_rp["secret"]}, timeout=30).json()
+
+    # Silent login by POST: the user is signed in, so a code comes back, not login_required.
+    pages[RP_SITE + "/silent"] = posting_page(live_server.url + "/authorize", {**params, "prompt": "none",
+                                                                                "state": "s2"})
+    page.goto(RP_SITE + "/silent")
+    page.wait_for_url(RP_SITE + "/callback?**")
+    answer = query_of(page.url)
+    assert answer["state"] == "s2" and "code" in answer and answer["iss"] == live_server.url, answer
+
+    pages[RP_SITE + "/logout"] = posting_page(live_server.url + "/end_session", {
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": RP_SITE + "/logged-out", "state": "bye"})
+    page.goto(RP_SITE + "/logout")
+    page.wait_for_url(RP_SITE + "/logged-out?**")
+    assert query_of(page.url) == {"state": "bye"}
+    page.goto(live_server.url + "/")
+    assert "/login" in page.url  # the Tessera session in this browser is over
