@@ -196,6 +196,7 @@ def test_a_long_lived_jwt_keeps_the_key_that_signed_it_published(app, runner, jw
 
 
 def test_rotate_now_signs_at_once_and_says_what_it_costs(app, runner, jwt_client):
+    old_kid = kid_of(jwt_client.issue())
     cached = jwt.PyJWKSet.from_dict(jwt_client.get("/jwks").get_json())  # a verifier's warm cache
     waiting = runner.invoke(args=["rotate-keys"])
     assert waiting.exit_code == 0
@@ -206,6 +207,7 @@ def test_rotate_now_signs_at_once_and_says_what_it_costs(app, runner, jwt_client
     seconds = app.config["JWKS_CACHE_SECONDS"]
     new_kid = db.session.scalar(select(SigningKey.kid).order_by(SigningKey.id.desc()))
     assert f"Key {new_kid} is published in /jwks and signs from now" in result.output
+    assert f"Key {old_kid} no longer signs and stays in /jwks until at least" in result.output
     assert (f"Cost: a verifier that fetched /jwks in the last {seconds} s does not know {new_kid} and refuses "
             f"every token it signs until its cached copy expires (up to {seconds} s") in result.output
     assert f"Withdrew key {waiting_kid}, which was waiting to sign and never signed." in result.output
