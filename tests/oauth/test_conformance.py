@@ -121,10 +121,12 @@ def test_post_with_prompt_none_and_no_session_is_login_required(flow):
     assert_redirect_with_iss(response, flow.client, "login_required")
 
 
+@pytest.mark.parametrize("path", ["/authorize", "/o/authorize"])  # GeoNode's path: a CSRF-exempt blueprint
 @pytest.mark.parametrize("token", [None, "forged"])
-def test_the_consent_post_still_needs_its_csrf_token(logged_in, token):
-    page = logged_in.authorize()
+def test_the_consent_post_still_needs_its_csrf_token(logged_in, token, path):
+    page = logged_in.client.get(path + "?" + urlencode(logged_in.params()))
     action = html.unescape(ACTION_PATTERN.search(page.get_data(as_text=True)).group(1))
+    assert action.startswith(path + "?")
     data = {"decision": "allow", **({"csrf_token": token} if token else {})}
     response = logged_in.client.post(action, data=data)
     assert response.status_code == 400
