@@ -68,6 +68,7 @@ def test_geoserver_login_through_the_django_oauth_toolkit_paths(client, auth, ge
     text = page.get_data(as_text=True)
     action = html.unescape(CONSENT_ACTION.search(text).group(1))
     assert action.startswith("/o/authorize")  # the consent form posts back to the same path
+    assert client.post(action, data={"decision": "allow"}).status_code == 400  # its CSRF token is checked
     response = client.post(action, data={"decision": "allow", "csrf_token": csrf_token_from(text)})
     assert response.status_code == 302
     location = response.headers["Location"]
