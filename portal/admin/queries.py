@@ -287,8 +287,7 @@ def dashboard_figures() -> dict:
     active = db.session.scalar(select(func.count()).select_from(AccessToken).where(*live))
     soon = db.session.scalar(select(func.count()).select_from(AccessToken).where(
         *live, AccessToken.expires_at <= now + timedelta(days=7)))
-    sessions = db.session.scalar(select(func.count()).select_from(AccessToken).where(
-        *AccessToken.in_state(ACTIVE, now), AccessToken.source == SESSION))
+    sessions = db.session.scalar(select(func.count()).select_from(AccessToken).where(*live_sessions(now)))
     per_application = db.session.execute(
         select(Application.id, Application.name, func.count(AccessToken.id))
         .join(AccessToken, AccessToken.application_id == Application.id)

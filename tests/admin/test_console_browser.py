@@ -354,13 +354,15 @@ def test_default_tokens_show_their_permissions_in_the_list(admin_page, live_serv
 
 
 def test_dashboard_figures_link_to_the_lists_they_count(admin_page, live_server, shop):
-    for label in ("active tokens", "expire in the next 7 days", "active login sessions"):
+    for label, listed in (("active tokens", "token{s} match"), ("expire in the next 7 days", "token{s} match"),
+                          ("active login sessions", "live login session{s}.")):
         admin_page.goto(live_server.url + "/admin")
         link = admin_page.get_by_role("link", name=re.compile(f"^\\d+ {label}$"))
         figure = int(link.inner_text().split()[0])
         assert figure >= 1, label
         link.click()
-        expect(admin_page.get_by_text(f"{figure} token{'s' if figure != 1 else ''} match")).to_be_visible()
+        count = listed.format(s="s" if figure != 1 else "")
+        expect(admin_page.get_by_text(f"{figure} {count}")).to_be_visible()
     admin_page.goto(live_server.url + "/admin")
     admin_page.get_by_role("link", name=shop["name"], exact=True).click()
     expect(admin_page.get_by_text("3 tokens match.")).to_be_visible()
