@@ -151,9 +151,13 @@ def create_tenant_command(name, label):
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option("--auth-method", type=click.Choice(SECRET_METHODS),
               help="Accept only this client authentication at /token (default: both).")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
+              help="Where /end_session may send the browser after logout (exact match; repeatable).")
+@click.option("--resource", "resources", multiple=True,
+              help="A resource server (audience URI) this client may ask tokens for with `resource` (repeatable).")
 @with_appcontext
 def create_application_command(name, client_id, client_secret, redirect_uris, grant_types,
-                               response_types, scope, public, auth_method):
+                               response_types, scope, public, auth_method, post_logout_redirect_uris, resources):
     """Register an application (OAuth client); prints its client_id and client_secret."""
     from portal.applications import ApplicationError, register_application
 
@@ -162,6 +166,7 @@ def create_application_command(name, client_id, client_secret, redirect_uris, gr
             name=name, client_id=client_id, client_secret=client_secret, redirect_uris=list(redirect_uris),
             grant_types=list(grant_types), response_types=list(response_types), scope=scope,
             client_type=PUBLIC if public else CONFIDENTIAL, token_endpoint_auth_method=auth_method, actor="cli",
+            post_logout_redirect_uris=list(post_logout_redirect_uris), resources=list(resources),
         )
     except ApplicationError as error:
         fail(str(error))
@@ -221,18 +226,93 @@ def purge_expired_command(batch_size, revoked_days):
 
 
 @click.command("rotate-keys")
+@click.option("--now", "at_once", is_flag=True,
+              help="Sign with the new key at once (emergencies: verifiers with a cached /jwks refuse its tokens "
+                   "until their cache expires).")
 @with_appcontext
-def rotate_keys_command():
-    """Make a new signing key; the old one stays in JWKS until its tokens expire."""
-    from portal.signing import rotate
+def rotate_keys_command(at_once):
+    """Make the next signing key: published in /jwks now, signing after the JWKS cache
+    lifetime (JWKS_CACHE_SECONDS); the old key stays in /jwks until its tokens expire."""
+    from portal.signing import RotationError, jwks_cache_seconds, rotate
 
-    key = rotate()
-    click.echo(f"New signing key {key.kid} is now current.")
+    try:
+        rotation = rotate(at_once=at_once)
+    except RotationError as error:
+        fail(str(error))
+    key, seconds = rotation.key, jwks_cache_seconds()
+    audit.record("signing_key.rotated", actor=CLI_ACTOR, target_type="signing_key", target_id=key.id,
+                 target_label=key.kid, signs_from=key.signs_from.isoformat(), at_once=at_once,
+                 previous=rotation.previous.kid if rotation.previous else None, withdrawn=rotation.withdrawn or None)
+    db.session.commit()
+    when = f"{key.signs_from:%Y-%m-%d %H:%M:%S} UTC"
+    for kid in rotation.withdrawn:
+        click.echo(f"Withdrew key {kid}, which was waiting to sign and never signed.")
+    if at_once:
+        click.echo(f"Key {key.kid} is published in /jwks and signs from now ({when}).")
+        click.echo(f"Cost: a verifier that fetched /jwks in the last {seconds} s does not know {key.kid} and "
+                   f"refuses every token it signs until its cached copy expires (up to {seconds} s; sooner if it "
+                   "refetches /jwks on an unknown kid).")
+    else:
+        click.echo(f"Key {key.kid} is published in /jwks now and starts signing at {when}, after the JWKS "
+                   f"cache lifetime ({seconds} s), so verifiers with a cached /jwks know it by then.")
+    if rotation.previous is not None:
+        until = rotation.previous_published_until()
+        click.echo(f"Key {rotation.previous.kid} {'no longer signs' if at_once else 'signs until then'} and stays "
+                   f"in /jwks until at least {until:%Y-%m-%d %H:%M:%S} UTC, when its last token has expired.")
+
+
+@click.group("import")
+def import_group():
+    """Move tokens, applications, tenants and users from Crafter Profile or django-oauth-toolkit."""
+
+
+def run_import(label: str, length: int, run, apply: bool) -> None:
+    """Run an importer under a progress bar, then print its summary."""
+    from portal.importers import SourceError
+
+    try:
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            summary = run(apply=apply, advance=bar.update)
+    except SourceError as error:
+        fail(str(error))
+    click.echo("\n".join(summary.lines()))
+
+
+@import_group.command("crafter")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--apply", is_flag=True, help="Write; without it nothing is written.")
+@with_appcontext
+def import_crafter_command(file, apply):
+    """Import a mongoexport of Crafter Profile's accessToken collection (JSON lines or array)."""
+    from portal.importers import SourceError, crafter
+
+    try:
+        records = crafter.read_export(file.read())
+    except (SourceError, UnicodeDecodeError) as error:
+        fail(f"{file.name}: {error}")
+    run_import("Reading Crafter tokens", len(records), lambda **kw: crafter.run(records, **kw), apply)
+
+
+@import_group.command("dot")
+@click.argument("database_url")
+@click.option("--apply", is_flag=True, help="Write; without it nothing is written.")
+@with_appcontext
+def import_dot_command(database_url, apply):
+    """Import users, applications and live tokens from a django-oauth-toolkit (GeoNode) database."""
+    from portal.importers import SourceError, dot
+
+    try:
+        source = dot.DotSource(database_url)
+    except SourceError as error:
+        fail(str(error))
+    with source:
+        run_import("Reading django-oauth-toolkit", source.length(), source.run, apply)
 
 
 COMMANDS = [
     init_command, create_admin_command, create_user_command, create_tenant_command,
     create_application_command, create_token_command, purge_expired_command, rotate_keys_command,
+    import_group,
 ]
 
 

@@ -72,9 +72,15 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "SECRET_KEY": None if skip_secret else os.environ.get("SECRET_KEY") or instance_secret_key(instance_path),
         "ACCESS_TOKEN_EXPIRE_SECONDS": access_token_expire,
         "OIDC_TOKEN_EXPIRE": env_int("OIDC_TOKEN_EXPIRE", 3600),
+        # /jwks max-age, and how long `portal rotate-keys` publishes a key before it signs.
+        "JWKS_CACHE_SECONDS": env_int("JWKS_CACHE_SECONDS", 300),
         "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("REFRESH_TOKEN_EXPIRE_SECONDS", 2592000),
         "SESSION_EXPIRED_CONTROL_ENABLED": env_bool("SESSION_EXPIRED_CONTROL_ENABLED", True),
         "ALLOW_QUERY_ACCESS_TOKEN": env_bool("ALLOW_QUERY_ACCESS_TOKEN", True),
+        # GeoNode's endpoints for GeoServer (portal.compat.geonode); its role service answers
+        # only these addresses or networks (GeoNode's setting name), loopback by default.
+        "GEONODE_COMPAT": env_bool("GEONODE_COMPAT", True),
+        "AUTH_IP_WHITELIST": os.environ.get("AUTH_IP_WHITELIST", "").strip() or "127.0.0.1, ::1",
         "ACCESS_TOKEN_FORMAT": token_format,
         # The application database by default: one count for every worker and host (portal.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",

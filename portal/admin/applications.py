@@ -36,7 +36,9 @@ def applications_new():
                 redirect_uris=(form.redirect_uris.data or "").splitlines(), grant_types=form.grant_types.data,
                 response_types=form.response_types.data, scope=form.scope.data or "",
                 token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
-                description=form.description.data or "", actor=current_actor())
+                description=form.description.data or "", actor=current_actor(),
+                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
+                resources=(form.resources.data or "").splitlines())
         except ApplicationError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) or form.name
@@ -78,7 +80,9 @@ def applications_edit(application_id: int):
                 application, name=form.name.data, redirect_uris=(form.redirect_uris.data or "").splitlines(),
                 grant_types=form.grant_types.data, response_types=form.response_types.data,
                 scope=form.scope.data or "", token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
-                description=form.description.data or "", actor=current_actor())
+                description=form.description.data or "", actor=current_actor(),
+                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
+                resources=(form.resources.data or "").splitlines())
         except ApplicationError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) or form.name

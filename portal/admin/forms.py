@@ -10,7 +10,7 @@ from wtforms import (BooleanField, DateTimeLocalField, EmailField, PasswordField
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 from wtforms.fields.choices import SelectChoice
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from portal import clock, users
 from portal.applications import GRANT_TYPES
@@ -20,7 +20,9 @@ from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
 from portal.tokens.values import MAX_VALUE_LENGTH
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+# Dates are typed and shown as the rest of the portal shows them, in UTC; the form of
+# <input type=datetime-local> is accepted too (scripts and older pages send it).
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
 
 
 class MaxLength:
@@ -44,6 +46,19 @@ PASSWORD_LENGTH = [Length(min=PASSWORD_MIN_LENGTH, message=f"A password needs {P
                    MaxLength(PASSWORD_MAX_LENGTH, f"A password needs {PASSWORD_RULE}.")]
 ROW_KEY = re.compile(r"^perm-(\d{1,3})-tenant$")
 MAX_ROWS = 50
+
+
+class UTCDateTimeField(DateTimeLocalField):
+    """A date and time in UTC, as text ("2027-03-01 14:30"). Not <input type=datetime-local>:
+    the browser shows that in the reader's own locale's form (03/01/2027, 02:30 PM) on a
+    page where every other date is UTC, year first."""
+
+    widget = TextInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        render_kw = {"placeholder": "YYYY-MM-DD HH:MM", "autocomplete": "off", "spellcheck": "false",
+                     **kwargs.pop("render_kw", {})}
+        super().__init__(label, validators, format=DATETIME_FORMATS, render_kw=render_kw, **kwargs)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -89,8 +104,7 @@ class TokenSettingsForm(FlaskForm):
                                   "placeholder": "type to search; leave blank for no user"})
     master = BooleanField("Master token (may manage other tokens through the API)")
     scope = StringField("Scope", validators=[Optional(), MaxLength(1000)])
-    expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
-                                    validators=[InputRequired("Give an expiry date and time.")])
+    expires_at = UTCDateTimeField("Expires on (UTC)", validators=[InputRequired("Give an expiry date and time.")])
     current_password = PasswordField("Your password", validators=[Optional(), MaxLength(1024)],
                                      render_kw={"autocomplete": "current-password"})
 
@@ -126,13 +140,12 @@ class TokenCreateForm(TokenSettingsForm):
 
 
 class TokenReplaceForm(TokenSettingsForm):
-    expires_at = DateTimeLocalField("Expires on (UTC)", format=DATETIME_FORMAT,
-                                    validators=[InputRequired("Give an expiry date and time.")])
+    expires_at = UTCDateTimeField("Expires on (UTC)", validators=[InputRequired("Give an expiry date and time.")])
 
 
 class ExtendForm(FlaskForm):
-    expires_at = DateTimeLocalField("New expiry (UTC)", format=DATETIME_FORMAT,
-                                    validators=[InputRequired("Give the new expiry date and time.")])
+    expires_at = UTCDateTimeField("New expiry (UTC)",
+                                  validators=[InputRequired("Give the new expiry date and time.")])
 
     def validate_expires_at(self, field):
         if field.data is not None and field.data <= clock.now():
@@ -141,6 +154,10 @@ class ExtendForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A POST with only a CSRF token: for confirmed deletes and other one-click actions."""
+
+
+class LogEveryoneOutForm(FlaskForm):
+    include_me = BooleanField("Log me out too (this browser's session ends as well)")
 
 
 # --- the tenant-permission editor ----------------------------------------------------
@@ -210,10 +227,14 @@ class ApplicationForm(FlaskForm):
     client_type = SelectField("Type", choices=options([("confidential", "Confidential (has a secret)"),
                                                        ("public", "Public (no secret; PKCE)")]))
     redirect_uris = TextAreaField("Redirect URIs (one per line)", validators=[Optional()])
+    post_logout_redirect_uris = TextAreaField("Post-logout redirect URIs (one per line; optional)",
+                                              validators=[Optional()])
     grant_types = MultiCheckboxField("Grant types", choices=options((g, g) for g in GRANT_TYPES),
                                      validate_choice=False)
     response_types = MultiCheckboxField("Response types", choices=options([("code", "code")]), validate_choice=False)
     scope = StringField("Allowed scopes", default="openid email profile")
+    resources = TextAreaField("Resource servers it may ask tokens for (audience URIs, one per line; optional)",
+                              validators=[Optional()])
     token_endpoint_auth_method = SelectField(
         "Client authentication at /token", choices=options([
             ("", "Default: HTTP Basic or the form body (public clients: none)"),
@@ -236,6 +257,8 @@ class ApplicationEditForm(ApplicationForm):
         method = application.token_endpoint_auth_method
         return cls(formdata=None, data={
             "name": application.name, "redirect_uris": "\n".join(application.redirect_uris or []),
+            "post_logout_redirect_uris": "\n".join(application.post_logout_redirect_uris or []),
+            "resources": "\n".join(application.resources or []),
             "grant_types": list(application.grant_types or []), "scope": application.scope,
             "response_types": list(application.response_types or []), "description": application.description,
             "token_endpoint_auth_method": "" if " " in method else method})

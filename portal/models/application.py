@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, String, Text, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
 from portal.extensions import db
-from portal.hashing import sha256_hex
+from portal.hashing import django_algorithm, django_password_matches, sha256_hex
 
 CONFIDENTIAL = "confidential"
 PUBLIC = "public"
@@ -22,6 +22,19 @@ EITHER_SECRET_METHOD = " ".join(SECRET_METHODS)
 
 def hash_secret(secret: str) -> str:
     return sha256_hex(secret)
+
+
+def adopt_secret_hash(application_id: int, kept_hash: str, client_secret: str) -> None:
+    """Store Tessera's hash of a secret that matched its kept Django hash: Django's PBKDF2
+    would cost most of a second on every /token and /introspect call."""
+    from portal.connections import hot_connection
+
+    applications = Application.__table__
+    connection = hot_connection()
+    connection.execute(update(applications)
+                       .where(applications.c.id == application_id, applications.c.client_secret_hash == kept_hash)
+                       .values(client_secret_hash=hash_secret(client_secret)))
+    connection.commit()
 
 
 class ClientRules(ClientMixin):
@@ -63,6 +76,11 @@ class ClientRules(ClientMixin):
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.client_secret_hash or not isinstance(client_secret, str):
             return False
+        if django_algorithm(self.client_secret_hash):  # kept from django-oauth-toolkit
+            if not django_password_matches(self.client_secret_hash, client_secret):
+                return False
+            adopt_secret_hash(self.id, self.client_secret_hash, client_secret)
+            return True
         return secrets.compare_digest(self.client_secret_hash, hash_secret(client_secret))
 
     @property
@@ -91,14 +109,19 @@ class Application(ClientRules, db.Model):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     client_id: Mapped[str] = mapped_column(String(100), unique=True)
-    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 hex, or a Django password hash kept from django-oauth-toolkit (`portal import dot`).
+    client_secret_hash: Mapped[str | None] = mapped_column(String(256))
     client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     response_types: Mapped[list] = mapped_column(JSON, default=list)
     scope: Mapped[str] = mapped_column(Text, default="")
+    # Where /end_session may send the browser after logout (RP-Initiated Logout 1.0; exact match).
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     # `none`, `client_secret_basic`, `client_secret_post`, or both secret methods (space-separated).
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(64), default=EITHER_SECRET_METHOD)
+    # The resource servers (audience URIs) this client may ask tokens for (RFC 8707 `resource`).
+    resources: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     builtin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
@@ -133,3 +156,4 @@ class ClientRecord(ClientRules):
     response_types: list
     scope: str
     token_endpoint_auth_method: str
+    resources: list

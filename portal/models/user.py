@@ -5,11 +5,12 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import clock
 from portal.extensions import db
+from portal.hashing import django_algorithm, django_password_matches
 
 
 class Tenant(db.Model):
@@ -41,10 +42,18 @@ class User(UserMixin, db.Model):
     # every older session cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
-    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    # When the profile (the claims: username, name, email) last changed: OIDC `updated_at`.
+    # Not an onupdate: logins and session bumps write this row too.
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
     last_login_at: Mapped[datetime | None]
 
     tenant: Mapped[Tenant | None] = relationship(lazy="joined")
+
+    @validates("username", "name", "email")
+    def profile_changed(self, key: str, value):
+        if getattr(self, key) != value:
+            self.updated_at = clock.now()
+        return value
 
     @property
     def is_active(self) -> bool:
@@ -55,7 +64,15 @@ class User(UserMixin, db.Model):
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        if not self.password_hash:
+            return False
+        if django_algorithm(self.password_hash):  # kept from GeoNode (`portal import dot`)
+            if not django_password_matches(self.password_hash, password):
+                return False
+            # Rehashed Tessera's way on the first success; the same password, so no session ends.
+            self.password_hash = generate_password_hash(password)
+            return True
+        return check_password_hash(self.password_hash, password)
 
     def get_user_id(self) -> int:
         return self.id

@@ -4,7 +4,7 @@ Every token-row write goes through portal.tokens; codes are claimed atomically a
 after use, refresh tokens rotate, and a replay of either ends the whole grant.
 """
 
-from authlib.oauth2.base import invalid_error_characters
+from authlib.oauth2.base import OAuth2Error, invalid_error_characters
 from authlib.oauth2.rfc6749 import grants, scope_to_list
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -65,8 +65,60 @@ class RegisteredScopes:
                                     else "This client may not ask for some of these scopes.")
 
 
-class AuthorizationCodeGrant(RegisteredScopes, grants.AuthorizationCodeGrant):
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: a resource the client may not ask for."""
+
+    error = "invalid_target"
+
+
+class ResourceIndicators:
+    """RFC 8707: the `resource` parameters of a request (each a resource server's audience
+    URI) become the token's audience, its `aud`. A client may ask only for the resources it
+    was registered with (`Application.resources`), and a code asked for some at /authorize
+    is limited to those; anything else is `invalid_target`."""
+
+    def resolve_audience(self, allowed: list[str], default: list[str] = ()) -> list[str]:
+        asked = list(dict.fromkeys(v for v in self.request.payload.datalist.get("resource", []) if v))
+        audience = asked or list(default)  # a default too: a resource since taken off the client ends
+        refused = [uri for uri in audience if uri not in allowed]
+        if refused:
+            named = " ".join(refused)
+            raise InvalidTargetError(f"This client may not ask for the resource {named}" if quotable(named)
+                                     else "This client may not ask for some of these resources.")
+        self.request.audience = audience
+        return audience
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        return self.server.generate_token(
+            grant_type=grant_type or self.GRANT_TYPE, client=self.request.client, user=user, scope=scope,
+            expires_in=expires_in, include_refresh_token=include_refresh_token,
+            audience=getattr(self.request, "audience", []))
+
+
+class AuthorizationCodeGrant(ResourceIndicators, RegisteredScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = PUBLIC_AND_CONFIDENTIAL
+
+    def validate_authorization_request(self):
+        redirect_uri = super().validate_authorization_request()
+        try:
+            self.resolve_audience(self.request.client.resources or [])
+        except InvalidTargetError as error:
+            error.redirect_uri = redirect_uri
+            raise
+        return redirect_uri
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        bound = (self.request.authorization_code.row.resource or "").split()
+        self.resolve_audience(bound or self.request.client.resources or [], default=bound)
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        # OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID request; refused with
+        # our error page (no redirect), even for a client with a single registered URI.
+        if not request.payload.redirect_uri and "openid" in (scope_to_list(request.payload.scope or "") or []):
+            raise InvalidRequestError("redirect_uri is required when the scope includes openid")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
     def save_authorization_code(self, code, request):
         data = request.payload.data
@@ -75,6 +127,7 @@ class AuthorizationCodeGrant(RegisteredScopes, grants.AuthorizationCodeGrant):
             redirect_uri=request.payload.redirect_uri or "", response_type=request.payload.response_type,
             scope=request.scope, nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"), auth_time=request.user.last_login_at,
+            resource=" ".join(getattr(request, "audience", [])) or None,
         )
 
     def query_authorization_code(self, code, client):
@@ -108,9 +161,14 @@ class AuthorizationCodeGrant(RegisteredScopes, grants.AuthorizationCodeGrant):
         """Kept, marked used (claim_code), so a replay can end the grant's tokens."""
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(ResourceIndicators, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = PUBLIC_AND_CONFIDENTIAL
     INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def validate_token_request(self):
+        super().validate_token_request()  # no resource asked for: the refreshed token's audience
+        self.resolve_audience(self.request.client.resources or [],
+                              default=(self.request.refresh_token.view.audience or "").split())
 
     def authenticate_refresh_token(self, refresh_token):
         view = tokens.describe(refresh_token, REFRESH)
@@ -137,8 +195,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Done atomically by claim_refresh, in the transaction that saved the new token."""
 
 
-class ClientCredentialsGrant(RegisteredScopes, grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(ResourceIndicators, RegisteredScopes, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        self.resolve_audience(self.request.client.resources or [])
 
 
 class TesseraOpenIDCode(OpenIDCode):

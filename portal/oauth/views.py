@@ -20,7 +20,7 @@ from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
 from portal.oauth.grants import quotable
-from portal.signing import ensure_current_key, issuer, published_keys
+from portal.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
 from portal.tokens.bearer import BearerRefused, bearer_of_request
@@ -46,13 +46,35 @@ def error_page(error: OAuth2Error):
 def authorize_error(error: OAuth2Error):
     if not getattr(error, "redirect_uri", None):
         return error_page(error)
-    return server.handle_error_response(None, error)
+    response = server.handle_error_response(None, error)
+    # RFC 9207 §2: `iss` on error responses too; Authlib runs this hook (the issuer
+    # extension's) only on the responses create_authorization_response makes.
+    server.execute_hook("after_create_authorization_response", response)
+    return response
+
+
+def consent_post() -> bool:
+    """The consent form's POST (it sends `decision`); any other POST is an authorization
+    request sent by POST (OIDC Core §3.1.2.1), read as a GET is."""
+    return request.method == "POST" and "decision" in request.form
+
+
+def as_get():
+    """The same request by GET. A request posted from the client's page (another site)
+    comes without the SameSite=Lax session cookie; the browser sends it on this GET."""
+    return redirect(request.path + "?" + urlencode(list(request.form.items(multi=True))), code=303)
+
+
+def request_parameters():
+    """The authorization request as sent: the query string, or the form body of a request
+    sent by POST (the consent form's POST carries the request in its action's query)."""
+    return request.form if request.method == "POST" and not consent_post() else request.args
 
 
 def args_without_login_prompt() -> list[tuple[str, str]]:
     """The request's parameters, with `login` taken out of `prompt` (so login does not loop)."""
     pairs = []
-    for key, value in request.args.items(multi=True):
+    for key, value in request_parameters().items(multi=True):
         if key == "prompt":
             value = " ".join(p for p in value.split() if p != "login")
             if not value:
@@ -62,7 +84,7 @@ def args_without_login_prompt() -> list[tuple[str, str]]:
 
 
 def back_here() -> str:
-    return request.path + ("?" + urlencode(args_without_login_prompt()) if request.args else "")
+    return request.path + ("?" + urlencode(args_without_login_prompt()) if request_parameters() else "")
 
 
 def to_login(again: bool = False):
@@ -71,7 +93,7 @@ def to_login(again: bool = False):
 
 
 def max_age_passed(user) -> bool:
-    raw = request.args.get("max_age")
+    raw = request_parameters().get("max_age")
     if raw is None or not raw.strip().isdigit():
         return False
     if user.last_login_at is None:
@@ -112,8 +134,13 @@ def unquotable_parameter() -> str | None:
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # an authorization request may come by POST from the client's page; the consent form is checked below
 def authorize():
+    if consent_post():
+        csrf.protect()
     user = current_user._get_current_object() if current_user.is_authenticated else None
+    if user is None and request.method == "POST" and not consent_post():
+        return as_get()
     if name := unquotable_parameter():
         return error_page(InvalidRequestError(f"The {name} parameter holds characters it cannot have."))
     try:
@@ -122,16 +149,17 @@ def authorize():
         return authorize_error(error)
     client, redirect_uri = grant.request.client, grant.redirect_uri
     scope = grant.request.scope or ""
-    prompts = set((request.args.get("prompt") or "").split())
+    parameters = request_parameters()
+    prompts = set((parameters.get("prompt") or "").split())
     try:
-        if "request" in request.args:
+        if "request" in parameters:
             raise RequestNotSupportedError(redirect_uri=redirect_uri)
-        if "request_uri" in request.args:
+        if "request_uri" in parameters:
             raise RequestURINotSupportedError(redirect_uri=redirect_uri)
         if "none" in prompts and len(prompts) > 1:
             raise InvalidRequestError("prompt=none cannot be combined with other values",
                                       redirect_uri=redirect_uri)
-        if request.method == "GET":
+        if not consent_post():
             if user is None or "login" in prompts or max_age_passed(user):
                 if "none" in prompts:
                     raise LoginRequiredError(redirect_uri=redirect_uri)
@@ -144,7 +172,7 @@ def authorize():
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri)
             return render_consent(client, scope)
-        # POST: the consent form (CSRF checked by CSRFProtect before we get here).
+        # The consent form (its CSRF token checked above).
         if user is None:
             return to_login()
         if request.form.get("decision") == "allow":
@@ -172,8 +200,9 @@ def repeated_parameter_error() -> InvalidRequestError | None:
     """RFC 6749 §3.2: parameters MUST NOT be included more than once (else a good and a
     bad client_secret, first one wins, could authenticate)."""
     for parameters in (request.args, request.form) if request.query_string else (request.form,):
-        if any(len(values) > 1 for values in parameters.listvalues()):
-            name = next(name for name, values in parameters.lists() if len(values) > 1)
+        # `resource` alone may repeat: one per resource server the token is for (RFC 8707 §2).
+        if any(len(values) > 1 for name, values in parameters.lists() if name != "resource"):
+            name = next(name for name, values in parameters.lists() if len(values) > 1 and name != "resource")
             named = f"The {name} parameter" if quotable(name) else "A parameter"
             return InvalidRequestError(f"{named} was sent more than once.")
     return None
@@ -240,7 +269,7 @@ def userinfo():
 @bp.route("/jwks")
 def jwks():
     response = jsonify(published_keys().as_dict(private=False))
-    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Cache-Control"] = f"public, max-age={jwks_cache_seconds()}"
     return response
 
 
@@ -254,6 +283,7 @@ def metadata() -> dict:
         "jwks_uri": base + "/jwks",
         "revocation_endpoint": base + "/revoke",
         "introspection_endpoint": base + "/introspect",
+        "end_session_endpoint": base + "/end_session",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -271,6 +301,8 @@ def metadata() -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
     }
 
 

@@ -13,13 +13,14 @@ from sqlalchemy.orm import joinedload
 from portal import audit, clock
 from portal.connections import hot_connection, hot_read
 from portal.extensions import db
-from portal.models import AccessToken, Application, ClientRecord, Tenant, TokenPermission, User
+from portal.models import AccessToken, Application, ClientRecord, LoginSession, Tenant, TokenPermission, User
 from portal.models.token import WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
 from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
-from portal.tokens.view import ACCESS, QUERIES, TokenView, view_of_rows
 from portal.tokens.values import MAX_VALUE_LENGTH, check_custom_value, generate_value, hash_value, hint_for
+from portal.tokens.view import ACCESS, QUERIES, TokenView, view_of_rows
+from portal.user_agents import browser_summary, stored_user_agent
 
 PORTAL_APPLICATION = "portal"
 PERSON_SOURCES = ("admin", "api")  # tokens made by create_token; grants and logins have their own
@@ -157,7 +158,7 @@ def create_token(*, application: Application, source: str, actor: str | None = N
 def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | None, value: str, scope: str,
                       expires_in: int, refresh_value: str | None = None, refresh_expires_at: datetime | None = None,
                       grant_id: str | None = None, parent: AccessToken | TokenView | None = None,
-                      auth_time: datetime | None = None) -> int:
+                      auth_time: datetime | None = None, audience: str | None = None) -> int:
     """The row of a token an OAuth grant issued (Authlib generated the value; the grant is
     its record, so no audit event). A client_credentials token is its transaction's only
     change: written and committed on the request's hot connection, without the ORM
@@ -168,6 +169,7 @@ def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | Non
         application=client, source=grant_type, token_hash=hash_value(value), hint=hint_for(value), user=user,
         master=False, scope=scope, expires_at=now + timedelta(seconds=expires_in), created_by=None, now=now,
         parent=parent, grant_id=grant_id, auth_time=auth_time, refresh_expires_at=refresh_expires_at,
+        audience=audience,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
     )
     executor = hot_connection() if grant_type == "client_credentials" else db.session
@@ -379,14 +381,18 @@ def portal_application() -> Application:
     return application
 
 
-def create_session_token(user: User) -> IssuedToken:
-    """The token that keeps one login session alive (SESSION_EXPIRED_CONTROL_ENABLED); the
-    login is its audit record."""
+def create_session_token(user: User, *, address: str | None = None, user_agent: str = "") -> IssuedToken:
+    """The token that keeps one login session alive (SESSION_EXPIRED_CONTROL_ENABLED), with
+    the browser's address and User-Agent for the admin's list of sessions; the login is its
+    audit record."""
     now, value = clock.now(), generate_value()
     token_id = insert_token(token_columns(
         application=portal_application(), source="session", token_hash=hash_value(value), hint=hint_for(value),
         user=user, master=False, scope="", expires_at=resolve_expiry(None, None, now), created_by=None, now=now,
     ), [])
+    db.session.add(LoginSession(token_id=token_id, address=address[:64] if address else None,
+                                user_agent=stored_user_agent(user_agent), browser=browser_summary(user_agent),
+                                last_used_at=now))
     db.session.commit()
     return IssuedToken(token_id, value)
 

@@ -47,7 +47,8 @@ def site(live_server, browser):
                             "--tenant", "*=MANAGE_TICKETS").stdout.strip()
     site["token_id"] = token_id(live_server, value)
     live_server.cli("create-application", f"Shop {suffix}", "--client-id", site["client_id"],
-                    "--redirect-uri", "https://shop.example/callback", "--grant-type", "authorization_code")
+                    "--redirect-uri", "https://shop.example/callback", "--grant-type", "authorization_code",
+                    "--resource", "https://reports-api.example/v1/")
     site["application_id"] = db_rows(live_server, "SELECT id FROM applications WHERE client_id = ?",
                                      site["client_id"])[0][0]
     site["user_id"] = db_rows(live_server, "SELECT id FROM users WHERE username = ?", site["user"])[0][0]
@@ -136,6 +137,9 @@ PAGES = {
     "error 403": ("user", visit("/admin"), 403),
     "error 404": ("admin", visit("/admin/tokens/999999999"), 404),
     "oauth error": ("user", visit("/authorize?response_type=code&client_id=no-such-client"), 400),
+    "sign out, asked": ("user", visit("/end_session?client_id={client_id}&state=s"), 200),
+    "signed out": (None, visit("/end_session"), 200),
+    "sign out refused": (None, visit("/end_session?client_id=no-such-client"), 400),
 }
 
 AXE_RUN = """async () => {
