@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from portal import applications, audit
 from portal.extensions import db
+from portal.tokens.errors import DuplicateValueError, TokenError
+from portal.tokens.imported import import_token
 
 IMPORT_ACTOR = "portal import"  # how the audit log names an import
 CREATED, PRESENT, EXPIRED, REFUSED = OUTCOMES = "created", "present", "expired", "refused"
@@ -41,6 +43,20 @@ class Summary:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def add_token(self, label: str, **token) -> None:
+        """Store one token (`tokens.imported.import_token`) when applying, and count it."""
+        if self.apply:
+            try:
+                import_token(**token)
+            except DuplicateValueError:  # written by another run meanwhile
+                self.count("tokens", PRESENT)
+                return
+            except TokenError as error:
+                db.session.rollback()
+                self.refuse("tokens", label, error.message)
+                return
+        self.count("tokens", CREATED)
 
     def lines(self) -> list[str]:
         made = "created" if self.apply else "to create"

@@ -20,8 +20,8 @@ from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, Applicati
 from portal.models import Application, Tenant
 from portal.tokens import permissions as perms
 from portal.tokens.core import MAX_EXPIRES_IN
-from portal.tokens.errors import DuplicateValueError, TokenError
-from portal.tokens.imported import check_imported_value, import_token, value_present
+from portal.tokens.errors import TokenError
+from portal.tokens.imported import check_imported_value, value_present
 from portal.tokens.values import hint_for
 
 SOURCE = "admin"  # Crafter's tokens were made by its admin console or its REST API
@@ -171,16 +171,5 @@ def import_one(record: dict, number: int, now: datetime, summary: Summary, tenan
     if expires_at is None:
         expires_at = now + timedelta(seconds=MAX_EXPIRES_IN)
         summary.note(f"token {label} had no expiry: it expires in ten years")
-    if summary.apply:
-        try:
-            import_token(application=db.session.scalar(select(Application).where(Application.name == name)),
-                         source=SOURCE, value=value, expires_at=expires_at, master=record.get("master") is True,
-                         tenant_permissions=permission_list)
-        except DuplicateValueError:  # written by another run meanwhile
-            summary.count("tokens", PRESENT)
-            return
-        except TokenError as error:
-            db.session.rollback()
-            summary.refuse("tokens", label, error.message)
-            return
-    summary.count("tokens", CREATED)
+    summary.add_token(label, application=db.session.scalar(select(Application).where(Application.name == name)), source=SOURCE, value=value,
+                      expires_at=expires_at, master=record.get("master") is True, tenant_permissions=permission_list)

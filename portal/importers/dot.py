@@ -28,8 +28,8 @@ from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, Applicati
                               utc_naive)
 from portal.models import Application, User
 from portal.models.application import CONFIDENTIAL, PUBLIC
-from portal.tokens.errors import DuplicateValueError, TokenError
-from portal.tokens.imported import check_imported_value, import_token, value_present
+from portal.tokens.errors import TokenError
+from portal.tokens.imported import check_imported_value, value_present
 from portal.tokens.values import hint_for
 
 USER_TABLES = ("people_profile", "auth_user")  # GeoNode's user model, or Django's own
@@ -243,19 +243,9 @@ def import_token_row(row, summary: Summary, now: datetime, refresh_lifetime: tim
     if row.user_id is not None and username is None:
         summary.refuse("tokens", label, "its user was not imported")
         return
-    if summary.apply:
-        source = ("client_credentials" if row.user_id is None else
-                  "refresh_token" if row.source_refresh_token_id else "authorization_code")
-        try:
-            import_token(application=db.session.scalar(select(Application).where(Application.client_id == client_id)),
-                         source=source, value=value, expires_at=expires_at, scope=row.scope or "",
-                         user=find_user(username) if username else None, issued_at=as_datetime(row.created),
-                         refresh_value=refresh_value, refresh_expires_at=refresh_expires_at)
-        except DuplicateValueError:
-            summary.count("tokens", PRESENT)
-            return
-        except TokenError as error:
-            db.session.rollback()
-            summary.refuse("tokens", label, error.message)
-            return
-    summary.count("tokens", CREATED)
+    source = ("client_credentials" if row.user_id is None else
+              "refresh_token" if row.source_refresh_token_id else "authorization_code")
+    summary.add_token(label, application=db.session.scalar(select(Application).where(Application.client_id == client_id)), source=source, value=value,
+                      expires_at=expires_at, scope=row.scope or "", user=find_user(username) if username else None,
+                      issued_at=as_datetime(row.created), refresh_value=refresh_value,
+                      refresh_expires_at=refresh_expires_at)
