@@ -53,7 +53,7 @@ def registered_origin(origin: str) -> bool:
 def add_cors_headers(response):
     if request.endpoint not in CORS_ENDPOINTS:
         return response
-    response.vary.add("Origin")
+    response.headers.add("Vary", "Origin")  # a field of its own: cheaper than re-parsing Vary
     origin = request.headers.get("Origin")
     if not origin or not registered_origin(origin):
         return response

@@ -78,7 +78,7 @@ class ResourceIndicators:
     is limited to those; anything else is `invalid_target`."""
 
     def resolve_audience(self, allowed: list[str], default: list[str] = ()) -> list[str]:
-        asked = list(dict.fromkeys(v for v in self.request.payload.datalist.get("resource", []) if v))
+        asked = list(dict.fromkeys(v for v in self.request.payload.data.getlist("resource") if v))
         audience = asked or list(default)  # a default too: a resource since taken off the client ends
         refused = [uri for uri in audience if uri not in allowed]
         if refused:
