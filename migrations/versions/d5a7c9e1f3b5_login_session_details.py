@@ -25,7 +25,6 @@ def upgrade():
         sa.Column('address', sa.String(length=64), nullable=True),
         sa.Column('user_agent', sa.String(length=512), nullable=False),
         sa.Column('browser', sa.String(length=100), nullable=False),
-        sa.Column('last_used_at', sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(['token_id'], ['access_tokens.id'], name=op.f('fk_login_sessions_token_id_access_tokens'),
                                 ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('token_id', name=op.f('pk_login_sessions')),

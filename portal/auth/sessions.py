@@ -1,20 +1,15 @@
 """Which session cookies still count: checked on every request, on the server."""
 
-from datetime import timedelta
-
 from flask import current_app, g, request, session
-from sqlalchemy import or_, update
 
 from portal import clock, tokens
 from portal.extensions import db, login_manager
-from portal.models import LoginSession, User
+from portal.models import AccessToken, User
 
 SESSION_VERSION_KEY = "sv"
 SESSION_TOKEN_KEY = "stid"
 AUTHENTICATED_AT_KEY = "auth"  # when the password was last given in this session (epoch seconds)
 FRESH_SECONDS = 300
-LAST_USE_KEY = "seen"  # when this session's last use was last written (epoch seconds)
-LAST_USE_RESOLUTION = 60
 
 
 def start_session(user: User) -> None:
@@ -27,7 +22,6 @@ def start_session(user: User) -> None:
         # remote_addr is the client's address, also behind TRUSTED_PROXIES (ProxyFix).
         session[SESSION_TOKEN_KEY] = tokens.create_session_token(
             user, address=request.remote_addr, user_agent=request.headers.get("User-Agent", "")).id
-        session[LAST_USE_KEY] = clock.timestamp(clock.now())
 
 
 def confirm_password_given() -> None:
@@ -39,23 +33,6 @@ def recently_authenticated() -> bool:
     """Was the password given in this session within the last FRESH_SECONDS?"""
     given = session.get(AUTHENTICATED_AT_KEY)
     return isinstance(given, int) and clock.timestamp(clock.now()) - given < FRESH_SECONDS
-
-
-def note_session_use(token_id: int) -> None:
-    """Record that this session was used, at most once a minute: the cookie remembers when
-    it was last written, so the requests in between send nothing to the database, and the
-    row's own time holds the minute for a client that replays an older cookie. Its own
-    short transaction, apart from whatever the request goes on to change."""
-    now = clock.now()
-    written = session.get(LAST_USE_KEY)
-    if isinstance(written, int) and clock.timestamp(now) - written < LAST_USE_RESOLUTION:
-        return
-    stale = now - timedelta(seconds=LAST_USE_RESOLUTION)
-    with db.engine.begin() as connection:
-        connection.execute(update(LoginSession).where(
-            LoginSession.token_id == token_id,
-            or_(LoginSession.last_used_at.is_(None), LoginSession.last_used_at <= stale)).values(last_used_at=now))
-    session[LAST_USE_KEY] = clock.timestamp(now)
 
 
 def drop_session_token(user: User) -> bool:
@@ -84,7 +61,8 @@ def load_user(user_id: str) -> User | None:
     if session.get(SESSION_VERSION_KEY) != user.session_version:
         return None
     if current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"]:
-        if not tokens.session_token_alive(session.get(SESSION_TOKEN_KEY), user.id):
+        token_id = session.get(SESSION_TOKEN_KEY)
+        if not tokens.session_token_alive(token_id, user.id):
             return None
-        note_session_use(session[SESSION_TOKEN_KEY])
+        tokens.mark_used(db.session.get(AccessToken, token_id))  # loaded just now: no query
     return user

@@ -144,8 +144,8 @@ class TokenPermission(db.Model):
 
 
 class LoginSession(db.Model):
-    """What an admin sees of one login session (a `session` token): where and with which
-    browser it started, and when it was last used (written at most once a minute)."""
+    """Where and with which browser one login session (a `session` token) started; its
+    last use is its token's `last_used_at`, like any token's."""
 
     __tablename__ = "login_sessions"
 
@@ -153,4 +153,3 @@ class LoginSession(db.Model):
     address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     browser: Mapped[str] = mapped_column(String(100), default="")
-    last_used_at: Mapped[datetime | None]

@@ -228,7 +228,9 @@ def authenticate(value: str) -> TokenView:
 _MARK_USED = update(_tokens).where(_tokens.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
-def mark_used(token: TokenView) -> None:
+def mark_used(token: TokenView | AccessToken) -> None:
+    """Record a token's use (a bearer token's, or a login session's), at most once per
+    LAST_USED_RESOLUTION."""
     now = clock.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         connection = hot_connection()
@@ -389,10 +391,10 @@ def create_session_token(user: User, *, address: str | None = None, user_agent: 
     token_id = insert_token(token_columns(
         application=portal_application(), source="session", token_hash=hash_value(value), hint=hint_for(value),
         user=user, master=False, scope="", expires_at=resolve_expiry(None, None, now), created_by=None, now=now,
+        last_used_at=now,
     ), [])
     db.session.add(LoginSession(token_id=token_id, address=address[:64] if address else None,
-                                user_agent=stored_user_agent(user_agent), browser=browser_summary(user_agent),
-                                last_used_at=now))
+                                user_agent=stored_user_agent(user_agent), browser=browser_summary(user_agent)))
     db.session.commit()
     return IssuedToken(token_id, value)
 
