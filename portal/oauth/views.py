@@ -171,7 +171,7 @@ def authorize():
                 return server.create_authorization_response(grant=grant, grant_user=user)
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri)
-            return render_consent(client, scope)
+            return render_consent(client, scope, getattr(grant.request, "audience", []))
         # The consent form (its CSRF token checked above).
         if user is None:
             return to_login()
@@ -186,10 +186,12 @@ def authorize():
         return authorize_error(error)
 
 
-def render_consent(client, scope: str):
+def render_consent(client, scope: str, resources: list[str]):
+    """The consent page: the scopes asked for, and the resource servers (RFC 8707) the
+    tokens would be meant for."""
     scopes = [(name, SCOPE_WORDS.get(name, name)) for name in scope_to_list(scope) or []]
     response = current_app.make_response(render_template(
-        "oauth/consent.html", client=client, scopes=scopes, action=back_here()))
+        "oauth/consent.html", client=client, scopes=scopes, resources=resources, action=back_here()))
     response.headers.update(NO_STORE)
     return response
 

@@ -4,6 +4,7 @@ token, RFC 9068, and of introspection); anything else is `invalid_target`. Token
 checked the way a resource server that is not Authlib checks them: PyJWT against /jwks."""
 
 import json
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -171,3 +172,12 @@ def test_the_admin_form_registers_and_edits_resources(admin_client):
     assert admin_client.post(edit, data=data).status_code == 303
     db.session.expire_all()
     assert db.session.get(Application, application.id).resources == [API]
+
+
+def test_the_consent_page_names_the_resource_servers_asked_for(api_flow):
+    query = urlencode(api_flow.params(resource=[API, OTHER]), doseq=True)
+    page = api_flow.client.get("/authorize?" + query).get_data(as_text=True)
+    assert "Its access will be for:" in page
+    assert f"<code>{API}</code>" in page and f"<code>{OTHER}</code>" in page
+    plain = api_flow.authorize().get_data(as_text=True)
+    assert "consent-scopes" in plain and "Its access will be for:" not in plain
