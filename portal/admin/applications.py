@@ -32,13 +32,8 @@ def applications_new():
     if form.validate_on_submit():
         try:
             application, secret = register_application(
-                name=form.name.data, client_type=form.client_type.data, client_id=form.client_id.data or None,
-                redirect_uris=(form.redirect_uris.data or "").splitlines(), grant_types=form.grant_types.data,
-                response_types=form.response_types.data, scope=form.scope.data or "",
-                token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
-                description=form.description.data or "", actor=current_actor(),
-                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
-                resources=(form.resources.data or "").splitlines())
+                client_type=form.client_type.data, client_id=form.client_id.data or None, actor=current_actor(),
+                **settings_of(form))
         except ApplicationError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) or form.name
@@ -53,6 +48,20 @@ def applications_new():
             return redirect(url_for("admin.applications_new_secret", application_id=application.id), code=303)
     status = 422 if form.is_submitted() else 200
     return render_template("admin/applications/new.html", form=form), status
+
+
+def settings_of(form) -> dict:
+    """The settings the new and the edit form share, as `portal.applications` takes them."""
+    def lines(field) -> list[str]:
+        return (field.data or "").splitlines()
+
+    return {
+        "name": form.name.data, "description": form.description.data or "", "scope": form.scope.data or "",
+        "redirect_uris": lines(form.redirect_uris), "grant_types": form.grant_types.data,
+        "response_types": form.response_types.data,
+        "token_endpoint_auth_method": form.token_endpoint_auth_method.data or None,
+        "post_logout_redirect_uris": lines(form.post_logout_redirect_uris), "resources": lines(form.resources),
+    }
 
 
 @bp.route("/applications/<int:application_id>")
@@ -76,13 +85,7 @@ def applications_edit(application_id: int):
     form = ApplicationEditForm() if request.method == "POST" else ApplicationEditForm.of(application)
     if form.validate_on_submit():
         try:
-            warnings = update_application(
-                application, name=form.name.data, redirect_uris=(form.redirect_uris.data or "").splitlines(),
-                grant_types=form.grant_types.data, response_types=form.response_types.data,
-                scope=form.scope.data or "", token_endpoint_auth_method=form.token_endpoint_auth_method.data or None,
-                description=form.description.data or "", actor=current_actor(),
-                post_logout_redirect_uris=(form.post_logout_redirect_uris.data or "").splitlines(),
-                resources=(form.resources.data or "").splitlines())
+            warnings = update_application(application, actor=current_actor(), **settings_of(form))
         except ApplicationError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) or form.name
