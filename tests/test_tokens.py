@@ -206,10 +206,10 @@ def test_replace_with_bad_permissions_changes_nothing(app):
 
 def test_delete_ends_the_token_and_its_refresh_token(app):
     issued = make_token(refresh_value="refresh-value-for-test-0001")
-    assert tokens.find_by_refresh_value("refresh-value-for-test-0001") is not None
+    assert tokens.describe("refresh-value-for-test-0001", tokens.REFRESH) is not None
     tokens.delete(issued.token, actor="alice")
     assert tokens.find_by_value(issued.value) is None
-    assert tokens.find_by_refresh_value("refresh-value-for-test-0001") is None
+    assert tokens.describe("refresh-value-for-test-0001", tokens.REFRESH) is None
 
 
 def test_delete_for_user_ends_only_that_users_tokens(app):

@@ -12,7 +12,6 @@ from portal.tokens.core import (
     end_login_sessions,
     end_session_token,
     extend,
-    find_by_refresh_value,
     find_by_value,
     invalid_reason,
     mark_used,
@@ -33,7 +32,7 @@ __all__ = [
     "InvalidTokenError", "IssuedToken", "Permission", "TokenError", "authenticate", "check_custom_value",
     "create_session_token", "create_token", "delete", "delete_for_user", "delete_many", "describe",
     "end_login_sessions", "end_session_token", "extend",
-    "find_by_refresh_value", "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
+    "find_by_value", "generate_value", "hash_value", "hint_for", "invalid_reason",
     "mark_used", "portal_application", "REFRESH", "replace", "revoke", "revoke_grant",
     "session_token_alive", "store_grant_token", "TokenUser", "TokenView",
 ]

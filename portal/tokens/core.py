@@ -180,7 +180,6 @@ def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | Non
 
 _BY_HASH = select(AccessToken).where(AccessToken.token_hash == bindparam("token_hash")).options(
     joinedload(AccessToken.permissions))
-_BY_REFRESH_HASH = select(AccessToken).where(AccessToken.refresh_token_hash == bindparam("token_hash"))
 
 
 def find_by_value(value: str) -> AccessToken | None:
@@ -188,12 +187,6 @@ def find_by_value(value: str) -> AccessToken | None:
     if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
         return None
     return db.session.scalars(_BY_HASH, {"token_hash": hash_value(value)}).unique().one_or_none()
-
-
-def find_by_refresh_value(value: str) -> AccessToken | None:
-    if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
-        return None
-    return db.session.scalar(_BY_REFRESH_HASH, {"token_hash": hash_value(value)})
 
 
 def invalid_reason(token: AccessToken | None, at: datetime | None = None) -> str | None:

@@ -1,7 +1,7 @@
 """The one read model of a token: what bearer authentication, introspection, the OAuth
-grants and the API see of a token, whether it was read by its access value, by its
-refresh value or from an ORM row. The ORM row (`models.AccessToken`) is what the token
-core writes and the admin pages edit; readers get a TokenView."""
+grants and the API see of a token, read by its access value or by its refresh value.
+The ORM row (`models.AccessToken`) is what the token core writes and the admin pages
+edit; readers get a TokenView."""
 
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -76,22 +76,6 @@ class TokenView:
 
     def expires_in(self) -> int:
         return max(0, int((self.expires_at - clock.now()).total_seconds()))
-
-    @classmethod
-    def of_row(cls, row: AccessToken, kind: str = ACCESS) -> "TokenView":
-        """The view of a loaded ORM row (its application, user and permissions)."""
-        refresh = kind == REFRESH
-        user = row.user
-        return cls(
-            id=row.id, kind=kind, hint=row.hint, source=row.source, master=row.master, scope=row.scope or "",
-            application_id=row.application_id, application_name=row.application.name,
-            client_id=row.application.client_id, issued_at=row.issued_at,
-            expires_at=row.refresh_expires_at if refresh else row.expires_at,
-            revoked_at=row.refresh_revoked_at if refresh else row.revoked_at,
-            last_used_at=row.last_used_at, grant_id=row.grant_id, auth_time=row.auth_time, audience=row.audience,
-            user=TokenUser(**{f.name: getattr(user, f.name) for f in fields(TokenUser)}) if user else None,
-            permissions=tuple(perms.Permission(p.tenant, frozenset(p.action_list)) for p in row.permissions),
-        )
 
 
 _tokens, _permissions = AccessToken.__table__, TokenPermission.__table__

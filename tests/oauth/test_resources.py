@@ -192,7 +192,7 @@ def test_introspection_of_refresh_tokens_and_deactivated_users(logged_in, move_c
         {"tenant": "site2", "actions": ["MANAGE_PROFILES"]}, {"tenant": "site1", "actions": ["READ_TENANT"]}])
     listed = logged_in.introspect(ordered.value).get_json()["tenant_permissions"]
     assert [p["tenant"] for p in listed] == ["site2", "site1"]
-    tokens.revoke(tokens.find_by_refresh_value(issued["refresh_token"]), actor="test")
+    tokens.revoke(tokens.describe(issued["refresh_token"], tokens.REFRESH), actor="test")
     assert logged_in.introspect(issued["refresh_token"]).get_json() == {"active": False}
     logged_in.user.active = False
     db.session.commit()
