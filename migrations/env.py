@@ -92,6 +92,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            run_sqlite_migrations(connection, conf_args)
+            return
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -100,6 +103,42 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+class ForeignKeyViolation(RuntimeError):
+    """An upgrade would leave rows that refer to missing rows; nothing was changed."""
+
+
+def run_sqlite_migrations(connection, conf_args):
+    """SQLite's own recipe for changing a table (https://sqlite.org/lang_altertable.html):
+    foreign keys off, one transaction, `PRAGMA foreign_key_check`, commit.
+
+    SQLite alters a table by rebuilding it (Alembic's batch mode: create a copy, copy the
+    rows, drop the old table, rename the copy). With foreign keys on, dropping the old
+    table cascades into every table that refers to it: rebuilding `applications` once
+    deleted every access token. The pragma only takes effect outside a transaction, and
+    Python's sqlite3 would commit each DDL statement on its own, so the transaction is
+    opened and ended here by hand: the whole upgrade, version row included, lands or none
+    of it does."""
+    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        # Alembic sees a transaction already open and leaves its end to us.
+        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.run_migrations()
+        violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if violations:
+            tables = sorted({f"{row[0]} -> {row[2]}" for row in violations})
+            raise ForeignKeyViolation(
+                f"the upgrade would leave {len(violations)} rows referring to missing rows "
+                f"({', '.join(tables)}); nothing was changed")
+        connection.exec_driver_sql("COMMIT")
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():
