@@ -130,9 +130,9 @@ def run_sqlite_migrations(connection, conf_args):
         violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
         if violations:
             tables = sorted({f"{row[0]} -> {row[2]}" for row in violations})
-            raise ForeignKeyViolation(
-                f"the upgrade would leave {len(violations)} rows referring to missing rows "
-                f"({', '.join(tables)}); nothing was changed")
+            rows = "1 row that refers" if len(violations) == 1 else f"{len(violations)} rows that refer"
+            raise ForeignKeyViolation(f"the upgrade would leave {rows} to missing rows ({', '.join(tables)}); "
+                                      "nothing was changed")
         connection.exec_driver_sql("COMMIT")
     except BaseException:
         connection.exec_driver_sql("ROLLBACK")
