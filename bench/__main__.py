@@ -30,7 +30,8 @@ def main(argv=None) -> int:
                         help="gunicorn worker classes: sync, gthread (default both)")
     parser.add_argument("--formats", type=comma_list(["opaque", "jwt"]), default=["opaque", "jwt"],
                         help="access-token formats to validate (default opaque,jwt)")
-    parser.add_argument("--connections", type=int, default=4, help="concurrent connections (default 4)")
+    parser.add_argument("--connections", type=int,
+                        help="concurrent connections (default 4; 16 with --baseline)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each hot scenario and its paired ceiling this many times and report the "
                         "round with the median ratio (default 1)")
@@ -40,9 +41,25 @@ def main(argv=None) -> int:
                         help="skip filling 1,000,000 tokens (admin pages) and the 1,000,000-row purge")
     parser.add_argument("--million", type=int, default=1_000_000, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--baseline", nargs="?", const="", metavar="REV[,REV...]",
+                        help="baseline mode: these earlier revisions (tags or commits; default: the last release), "
+                        "the ceiling and the working tree, one after another in one run (bench/compare.py)")
+    parser.add_argument("--memory", type=int, default=0, metavar="N",
+                        help="with --baseline: then N mixed requests per target, and the workers' RSS (leak check)")
     args = parser.parse_args(argv)
 
     generator = args.generator if args.generator != "auto" else ("wrk" if wrk_path() else "python")
+    if args.baseline is not None:
+        from bench import compare, releases
+
+        baselines = [r.strip() for r in args.baseline.split(",") if r.strip()] or [releases.last_release()]
+        print(compare.run(baselines=baselines, database_url=args.database_url,
+                          scenarios=[s for s in args.scenarios if s in {x.name for x in harness.SCENARIOS}],
+                          rounds=args.rounds, connections=args.connections or 16, duration=args.duration,
+                          generator=generator, variant=args.variants[0] if len(args.variants) == 1 else "sync",
+                          memory_requests=args.memory))
+        return 0
+    args.connections = args.connections or 4
     load_scenarios = [s for s in args.scenarios if s != "purge"]
     if load_scenarios:
         prepared, results, memory = harness.run(

@@ -20,6 +20,7 @@ import tempfile
 import time
 from base64 import b64encode
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -29,8 +30,22 @@ from bench.load import RequestSpec, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PORTAL = str(VENV_BIN / "portal") if (VENV_BIN / "portal").exists() else "portal"
-GUNICORN = str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Which Tessera runs: its `portal` and `gunicorn`, and the tree they run in (its
+    gunicorn.conf.py and wsgi.py). The working tree by default; an earlier revision built
+    by bench/releases.py in the baseline mode."""
+
+    bin_dir: Path = VENV_BIN
+    source: Path = ROOT
+
+    def program(self, name: str) -> str:
+        return str(self.bin_dir / name) if (self.bin_dir / name).exists() else name
+
+
+TREE = Runtime()
 
 WORKERS = 2
 VARIANTS = {
@@ -119,6 +134,16 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 @dataclass
 class Server:
     """A gunicorn master on loopback; `stop()` ends it and its workers."""
@@ -130,19 +155,23 @@ class Server:
     def worker_rss(self) -> dict[int, float]:
         return {pid: rss for pid in worker_pids(self.process.pid) if (rss := rss_mb(pid)) is not None}
 
+    def worker_cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in worker_pids(self.process.pid))
+
     def stop(self) -> None:
         stop_process(self.process)
 
 
-def start_gunicorn(app_path: str, env: dict, variant: str, log_dir: Path, health_path: str) -> Server:
+def start_gunicorn(app_path: str, env: dict, variant: str, log_dir: Path, health_path: str,
+                   runtime: Runtime = TREE) -> Server:
     worker_class, threads = VARIANTS[variant]
     port = free_port()
     env = dict(env, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(WORKERS), WORKER_CLASS=worker_class,
                THREADS=str(threads), ACCESS_LOG=str(log_dir / f"access-{app_path.split(':')[0]}-{variant}.log"))
     log_path = log_dir / f"gunicorn-{app_path.split(':')[0]}-{variant}-{port}.log"
     with open(log_path, "w") as log_file:
-        process = subprocess.Popen([GUNICORN, "-c", str(ROOT / "gunicorn.conf.py"), app_path], cwd=ROOT, env=env,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([runtime.program("gunicorn"), "-c", str(runtime.source / "gunicorn.conf.py"),
+                                    app_path], cwd=runtime.source, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     _running.append(process)
     server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     deadline = time.monotonic() + 60
@@ -184,15 +213,17 @@ class Prepared:
 
 
 def portal_env(database_url: str, instance: Path, token_format: str = "opaque") -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SECRET_KEY"))}
+    """A deployment's settings (the database-backed throttle included), with our database."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_URL", "SECRET_KEY", "RATELIMIT_", "PYTHONPATH"))}
     env.update(DATABASE_URL=database_url, TESSERA_INSTANCE_PATH=str(instance), SECRET_KEY="bench-" + "k" * 32,
-               RATELIMIT_STORAGE_URI="memory://", ACCESS_TOKEN_FORMAT=token_format)
+               ACCESS_TOKEN_FORMAT=token_format)
     return env
 
 
-def cli(env: dict, *args, input=None, allow_exists=False) -> str:
-    result = subprocess.run([PORTAL, *args], env=env, input=input, capture_output=True, text=True, timeout=300,
-                            cwd=ROOT)
+def cli(env: dict, *args, input=None, allow_exists=False, runtime: Runtime = TREE) -> str:
+    result = subprocess.run([runtime.program("portal"), *args], env=env, input=input, capture_output=True,
+                            text=True, timeout=300, cwd=runtime.source)
     if result.returncode != 0:
         if allow_exists and "already exists" in (result.stderr + result.stdout):
             return ""
@@ -200,7 +231,7 @@ def cli(env: dict, *args, input=None, allow_exists=False) -> str:
     return result.stdout
 
 
-def prepare(database_url: str | None, workdir: Path, formats: list[str]) -> Prepared:
+def prepare(database_url: str | None, workdir: Path, formats: list[str], runtime: Runtime = TREE) -> Prepared:
     """`portal init`, then an application, a tenant, a user and tokens through the CLI."""
     instance = workdir / "instance"
     instance.mkdir(parents=True, exist_ok=True)
@@ -208,7 +239,8 @@ def prepare(database_url: str | None, workdir: Path, formats: list[str]) -> Prep
         database_url = f"sqlite:///{workdir / 'bench.db'}"
     env = portal_env(database_url, instance)
     prepared = Prepared(database_url=database_url, env=env, workdir=workdir)
-    output = cli(env, "init")
+    portal = partial(cli, runtime=runtime)
+    output = portal(env, "init")
     match = re.search(r"password: (\S+)", output)
     if match:
         prepared.admin_password = match.group(1)
@@ -216,7 +248,7 @@ def prepare(database_url: str | None, workdir: Path, formats: list[str]) -> Prep
         # A database prepared by an earlier run: make our own admin.
         username = "bench-admin-" + secrets.token_hex(3)
         prepared.admin_password = BENCH_PASSWORD
-        cli(env, "create-admin", username, "--password-stdin", input=BENCH_PASSWORD + "\n")
+        portal(env, "create-admin", username, "--password-stdin", input=BENCH_PASSWORD + "\n")
         prepared.notes.append(f"reused database: logged in as {username}")
     prepared.admin_username = "admin" if match else username
 
@@ -226,9 +258,10 @@ def prepare(database_url: str | None, workdir: Path, formats: list[str]) -> Prep
     secret = secrets.token_urlsafe(24)  # 32 characters
     application = "bench"
     for attempt in range(2):
-        result = subprocess.run([PORTAL, "create-application", application, "--client-id", application,
-                                 "--client-secret", secret, "--grant-type", "client_credentials", "--scope", "api"],
-                                env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        result = subprocess.run([runtime.program("portal"), "create-application", application, "--client-id",
+                                 application, "--client-secret", secret, "--grant-type", "client_credentials",
+                                 "--scope", "api"],
+                                env=env, capture_output=True, text=True, timeout=120, cwd=runtime.source)
         if result.returncode == 0:
             break
         if attempt or not re.search(r"already exists|taken", result.stderr + result.stdout):
@@ -237,15 +270,15 @@ def prepare(database_url: str | None, workdir: Path, formats: list[str]) -> Prep
     prepared.client_id = application
     prepared.client_secret = secret
 
-    cli(env, "create-tenant", TENANT, allow_exists=True)
-    cli(env, "create-user", BENCH_USER, "--email", "bench@example.org", "--tenant", TENANT, "--password-stdin",
-        input=BENCH_PASSWORD + "\n", allow_exists=True)
+    portal(env, "create-tenant", TENANT, allow_exists=True)
+    portal(env, "create-user", BENCH_USER, "--email", "bench@example.org", "--tenant", TENANT, "--password-stdin",
+           input=BENCH_PASSWORD + "\n", allow_exists=True)
     for token_format in formats:
         format_env = dict(env, ACCESS_TOKEN_FORMAT=token_format)
-        prepared.tokens[("api", token_format)] = cli(
+        prepared.tokens[("api", token_format)] = portal(
             format_env, "create-token", "--application", application, "--tenant", f"{TENANT}=READ_TENANT",
             "--scope", "api").strip()
-        prepared.tokens[("userinfo", token_format)] = cli(
+        prepared.tokens[("userinfo", token_format)] = portal(
             format_env, "create-token", "--application", application, "--user", BENCH_USER,
             "--scope", "openid profile email").strip()
     return prepared

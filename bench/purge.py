@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.harness import PORTAL, ROOT, cli, portal_env
+from bench.harness import ROOT, TREE, cli, portal_env
 
 LIVE_TOKENS = 1000
 CHUNK = 50_000
@@ -121,7 +121,7 @@ def fill(database_url: str, rows: int) -> tuple[int, float]:
 
 def run_purge(env: dict, batch_size: int | None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) of the `portal purge-expired` process, and its summary line."""
-    args = [PORTAL, "purge-expired"] + ([f"--batch-size={batch_size}"] if batch_size else [])
+    args = [TREE.program("portal"), "purge-expired"] + ([f"--batch-size={batch_size}"] if batch_size else [])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(args, env=env, stdout=out, stderr=err, cwd=ROOT)
@@ -136,9 +136,10 @@ def run_purge(env: dict, batch_size: int | None) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, stdout.strip().splitlines()[-1]
 
 
-def fresh_postgres(url: str) -> tuple[str, object]:
+def fresh_postgres(url: str, purpose: str = "purge") -> tuple[str, object]:
+    """A new database beside the one in `url`, and the function that drops it."""
     base = make_url(url)
-    name = f"{base.database}_purge_{secrets.token_hex(3)}"
+    name = f"{base.database}_{purpose}_{secrets.token_hex(3)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
