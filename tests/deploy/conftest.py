@@ -4,12 +4,13 @@ into a fresh virtual environment; a throwaway PostgreSQL cluster with a `tessera
 that logs in with a password and owns the `tessera` database; the settings in an env
 file (mode 0600) that every command reads; `portal init`; gunicorn with the bundled
 settings (4 workers); nginx terminating TLS in front with deploy/nginx.conf. Nothing of
-it runs from the checkout: the server's working directory is a temp folder. What a
-systemd host adds (the tessera user, the units in deploy/) is checked by tests/test_deploy_files.py.
+it runs from the checkout: the server's working directory is a temp folder. When the
+tests run as root, Tessera runs as an unprivileged user, as under systemd. The units in
+deploy/ themselves are checked by tests/test_deploy_files.py.
 
-Without nginx, openssl or PostgreSQL's initdb these tests skip with the reason;
-REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure. The browser check uses the
-suite's Chromium (tests/conftest.py's `browser`)."""
+Without nginx, openssl, PostgreSQL's initdb or Debian's python3-venv these tests skip with
+the reason; REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure. The browser check
+uses the suite's Chromium (tests/conftest.py's `browser`)."""
 
 import glob
 import grp
