@@ -175,8 +175,8 @@ def test_the_env_example_shows_the_defaults(monkeypatch, tmp_path):
     gunicorn = {name: commented[name] for name in ("BIND", "WORKER_CLASS", "ACCESS_LOG")}
     script = "import portal.gunicorn_config as c; print(c.bind, c.worker_class, c.accesslog)"
     environment = {key: value for key, value in os.environ.items() if key not in gunicorn}
-    printed = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
-               for env in (environment, {**environment, **gunicorn})]
+    printed = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              check=True).stdout for env in (environment, {**environment, **gunicorn})]
     assert printed[0] == printed[1], printed
 
 

@@ -90,7 +90,8 @@ def missing_tools() -> str | None:
             try:
                 pwd.getpwnam(user)
             except KeyError:
-                return f"running as root, and there is no {user} user to run {needed_for} as: the deployment test is skipped"
+                return (f"running as root, and there is no {user} user to run {needed_for} as: "
+                        "the deployment test is skipped")
     return None
 
 
@@ -223,7 +224,8 @@ def secret_spellings(value: str) -> set[str]:
 
 def secrets_in(text: str, values: set[str]) -> list[str]:
     """The secrets (shortened) that appear in text in any spelling."""
-    return sorted(f"{value[:8]}..." for value in values if any(spelling in text for spelling in secret_spellings(value)))
+    return sorted(f"{value[:8]}..." for value in values
+                  if any(spelling in text for spelling in secret_spellings(value)))
 
 
 @dataclass
@@ -282,7 +284,8 @@ def render_nginx(folder: Path, *, https_port: int, http_port: int, upstream: str
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     for old, new in (("listen 443 ", f"listen {https_port} "), ("listen 80;", f"listen {http_port};"),
                      ("127.0.0.1:8000", upstream), ("/etc/ssl/certs/tessera.pem", str(cert)),
-                     ("/etc/ssl/private/tessera.key", str(key)), (NGINX_ACCESS_LOG, str(folder / "tessera.access.log"))):
+                     ("/etc/ssl/private/tessera.key", str(key)),
+                     (NGINX_ACCESS_LOG, str(folder / "tessera.access.log"))):
         assert old in site, f"deploy/nginx.conf no longer contains {old!r}: update the test's substitutions"
         site = site.replace(old, new)
     (folder / "tessera.conf").write_text(site)
