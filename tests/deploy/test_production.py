@@ -1,15 +1,24 @@
 """The README's deployment, for real: the installed wheel on PostgreSQL, gunicorn with 4
 workers, nginx with TLS in front (see conftest.py). Everything goes through nginx's
-https URL unless a test says otherwise. The tests run in file order; the outage is last."""
+https URL unless a test says otherwise. The tests run in file order: every secret they
+send or receive is remembered, and the last test looks for each in every log."""
 
 import base64
 import hashlib
 import html
+import http.client
 import json
+import os
+import pwd
 import re
 import secrets
+import signal
 import socket
+import ssl
+import stat
+import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
@@ -19,7 +28,7 @@ from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from tests.conftest import csrf_token_from, free_port
-from tests.deploy.conftest import WORKERS, run
+from tests.deploy.conftest import DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
 
 pytestmark = pytest.mark.deploy
 
@@ -27,6 +36,7 @@ SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Typ
                     "Strict-Transport-Security")
 CONSENT_FORM = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')
 INVALID_LOGIN = "Invalid username or password."
+CRAFTER = "/crafter-profile/api/1/access_token"
 
 
 def login(deployment, username: str, password: str) -> requests.Session:
@@ -36,19 +46,37 @@ def login(deployment, username: str, password: str) -> requests.Session:
     response = session.post(deployment.url + "/login", allow_redirects=False, timeout=10,
                             data={"username": username, "password": password, "csrf_token": csrf_token_from(form.text)})
     assert response.status_code == 303, f"login as {username}: {response.status_code} {response.text[:500]}"
+    deployment.remember_secret(password)
     return session
 
 
 def create_user(deployment, username: str) -> tuple[str, str]:
     """A user made with the CLI; returns (password, sub)."""
     password = secrets.token_urlsafe(16)
+    deployment.remember_secret(password)
     printed = deployment.portal("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
                                 input=password + "\n")
     return password, re.search(r"\(sub (\S+)\)", printed).group(1)
 
 
 def create_application(deployment, name: str, *args: str) -> dict:
-    return json.loads(deployment.portal("create-application", name, *args))
+    application = json.loads(deployment.portal("create-application", name, *args))
+    deployment.remember_secret(application["client_secret"])
+    return application
+
+
+def remember_token_response(deployment, answer: dict) -> None:
+    deployment.remember_secret(*(answer[name] for name in ("access_token", "refresh_token", "id_token")
+                                 if name in answer))
+
+
+def worker_pids(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
+def process_uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -64,6 +92,15 @@ def test_the_installed_wheel_serves_https_through_nginx(deployment):
                 cwd=deployment.workdir, env=deployment.env).stdout
     for path in where.split():
         assert path.startswith(str(deployment.venv)), f"imported from outside the venv: {path}"
+    assert stat.S_IMODE(deployment.env_file.stat().st_mode) == 0o600
+    # Type=notify in deploy/tessera.service: gunicorn tells systemd it is ready.
+    assert "READY=1" in deployment.ready_notice.split("\n"), deployment.ready_notice
+    if os.geteuid() == 0:  # the server and the instance folder belong to the unprivileged user
+        service_uid = pwd.getpwnam(SERVICE_USER).pw_uid
+        for pid in (deployment.gunicorn.pid, *worker_pids(deployment.gunicorn.pid)):
+            assert process_uid(pid) == service_uid, f"process {pid} does not run as {SERVICE_USER}"
+        owners = {path: path.stat().st_uid for path in (deployment.workdir, *deployment.workdir.rglob("*"))}
+        assert set(owners.values()) == {service_uid}, owners
 
     health = requests.get(deployment.url + "/healthz", verify=str(deployment.cert), timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -87,6 +124,24 @@ def test_the_installed_wheel_serves_https_through_nginx(deployment):
     too_big = requests.post(deployment.url + "/token", data={"grant_type": "x" * (2 * 1024 * 1024)},
                             verify=str(deployment.cert), timeout=10)
     assert too_big.status_code == 413
+
+
+def test_tessera_connects_as_its_own_role_with_a_password(deployment):
+    """README's database: a `tessera` role (not a superuser) that owns the database and
+    every table `portal init` made; TCP connections need the role's password."""
+    psql = [deployment.postgres.bin_dir / "psql", "-X", "-w", "-A", "-t"]
+    wrong = deployment.database_url.replace("postgresql+psycopg://", "postgresql://").replace(
+        f"{DATABASE_ROLE}:", f"{DATABASE_ROLE}:not-{secrets.token_hex(4)}", 1)
+    refused = subprocess.run([*psql, wrong, "-c", "select 1"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused
+    url = deployment.database_url.replace("postgresql+psycopg://", "postgresql://")
+    answer = run([*psql, url, "-c", "select current_user, rolsuper, pg_get_userbyid(datdba), "
+                  "(select count(*) from pg_tables where schemaname = 'public' and tableowner <> current_user), "
+                  "(select count(*) from pg_tables where schemaname = 'public') "
+                  "from pg_roles, pg_database where rolname = current_user and datname = current_database()"]).stdout
+    role, superuser, owner, foreign_tables, tables = answer.strip().split("|")
+    assert (role, superuser, owner, foreign_tables) == (DATABASE_ROLE, "f", DATABASE_ROLE, "0"), answer
+    assert int(tables) > 5, answer
 
 
 # --- a) Chromium: portal login, then an authorization with consent -------------------------
@@ -126,12 +181,14 @@ def test_chromium_logs_in_and_completes_an_authorization(deployment, browser):
 
     query = parse_qs(urlsplit(arrived.url).query)
     assert query["state"] == ["S"] and query["iss"] == [deployment.url] and query["code"][0]
+    deployment.remember_secret(query["code"][0])
     # The code is real: the relying party exchanges it (secret in the form body, PKCE verifier).
     issued = requests.post(deployment.url + "/token", verify=str(deployment.cert), timeout=10, data={
         "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": callback,
         "code_verifier": verifier, "client_id": client["client_id"], "client_secret": client["client_secret"]})
     assert issued.status_code == 200, issued.text
     assert issued.json()["id_token"]
+    remember_token_response(deployment, issued.json())
 
 
 # --- b) requests-oauthlib: code flow with HTTP Basic, refresh, userinfo --------------------
@@ -162,10 +219,12 @@ def test_requests_oauthlib_code_flow_with_http_basic_refresh_and_userinfo(deploy
     redirect = allowed.headers["Location"]
     assert redirect.startswith(callback + "?"), redirect
     assert parse_qs(urlsplit(redirect).query)["iss"] == [deployment.url]
+    deployment.remember_secret(parse_qs(urlsplit(redirect).query)["code"][0])
 
     token = oauth.fetch_token(discovery["token_endpoint"], authorization_response=redirect,
                               client_secret=client["client_secret"], include_client_id=False, timeout=10)
     assert token["access_token"] and token["refresh_token"] and token["id_token"]
+    remember_token_response(deployment, token)
     assert sent[-1].headers["Authorization"].startswith("Basic ")
     assert "client_secret" not in sent[-1].body and "code_verifier=" in sent[-1].body
 
@@ -174,10 +233,79 @@ def test_requests_oauthlib_code_flow_with_http_basic_refresh_and_userinfo(deploy
     assert sent[-1].headers["Authorization"].startswith("Basic ")
     assert refreshed["refresh_token"] != token["refresh_token"]  # rotated
     assert refreshed["access_token"] != token["access_token"]
+    remember_token_response(deployment, refreshed)
 
     userinfo = oauth.get(discovery["userinfo_endpoint"], timeout=10)  # the new access token, as Bearer
     assert userinfo.status_code == 200, userinfo.text
     assert userinfo.json()["sub"] == sub
+
+    # The same token in the URL, as GeoNode and GeoServer clients send it.
+    in_query = requests.get(f"{deployment.url}/userinfo/?access_token={refreshed['access_token']}",
+                            verify=str(deployment.cert), timeout=10)
+    assert in_query.status_code == 200 and in_query.json()["sub"] == sub, in_query.text
+    geonode = requests.get(f"{deployment.url}/api/o/v4/userinfo?access_token={refreshed['access_token']}",
+                           verify=str(deployment.cert), timeout=10)
+    assert geonode.status_code == 200 and geonode.json()["sub"] == sub, geonode.text
+
+
+# --- tokens in URLs, through nginx (their values must reach no log: the last test) --------
+
+def send(deployment, method: str, target: str, json_body=None, base: str = "") -> tuple[int, object]:
+    """One request with its target sent exactly as written (requests would turn %61 into a,
+    %5F into _): the status and the JSON answer (None when there is none)."""
+    parts = urlsplit(base or deployment.url)
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=10,
+                                                 context=ssl.create_default_context(cafile=deployment.cert))
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    body, headers = (json.dumps(json_body), {"Content-Type": "application/json"}) if json_body else (None, {})
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(text) if text else None
+    except ValueError:
+        return response.status, text[:300]
+
+
+def test_tokens_in_urls_work_through_nginx(deployment):
+    """Every way a client may put a token in a URL: ?access_token=, ?accessTokenId= (a
+    master token), a percent-encoded name, a repeated parameter, and Crafter's path forms,
+    also spelled with %5F, a percent-encoded value and doubled slashes, and over plain HTTP
+    (nginx redirects)."""
+    master = deployment.default_tokens["adminconsole"]
+    for target in (f"/api/v1/tenants?access_token={master}", f"/api/v1/tenants?accessTokenId={master}",
+                   f"/api/v1/tenants?%61ccess_token={master}", f"/api/v1/access-tokens?access%5Ftoken={master}",
+                   f"{CRAFTER}/all?accessTokenId={master}"):
+        status, answer = send(deployment, "GET", target)
+        assert status == 200, f"{target[:40]}: {status} {answer}"
+    status, answer = send(deployment, "GET", f"/api/v1/tenants?access_token={master}&access_token={master}")
+    assert (status, answer["error"]) == (400, "invalid_request"), answer
+
+    status, created = send(deployment, "POST", f"{CRAFTER}/create?accessTokenId={master}",
+                           {"application": "crafterengine", "master": False})
+    assert status == 200, created
+    value = created["id"]
+    deployment.remember_secret(value)
+    encoded = f"%{ord(value[0]):02X}{value[1:]}"  # %74sr_...
+    for path in (f"{CRAFTER}/{value}", f"/crafter-profile/api/1/access%5Ftoken/{value}", f"{CRAFTER}/{encoded}"):
+        status, answer = send(deployment, "GET", f"{path}?accessTokenId={master}")
+        assert status == 200 and answer["application"] == "crafterengine", f"{path[:45]}: {status} {answer}"
+    status, answer = send(deployment, "GET", f"//crafter-profile//api/1/access_token//{value}?accessTokenId={master}")
+    assert status < 500, answer
+    status, _ = send(deployment, "GET", f"{CRAFTER}/{value}?accessTokenId={master}", base=deployment.http_url)
+    assert status == 301
+
+    status, answer = send(deployment, "POST", f"{CRAFTER}/{value}/delete?accessTokenId={master}")
+    assert status == 200, answer
+    status, answer = send(deployment, "GET", f"{CRAFTER}/{value}?accessTokenId={master}")
+    assert (status, answer) == (200, None)
+    status, answer = send(deployment, "POST", f"{CRAFTER}//{value}/delete/?accessTokenId={master}")
+    assert status < 500, answer
 
 
 # --- c) the login throttle across workers ------------------------------------------------
@@ -237,6 +365,47 @@ def test_slow_clients_do_not_block_normal_requests(deployment):
     assert not bad, f"{len(bad)} of {len(probes)} probes slow or failed while {WORKERS} clients trickled: {bad}"
 
 
+# --- the purge timer's command ------------------------------------------------------------
+
+def test_purge_expired_runs_with_the_env_file(deployment):
+    """What deploy/tessera-purge.service runs: an expired token is purged."""
+    value = deployment.portal("create-token", "--application", "crafterengine", "--expires-in", "1").strip()
+    deployment.remember_secret(value)
+    time.sleep(1.5)
+    expired = requests.get(f"{deployment.url}/api/v1/tenants?access_token={value}", verify=str(deployment.cert),
+                           timeout=10)
+    assert expired.status_code == 401, expired.text
+    printed = deployment.portal("purge-expired")
+    purged = re.search(r"Purged (\d+) tokens", printed)
+    assert purged and int(purged.group(1)) >= 1, printed
+
+
+# --- systemctl reload: HUP --------------------------------------------------------------------
+
+def test_hup_replaces_every_worker_without_a_failed_request(deployment):
+    """tessera.service's ExecReload: gunicorn starts new workers and lets the old ones
+    finish. The old ones stop accepting at once, so a request meanwhile waits in the listen
+    queue until a new worker has loaded the app (a second or two; longer on a busy
+    machine), and is answered: none fails."""
+    master = deployment.gunicorn.pid
+    old = worker_pids(master)
+    assert len(old) == WORKERS, old
+    session = deployment.session()
+    os.kill(master, signal.SIGHUP)
+    answers, deadline = [], time.monotonic() + 90
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        status = session.get(deployment.url + "/healthz", timeout=60).status_code  # nginx's proxy_read_timeout
+        answers.append((status, round(time.monotonic() - started, 1)))
+        current = worker_pids(master)
+        if len(current) == WORKERS and not current & old:
+            break
+        time.sleep(0.05)
+    assert len(current) == WORKERS and not current & old, f"workers before {old}, now {current}"
+    assert {status for status, _seconds in answers} == {200}, answers
+    assert deployment.gunicorn.poll() is None
+
+
 # --- e) a database outage: 503, then recovery ---------------------------------------------
 
 def test_database_outage_answers_503_then_recovers(deployment):
@@ -250,8 +419,11 @@ def test_database_outage_answers_503_then_recovers(deployment):
                             verify=cert, timeout=15)
 
     def token():
-        return requests.post(deployment.url + "/token", data={"grant_type": "client_credentials"}, verify=cert,
-                             auth=(service["client_id"], service["client_secret"]), timeout=15)
+        answer = requests.post(deployment.url + "/token", data={"grant_type": "client_credentials"}, verify=cert,
+                               auth=(service["client_id"], service["client_secret"]), timeout=15)
+        if answer.status_code == 200:
+            remember_token_response(deployment, answer.json())
+        return answer
 
     def portal_page():
         return admin.get(deployment.url + "/admin", allow_redirects=False, timeout=15)
@@ -302,3 +474,30 @@ def outage_problems(name: str, kind: str, answer: requests.Response) -> list[str
     elif not (answer.headers.get("Content-Type", "").startswith("text/html") and "<html" in answer.text):
         problems.append(f"{summary}: not an HTML page")
     return problems
+
+
+# --- last: no secret in any log ----------------------------------------------------------
+
+def test_no_secret_in_any_log(deployment):
+    """Every secret the tests above sent or received — the default tokens, tokens made by
+    the CLI and the APIs, OAuth codes, access, refresh and ID tokens, client secrets,
+    passwords, SECRET_KEY, the database password — in none of the logs (nginx's access and
+    error logs, gunicorn's, PostgreSQL's), in any spelling. The nginx log shows where the
+    tokens were, redacted, with a request id on every line."""
+    assert len(deployment.secret_values) >= 10, "the tests above ran (run the whole module)"
+    leaks = {name: secrets_in(path.read_text(errors="replace"), deployment.secret_values)
+             for name, path in deployment.logs.items() if path.exists()}
+    assert not any(leaks.values()), f"secrets in logs: {leaks}"
+
+    access = deployment.logs["nginx-access"].read_text()
+    assert f'"GET {CRAFTER}/[REDACTED]?[REDACTED] HTTP/1.1" 200 ' in access, access[-3000:]
+    assert f'"POST {CRAFTER}/[REDACTED]/delete?[REDACTED] HTTP/1.1" 200 ' in access
+    assert f'"POST {CRAFTER}/create?[REDACTED] HTTP/1.1" 200 ' in access
+    assert f'"GET {CRAFTER}/all?[REDACTED] HTTP/1.1" 200 ' in access
+    assert f'"GET {CRAFTER}/[REDACTED]?[REDACTED] HTTP/1.1" 301 ' in access  # the plain-HTTP redirect
+    assert '"GET /userinfo/?[REDACTED] HTTP/1.1" 200 ' in access
+    without_id = [line for line in access.splitlines() if not re.search(r" [0-9a-f]{32}$", line)]
+    assert not without_id, without_id
+    # The http-level log (combined format, as in Debian's nginx.conf) is not used by Tessera's servers.
+    http_level = deployment.logs["nginx-http-level"]
+    assert not http_level.exists() or http_level.stat().st_size == 0, http_level.read_text()[:1000]
