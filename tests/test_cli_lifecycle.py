@@ -673,6 +673,52 @@ def test_set_password_from_a_pipe(tmp_path):
     assert result.returncode == 1 and result.stderr == "Error: no user named 'nobody'\n"
 
 
+def run_at_a_terminal(args, env, answers, timeout=120) -> tuple[int, str]:
+    """Run `portal ARGS` with a pseudo-terminal as its controlling terminal, typing each
+    answer after its prompt; returns (exit status, everything the terminal showed)."""
+    import pty
+    import select
+    import time
+
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: its stdin, stdout and /dev/tty are the pseudo-terminal
+        os.execve(str(VENV_BIN / "portal"), ["portal", *args], env)
+    shown, pending, deadline = b"", list(answers), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(terminal, 1024)
+            except OSError:  # the child closed the terminal: it has ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if pending and shown.rstrip().endswith(pending[0][0].encode()):
+                os.write(terminal, pending.pop(0)[1].encode() + b"\n")
+    finally:
+        os.close(terminal)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def test_set_password_at_a_terminal_asks_twice_without_echo(tmp_path):
+    database = tmp_path / "instance" / "tessera.db"
+    with app_on(tmp_path, f"sqlite:///{database}"):
+        upgrade()
+        make_user("root", "first password", is_admin=True)
+    env = server_env(tmp_path / "instance", None, None)
+    code, shown = run_at_a_terminal(["set-password", "root"], env,
+                                    [("Password:", "typed at a terminal"),
+                                     ("Repeat for confirmation:", "typed at a terminal")])
+    assert code == 0, shown
+    assert "New password set for root" in shown and "typed at a terminal" not in shown
+    with app_on(tmp_path, f"sqlite:///{database}"):
+        assert db.session.scalar(select(User).where(User.username == "root")).check_password("typed at a terminal")
+
+
 # --- --env-file ---------------------------------------------------------------------------
 
 def test_env_file_is_read_and_a_stray_dotenv_is_not(tmp_path):
