@@ -1,14 +1,16 @@
 """The `portal` command group (the same commands as `flask --app wsgi`)."""
 
 import json
+import platform
 import secrets
 import sys
+from importlib import metadata
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from portal import audit, tenants, tokens, users
+from portal import __version__, audit, lifecycle, tenants, tokens, users
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
@@ -61,12 +63,13 @@ def create_user(username: str, password: str, *, email=None, name="", tenant=Non
 @click.command("init")
 @with_appcontext
 def init_command():
-    """Migrate the database, create keys, built-in applications, default tokens and an admin."""
-    from flask_migrate import upgrade
-
+    """Migrate the database to the latest schema (a SQLite file is backed up beside itself
+    first), then create keys, built-in applications, default tokens and an admin if missing."""
+    from portal.lifecycle import migrate_database
     from portal.signing import ensure_signing_key
 
-    upgrade()
+    for line in migrate_database():
+        click.echo(line)
     if ensure_signing_key():
         click.echo("Created the RS256 signing key.")
     tokens.portal_application()
@@ -125,6 +128,24 @@ def create_user_command(username, email, tenant_name, name, password_stdin):
     tenant = find_tenant(tenant_name) if tenant_name else None
     user = create_user(username, read_password(password_stdin), email=email, name=name, tenant=tenant)
     click.echo(f"Created user {user.username} (sub {user.sub}).")
+
+
+@click.command("set-password")
+@click.argument("username")
+@with_appcontext
+def set_password_command(username):
+    """Set a user's password and end all their login sessions.
+
+    The password is read from standard input (one line); at a terminal, a prompt asks
+    for it twice."""
+    user = users.find_by_login_name(username)
+    if user is None:
+        fail(f"no user named {username!r}")
+    user.set_password(read_password(password_stdin=not sys.stdin.isatty()))
+    _, sessions = tokens.end_login_sessions(select(User.id).where(User.id == user.id))
+    audit.record("user.password_set", actor=CLI_ACTOR, target=user, sessions_ended=sessions)
+    db.session.commit()
+    click.echo(f"New password set for {user.username}; their login sessions ended.")
 
 
 @click.command("create-tenant")
@@ -310,9 +331,9 @@ def import_dot_command(database_url, apply):
 
 
 COMMANDS = [
-    init_command, create_admin_command, create_user_command, create_tenant_command,
+    init_command, create_admin_command, create_user_command, set_password_command, create_tenant_command,
     create_application_command, create_token_command, purge_expired_command, rotate_keys_command,
-    import_group,
+    import_group, *lifecycle.COMMANDS,
 ]
 
 
@@ -322,17 +343,47 @@ def register_commands(app) -> None:
 
 
 def create_cli_app():
+    """The app, with a DATABASE_URL it cannot use reported as a bad setting."""
+    import os
+
+    from sqlalchemy.exc import ArgumentError
+
     from portal import create_app
+    from portal.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ArgumentError as error:  # not a URL, or no such dialect
+        raise ConfigError(f"DATABASE_URL: {error}") from None
+    except ModuleNotFoundError as error:
+        if not os.environ.get("DATABASE_URL"):
+            raise
+        raise ConfigError(f"DATABASE_URL: its database driver is not installed ({error})") from None
 
 
-portal_group = FlaskGroup(name="portal", create_app=create_cli_app, add_version_option=False,
+def print_version(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"portal {__version__}\nFlask {metadata.version('flask')}\nPython {platform.python_version()}")
+    ctx.exit()
+
+
+version_option = click.Option(["--version"], is_flag=True, expose_value=False, is_eager=True,
+                              callback=print_version, help="Show Tessera's version (and Flask's and Python's).")
+
+# load_dotenv=False: settings come from the environment, or from a file named with
+# -e/--env-file; never from a .env or .flaskenv that Flask would look for in the current
+# directory and every folder above it (README: Command line).
+portal_group = FlaskGroup(name="portal", create_app=create_cli_app, add_version_option=False, load_dotenv=False,
+                          params=[version_option],
                           help="Tessera's command line (the same commands as `flask --app wsgi`).")
 
 
 def main():
-    """The `portal` console script: a bad setting is a one-line error, not a traceback."""
+    """The `portal` console script: a bad setting or an unreachable database is a
+    one-line error, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
     from portal.config import ConfigError
 
     try:
@@ -340,3 +391,6 @@ def main():
     except ConfigError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    except OperationalError as error:
+        click.echo(f"Error: cannot use the database: {lifecycle.first_line(error)}", err=True)
+        sys.exit(1)

@@ -61,6 +61,11 @@ def username_taken(username: str) -> bool:
         select(User.id).where(func.lower(User.username) == username.lower()).limit(1)) is not None
 
 
+def find_by_login_name(text: str) -> User | None:
+    """The user a login form's username names: surrounding spaces ignored, any letter case."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == text.strip().lower()))
+
+
 def new_username(text: str) -> str:
     """A normalised username that no user has yet."""
     username = normalize_username(text)

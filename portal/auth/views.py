@@ -4,10 +4,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from portal import audit, clock
+from portal import audit, clock, users
 from portal.auth import bp
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import drop_session_token, end_session, start_session
@@ -63,8 +63,7 @@ def login():
     if current_user.is_authenticated and request.method == "GET" and not request.args.get("again"):
         return redirect(safe_next(form.next.data) or home_for(current_user))
     if form.validate_on_submit():
-        username = form.username.data.strip()
-        user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+        user = users.find_by_login_name(form.username.data)
         if user is None or not user.password_hash:
             check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long
         if user is None or not user.check_password(form.password.data) or not user.active:
