@@ -8,6 +8,9 @@ service, in GeoNode's request and response shapes (README: GeoNode and GeoServer
 - `/api/roles`, `/api/adminRole`, `/api/users[/<username or email>]`: the role service,
   answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting).
 
+tokeninfo and userinfo say of the user only what the token's scopes release (the rule of
+/userinfo: records.released_claims).
+
 A user's groups are the name of the user's tenant, and `admin` for administrators (who
 belong to no tenant). A tenant named `admin` is never a group: its users would otherwise
 become GeoServer administrators.
@@ -24,6 +27,7 @@ from portal.config import ConfigError
 from portal.extensions import csrf, db
 from portal.models import Tenant, User
 from portal.oauth import views as oauth_views
+from portal.oauth.records import released_claims
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 # Not the whole blueprint CSRF-exempt: /o/authorize is the consent form's view too.
@@ -31,6 +35,9 @@ bp = Blueprint("geonode", __name__)
 
 ADMIN_GROUP = "admin"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# tokeninfo's fields about the user, each with the claim whose release lets it out.
+TOKENINFO_CLAIMS = {"user_id": "sub", "username": "preferred_username", "issued_to": "preferred_username",
+                    "email": "email"}
 
 # django-oauth-toolkit's paths for Tessera's endpoints (GeoNode's OAUTH2_* settings point there).
 bp.add_url_rule("/o/authorize", "authorize", oauth_views.authorize, methods=["GET", "POST"])
@@ -91,6 +98,12 @@ def groups_of(user: User) -> list[str]:
     return groups + [ADMIN_GROUP] if user.is_admin else groups
 
 
+def granted(body: dict, scope: str, claim_of: dict[str, str]) -> dict:
+    """`body` without the user fields (claim_of: field → claim) whose claim the scopes do not release."""
+    released = released_claims(scope)
+    return {field: value for field, value in body.items() if field not in claim_of or claim_of[field] in released}
+
+
 @bp.route("/api/o/v4/tokeninfo", methods=["GET", "POST"])
 @csrf.exempt
 def tokeninfo():
@@ -108,17 +121,18 @@ def tokeninfo():
         return error(403, refused.reason)
     if token.user is None:
         return error(403, "token has no user")
-    response = jsonify({
+    # GeoNode's shape, less `verified_email`: GeoNode always said "true"; Tessera verifies no
+    # address, GeoServer never reads the field, and absent is "not verified" to every reader.
+    response = jsonify(granted({
         "client_id": token.client_id,
         "user_id": token.user.sub,
         "username": token.user.username,
         "issued_to": token.user.username,
         "access_token": value,
-        "email": token.user.email,
-        "verified_email": "true",
+        "email": token.user.email or "",
         "access_type": "online",
         "expires_in": (token.expires_at - clock.now()).total_seconds() * 1000,
-    })
+    }, token.scope, TOKENINFO_CLAIMS))
     response.headers.update(NO_STORE)
     response.headers["Authorization"] = f"Bearer {value}"
     return response
@@ -139,7 +153,8 @@ def not_authenticated(status: int, message: str, challenge: str | None):
 @bp.route("/api/o/v4/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    """The bearer token's user, as GeoNode describes it (name split into given and family)."""
+    """The bearer token's user, as GeoNode describes it (name split into given and family),
+    each field an OIDC claim of the same name, there only if the token's scopes release it."""
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
@@ -151,7 +166,7 @@ def userinfo():
     user = db.session.get(User, token.user.id)
     name = user.name or ""
     given_name, _, family_name = name.partition(" ")
-    response = jsonify({
+    body = {
         "sub": user.sub,
         "name": name,
         "given_name": given_name,
@@ -159,7 +174,8 @@ def userinfo():
         "email": user.email or "",
         "preferred_username": user.username,
         "groups": groups_of(user),
-    })
+    }
+    response = jsonify(granted(body, token.scope, {field: field for field in body}))
     response.headers.update(NO_STORE)
     return response
 

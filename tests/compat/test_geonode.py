@@ -22,6 +22,7 @@ CLIENT_ID = "geoserver-client"
 CLIENT_SECRET = "geoserver-secret-0123456789"
 REDIRECT_URI = "http://geoserver.example.org/geoserver/index.html"
 PASSWORD = "correct horse battery"
+FULL_SCOPE = "openid email profile groups"
 CONSENT_ACTION = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')
 
 
@@ -38,7 +39,7 @@ def site1(app):
 @pytest.fixture
 def geoserver(app):
     return make_application(name="geoserver", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                            redirect_uris=[REDIRECT_URI], response_types=["code"], scope="openid email profile")
+                            redirect_uris=[REDIRECT_URI], response_types=["code"], scope=FULL_SCOPE)
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def alice(site1):
 
 @pytest.fixture
 def alice_token(geoserver, alice) -> str:
-    return make_token(application=geoserver, user=alice, expires_in=3600).value
+    return make_token(application=geoserver, user=alice, expires_in=3600, scope=FULL_SCOPE).value
 
 
 def tokeninfo(client, token=None, **kwargs):
@@ -104,8 +105,8 @@ def test_tokeninfo_answers_geonodes_fields(client, alice_token, alice):
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {"client_id", "user_id", "username", "issued_to", "access_token", "email",
-                         "verified_email", "access_type", "expires_in"}
-    assert body["email"] == "alice@example.org" and body["verified_email"] == "true"
+                         "access_type", "expires_in"}
+    assert body["email"] == "alice@example.org"
     assert body["access_type"] == "online"
     assert 3590 * 1000 < body["expires_in"] <= 3600 * 1000  # milliseconds, as GeoNode counts
     assert response.headers["Authorization"] == f"Bearer {alice_token}"
@@ -166,7 +167,7 @@ def test_userinfo_with_a_bearer_header(client, alice_token, alice):
 
 def test_userinfo_of_an_administrator_has_the_admin_group(client, geoserver):
     admin = make_user("root", PASSWORD, name="Root", is_admin=True)
-    value = make_token(application=geoserver, user=admin).value
+    value = make_token(application=geoserver, user=admin, scope=FULL_SCOPE).value
     body = client.get("/api/o/v4/userinfo/", headers={"Authorization": f"Bearer {value}"}).get_json()
     assert body["groups"] == ["admin"] and body["given_name"] == "Root" and body["family_name"] == ""
 
@@ -261,3 +262,97 @@ def test_odd_user_names_are_no_one_never_a_500(client, alice, name):
     assert response.is_json
     if response.status_code == 200:
         assert response.get_json() == {"users": []}
+
+
+# --- no more than the token's scopes release (the claim rules of /userinfo) ----------------
+
+def bearer(value: str) -> dict:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def scoped_token(geoserver, alice, scope: str) -> str:
+    return make_token(application=geoserver, user=alice, scope=scope).value
+
+
+def test_an_openid_only_token_tells_every_endpoint_only_whom_it_is_for(client, geoserver, alice):
+    value = scoped_token(geoserver, alice, "openid")
+    assert client.get("/userinfo", headers=bearer(value)).get_json() == {"sub": alice.sub}
+    assert client.get("/api/o/v4/userinfo", headers=bearer(value)).get_json() == {"sub": alice.sub}
+    body = tokeninfo(client, value).get_json()
+    assert body == {"client_id": CLIENT_ID, "user_id": alice.sub, "access_token": value, "access_type": "online",
+                    "expires_in": body["expires_in"]}
+    assert "alice" not in str(body) and "example.org" not in str(body)
+
+
+# scope → the GeoNode userinfo fields and tokeninfo's user fields it lets out
+RELEASED = [
+    ("", set(), set()),
+    ("openid", {"sub"}, {"user_id"}),
+    ("openid profile", {"sub", "name", "given_name", "family_name", "preferred_username"},
+     {"user_id", "username", "issued_to"}),
+    ("openid email", {"sub", "email"}, {"user_id", "email"}),
+    ("profile", {"name", "given_name", "family_name", "preferred_username"}, {"username", "issued_to"}),
+    ("groups", {"groups"}, set()),
+    # GeoNode's API scopes act as the user, so they name the user: what GeoServer needs to log in
+    ("read", {"sub", "preferred_username"}, {"user_id", "username", "issued_to"}),
+    ("write groups", {"sub", "preferred_username", "groups"}, {"user_id", "username", "issued_to"}),
+    ("openid email profile groups", {"sub", "name", "given_name", "family_name", "email", "preferred_username",
+                                     "groups"}, {"user_id", "username", "issued_to", "email"}),
+]
+TOKENINFO_ALWAYS = {"client_id", "access_token", "access_type", "expires_in"}
+
+
+@pytest.mark.parametrize(("scope", "userinfo_fields", "tokeninfo_fields"), RELEASED)
+def test_geonode_answers_hold_only_what_the_scopes_release(client, geoserver, alice, scope, userinfo_fields,
+                                                           tokeninfo_fields):
+    value = scoped_token(geoserver, alice, scope)
+    body = client.get("/api/o/v4/userinfo", headers=bearer(value)).get_json()
+    assert set(body) == userinfo_fields
+    everything = {"sub": alice.sub, "name": "Alice Liddell", "given_name": "Alice", "family_name": "Liddell",
+                  "email": "alice@example.org", "preferred_username": "alice", "groups": ["site1"]}
+    assert body == {field: everything[field] for field in userinfo_fields}
+    info = tokeninfo(client, value).get_json()
+    assert set(info) == TOKENINFO_ALWAYS | tokeninfo_fields
+    assert "verified_email" not in info  # Tessera verifies no address
+
+
+@pytest.mark.parametrize("scope", ["openid", "openid profile", "openid email", "openid email profile", "openid read"])
+def test_geonode_userinfo_and_userinfo_release_the_same_claims(client, geoserver, alice, scope):
+    """One rule: GeoNode's userinfo says a claim exactly when /userinfo does (given_name and
+    family_name are GeoNode's split of the name)."""
+    value = scoped_token(geoserver, alice, scope)
+    oidc = client.get("/userinfo", headers=bearer(value)).get_json()
+    geonode = client.get("/api/o/v4/userinfo", headers=bearer(value)).get_json()
+    assert set(geonode) - {"given_name", "family_name"} == set(oidc) - {"updated_at", "email_verified"}
+
+
+def test_a_user_without_an_email_gets_geonodes_empty_email_when_it_is_granted(client, geoserver, site1):
+    bob = make_user("bob", PASSWORD, tenant=site1)
+    bob.email = None  # imported users may have none
+    db.session.commit()
+    value = make_token(application=geoserver, user=bob, scope="openid email").value
+    assert client.get("/api/o/v4/userinfo", headers=bearer(value)).get_json() == {"sub": bob.sub, "email": ""}
+    assert tokeninfo(client, value).get_json()["email"] == ""
+
+
+def test_geoserver_with_its_default_scopes_still_logs_users_in(client, auth, site1, alice):
+    """GeoServer's GeoNode module asks for `read,write,groups` by default and takes the user
+    from tokeninfo's `issued_to`; its roles from the role service."""
+    make_application(name="geoserver-default", client_id="geoserver-default", client_secret=CLIENT_SECRET,
+                     redirect_uris=[REDIRECT_URI], response_types=["code"], scope="read write groups")
+    auth.login("alice", PASSWORD)
+    query = {"response_type": "code", "client_id": "geoserver-default", "redirect_uri": REDIRECT_URI,
+             "scope": "read write groups", "state": "s"}
+    page = client.get("/o/authorize/?" + urlencode(query))
+    text = page.get_data(as_text=True)
+    assert "learns your username" in text and "The groups you belong to" in text  # what the consent gives
+    response = client.post(html.unescape(CONSENT_ACTION.search(text).group(1)),
+                           data={"decision": "allow", "csrf_token": csrf_token_from(text)})
+    code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
+    issued = client.post("/o/token/", headers=basic("geoserver-default"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}).get_json()
+    assert issued["scope"] == "read write groups"
+    body = tokeninfo(client, issued["access_token"]).get_json()
+    assert body["issued_to"] == body["username"] == "alice" and body["client_id"] == "geoserver-default"
+    assert "email" not in body
+    assert client.get("/api/users/alice").get_json() == {"users": [{"username": "alice", "groups": ["site1"]}]}
