@@ -9,7 +9,8 @@ service, in GeoNode's request and response shapes (README: GeoNode and GeoServer
   answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting).
 
 tokeninfo and userinfo say of the user only what the token's scopes release (the rule of
-/userinfo: records.released_claims).
+/userinfo: records.released_claims), and accept only tokens made for an audience in
+GEONODE_AUDIENCES (any, when it is empty).
 
 A user's groups are the name of the user's tenant, and `admin` for administrators (who
 belong to no tenant). A tenant named `admin` is never a group: its users would otherwise
@@ -23,18 +24,21 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from portal import clock, throttle, tokens
+from portal.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
 from portal.config import ConfigError
 from portal.extensions import csrf, db
 from portal.models import Tenant, User
 from portal.oauth import views as oauth_views
 from portal.oauth.records import released_claims
 from portal.tokens.bearer import BearerRefused, bearer_of_request
+from portal.tokens.jwt_format import token_audience
 
 # Not the whole blueprint CSRF-exempt: /o/authorize is the consent form's view too.
 bp = Blueprint("geonode", __name__)
 
 ADMIN_GROUP = "admin"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+WRONG_AUDIENCE = "token for another audience"
 # tokeninfo's fields about the user, each with the claim whose release lets it out.
 TOKENINFO_CLAIMS = {"user_id": "sub", "username": "preferred_username", "issued_to": "preferred_username",
                     "email": "email"}
@@ -56,8 +60,24 @@ def allowed_networks(setting) -> tuple:
     return tuple(networks)
 
 
+def accepted_audiences(setting) -> frozenset[str] | None:
+    """GEONODE_AUDIENCES: client ids or resource URIs, separated by commas or spaces; None
+    (any audience) when empty."""
+    entries = setting.replace(",", " ").split() if isinstance(setting, str) else list(setting or ())
+    for entry in entries:
+        if CLIENT_ID_PATTERN.match(entry):
+            continue
+        try:
+            check_resources([entry])
+        except ApplicationError:
+            raise ConfigError(f"GEONODE_AUDIENCES: {entry[:100]!r} is neither a client id nor an absolute URI "
+                              "without a fragment") from None
+    return frozenset(entries) or None
+
+
 def register(app) -> None:
     app.extensions["geonode_allowed_networks"] = allowed_networks(app.config["AUTH_IP_WHITELIST"])
+    app.extensions["geonode_audiences"] = accepted_audiences(app.config["GEONODE_AUDIENCES"])
     app.register_blueprint(bp)
 
 
@@ -98,6 +118,19 @@ def groups_of(user: User) -> list[str]:
     return groups + [ADMIN_GROUP] if user.is_admin else groups
 
 
+def audiences_of(token) -> list[str]:
+    """The token's audience, as introspection and JWTs state it (its RFC 8707 resources, else
+    the client it was issued to), always as a list: GeoServer reads `aud` as a collection."""
+    audience = token_audience((token.audience or "").split(), token.client_id)
+    return audience if isinstance(audience, list) else [audience]
+
+
+def for_geonode(token) -> bool:
+    """Was the token made for an audience GEONODE_AUDIENCES names (or is any accepted)?"""
+    accepted = current_app.extensions["geonode_audiences"]
+    return accepted is None or not accepted.isdisjoint(audiences_of(token))
+
+
 def granted(body: dict, scope: str, claim_of: dict[str, str]) -> dict:
     """`body` without the user fields (claim_of: field → claim) whose claim the scopes do not release."""
     released = released_claims(scope)
@@ -119,6 +152,8 @@ def tokeninfo():
     except tokens.InvalidTokenError as refused:
         throttle.count_failure(throttle.BEARER)
         return error(403, refused.reason)
+    if not for_geonode(token):
+        return error(403, WRONG_AUDIENCE)  # not a guess: the token is real, so not counted as one
     if token.user is None:
         return error(403, "token has no user")
     # GeoNode's shape, less `verified_email`: GeoNode always said "true"; Tessera verifies no
@@ -132,6 +167,7 @@ def tokeninfo():
         "email": token.user.email or "",
         "access_type": "online",
         "expires_in": (token.expires_at - clock.now()).total_seconds() * 1000,
+        "aud": audiences_of(token),
     }, token.scope, TOKENINFO_CLAIMS))
     response.headers.update(NO_STORE)
     response.headers["Authorization"] = f"Bearer {value}"
@@ -161,6 +197,9 @@ def userinfo():
         realm = 'Bearer realm="tessera"'
         return not_authenticated(refused.status, refused.description,
                                  f'{realm}, error="{refused.error}"' if refused.error else realm)
+    if not for_geonode(token):
+        return not_authenticated(401, "This token was made for another audience.",
+                                 'Bearer realm="tessera", error="invalid_token"')
     if token.user is None:
         return not_authenticated(401, "This token has no user.", 'Bearer realm="tessera", error="invalid_token"')
     user = db.session.get(User, token.user.id)

@@ -14,6 +14,8 @@ from portal.config import ConfigError
 from portal.extensions import db
 from tests.conftest import base_config, csrf_token_from
 from tests.factories import make_application, make_tenant, make_token, make_user
+from tests.oauth.conftest import REDIRECT_URI as FLOW_REDIRECT_URI
+from tests.oauth.conftest import Flow, query_of
 
 # Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
 pytestmark = pytest.mark.token_format
@@ -105,8 +107,8 @@ def test_tokeninfo_answers_geonodes_fields(client, alice_token, alice):
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {"client_id", "user_id", "username", "issued_to", "access_token", "email",
-                         "access_type", "expires_in"}
-    assert body["email"] == "alice@example.org"
+                         "access_type", "expires_in", "aud"}
+    assert body["email"] == "alice@example.org" and body["aud"] == [CLIENT_ID]  # a list: GeoServer reads a collection
     assert body["access_type"] == "online"
     assert 3590 * 1000 < body["expires_in"] <= 3600 * 1000  # milliseconds, as GeoNode counts
     assert response.headers["Authorization"] == f"Bearer {alice_token}"
@@ -280,7 +282,7 @@ def test_an_openid_only_token_tells_every_endpoint_only_whom_it_is_for(client, g
     assert client.get("/api/o/v4/userinfo", headers=bearer(value)).get_json() == {"sub": alice.sub}
     body = tokeninfo(client, value).get_json()
     assert body == {"client_id": CLIENT_ID, "user_id": alice.sub, "access_token": value, "access_type": "online",
-                    "expires_in": body["expires_in"]}
+                    "expires_in": body["expires_in"], "aud": [CLIENT_ID]}
     assert "alice" not in str(body) and "example.org" not in str(body)
 
 
@@ -299,7 +301,7 @@ RELEASED = [
     ("openid email profile groups", {"sub", "name", "given_name", "family_name", "email", "preferred_username",
                                      "groups"}, {"user_id", "username", "issued_to", "email"}),
 ]
-TOKENINFO_ALWAYS = {"client_id", "access_token", "access_type", "expires_in"}
+TOKENINFO_ALWAYS = {"client_id", "access_token", "access_type", "expires_in", "aud"}
 
 
 @pytest.mark.parametrize(("scope", "userinfo_fields", "tokeninfo_fields"), RELEASED)
@@ -356,3 +358,89 @@ def test_geoserver_with_its_default_scopes_still_logs_users_in(client, auth, sit
     assert body["issued_to"] == body["username"] == "alice" and body["client_id"] == "geoserver-default"
     assert "email" not in body
     assert client.get("/api/users/alice").get_json() == {"users": [{"username": "alice", "groups": ["site1"]}]}
+
+
+# --- audiences: tokeninfo says the token's; GEONODE_AUDIENCES names those accepted -----------
+
+GEOSERVER_RESOURCE = "https://geoserver.example.org/geoserver/"
+API_RESOURCE = "https://api.example.org/"
+
+
+@pytest.fixture
+def resource_flow(client, auth, alice):
+    """A client registered for two resource servers (RFC 8707), its user logged in."""
+    application = make_application(name="mapclient", client_id="mapclient", client_secret=CLIENT_SECRET,
+                                   redirect_uris=[FLOW_REDIRECT_URI], response_types=["code"], scope=FULL_SCOPE,
+                                   resources=[GEOSERVER_RESOURCE, API_RESOURCE])
+    flow = Flow(client, auth, application, CLIENT_SECRET, alice)
+    flow.login()
+    return flow
+
+
+def token_for(flow, *resources: str) -> str:
+    """An access token of alice's through /authorize and /token, for these resources (none: for the client)."""
+    page = flow.client.get("/authorize?" + urlencode(flow.params(scope=FULL_SCOPE, resource=list(resources)),
+                                                     doseq=True))
+    response = flow.consent(page) if page.status_code == 200 else page
+    issued = flow.token(query_of(response.headers["Location"])["code"])
+    assert issued.status_code == 200, issued.get_data(as_text=True)
+    return issued.get_json()["access_token"]
+
+
+def test_tokeninfo_says_the_tokens_audience_as_a_list(client, alice_token, resource_flow):
+    assert tokeninfo(client, alice_token).get_json()["aud"] == [CLIENT_ID]  # no resource: the client it was issued to
+    for_geoserver = token_for(resource_flow, GEOSERVER_RESOURCE)
+    assert tokeninfo(client, for_geoserver).get_json()["aud"] == [GEOSERVER_RESOURCE]
+    for_both = token_for(resource_flow, GEOSERVER_RESOURCE, API_RESOURCE)
+    assert tokeninfo(client, for_both).get_json()["aud"] == [GEOSERVER_RESOURCE, API_RESOURCE]
+
+
+def test_by_default_every_audience_is_accepted(client, alice, resource_flow):
+    other = make_application(name="other", client_id="other-client")
+    assert tokeninfo(client, make_token(application=other, user=alice, scope="openid").value).status_code == 200
+    for_api = token_for(resource_flow, API_RESOURCE)
+    assert tokeninfo(client, for_api).status_code == 200
+
+
+@pytest.mark.parametrize("app_config", [{"GEONODE_AUDIENCES": f"{CLIENT_ID}, {GEOSERVER_RESOURCE}",
+                                         "BEARER_IP_RATE_LIMIT": "2 per minute"}])
+def test_geonode_audiences_refuses_tokens_made_for_others(client, alice, alice_token, resource_flow):
+    other = make_application(name="other", client_id="other-client")
+    for_other_client = make_token(application=other, user=alice, scope=FULL_SCOPE).value
+    for_api = token_for(resource_flow, API_RESOURCE)
+    for_mapclient = token_for(resource_flow)  # aud: mapclient, not listed
+    for value in (for_other_client, for_api, for_mapclient, for_other_client, for_api):
+        response = tokeninfo(client, value)
+        assert response.status_code == 403 and response.get_json() == {"error": "token for another audience"}
+        assert "Authorization" not in response.headers
+        response = client.get("/api/o/v4/userinfo", headers=bearer(value))
+        assert response.status_code == 401 and response.get_json()["status"] == "error"
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    # refused like an invalid token, but not counted as a guess: the limit (2) is not reached
+    assert tokeninfo(client, alice_token).status_code == 200  # aud: the listed client id
+    for_geoserver = token_for(resource_flow, GEOSERVER_RESOURCE)
+    assert tokeninfo(client, for_geoserver).get_json()["aud"] == [GEOSERVER_RESOURCE]  # the listed resource
+    for_both = token_for(resource_flow, API_RESOURCE, GEOSERVER_RESOURCE)
+    assert client.get("/api/o/v4/userinfo", headers=bearer(for_both)).status_code == 200  # one of its audiences
+    # Tessera's own endpoints are not GeoNode's: the setting does not touch them
+    assert client.get("/userinfo", headers=bearer(for_other_client)).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["https://geoserver.example.org/#top", "*", "geo@server", "/relative/path",
+                                   "geoserver-client, mailto:x", "x" * 101])
+def test_a_bad_geonode_audiences_stops_the_start(tmp_path, database_url, monkeypatch, value):
+    from portal import create_app
+
+    monkeypatch.setenv("GEONODE_AUDIENCES", value)
+    with pytest.raises(ConfigError, match="GEONODE_AUDIENCES"):
+        create_app(base_config(tmp_path, database_url))
+
+
+def test_geonode_audiences_from_the_environment(tmp_path, database_url, monkeypatch):
+    from portal import create_app
+
+    monkeypatch.setenv("GEONODE_AUDIENCES", f" {CLIENT_ID} ,{GEOSERVER_RESOURCE}  other ")
+    app = create_app(base_config(tmp_path, database_url))
+    assert app.extensions["geonode_audiences"] == frozenset({CLIENT_ID, GEOSERVER_RESOURCE, "other"})
+    monkeypatch.setenv("GEONODE_AUDIENCES", " ")
+    assert create_app(base_config(tmp_path, database_url)).extensions["geonode_audiences"] is None  # any
