@@ -81,6 +81,8 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         # only these addresses or networks (GeoNode's setting name), loopback by default.
         "GEONODE_COMPAT": env_bool("GEONODE_COMPAT", True),
         "AUTH_IP_WHITELIST": os.environ.get("AUTH_IP_WHITELIST", "").strip() or "127.0.0.1, ::1",
+        # The audiences (client ids, resource URIs) whose tokens its tokeninfo and userinfo accept; empty: any.
+        "GEONODE_AUDIENCES": os.environ.get("GEONODE_AUDIENCES", ""),
         "ACCESS_TOKEN_FORMAT": token_format,
         # The application database by default: one count for every worker and host (portal.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",

@@ -8,6 +8,10 @@ service, in GeoNode's request and response shapes (README: GeoNode and GeoServer
 - `/api/roles`, `/api/adminRole`, `/api/users[/<username or email>]`: the role service,
   answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting).
 
+tokeninfo and userinfo say of the user only what the token's scopes release (the rule of
+/userinfo: records.released_claims), and accept only tokens made for an audience in
+GEONODE_AUDIENCES (any, when it is empty).
+
 A user's groups are the name of the user's tenant, and `admin` for administrators (who
 belong to no tenant). A tenant named `admin` is never a group: its users would otherwise
 become GeoServer administrators.
@@ -20,17 +24,24 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from portal import clock, throttle, tokens
+from portal.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
 from portal.config import ConfigError
 from portal.extensions import csrf, db
 from portal.models import Tenant, User
 from portal.oauth import views as oauth_views
+from portal.oauth.records import released_claims
 from portal.tokens.bearer import BearerRefused, bearer_of_request
+from portal.tokens.jwt_format import token_audience
 
 # Not the whole blueprint CSRF-exempt: /o/authorize is the consent form's view too.
 bp = Blueprint("geonode", __name__)
 
 ADMIN_GROUP = "admin"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+WRONG_AUDIENCE = "token for another audience"
+# tokeninfo's fields about the user, each with the claim whose release lets it out.
+TOKENINFO_CLAIMS = {"user_id": "sub", "username": "preferred_username", "issued_to": "preferred_username",
+                    "email": "email"}
 
 # django-oauth-toolkit's paths for Tessera's endpoints (GeoNode's OAUTH2_* settings point there).
 bp.add_url_rule("/o/authorize", "authorize", oauth_views.authorize, methods=["GET", "POST"])
@@ -49,8 +60,24 @@ def allowed_networks(setting) -> tuple:
     return tuple(networks)
 
 
+def accepted_audiences(setting) -> frozenset[str] | None:
+    """GEONODE_AUDIENCES: client ids or resource URIs, separated by commas or spaces; None
+    (any audience) when empty."""
+    entries = setting.replace(",", " ").split() if isinstance(setting, str) else list(setting or ())
+    for entry in entries:
+        if CLIENT_ID_PATTERN.match(entry):
+            continue
+        try:
+            check_resources([entry])
+        except ApplicationError:
+            raise ConfigError(f"GEONODE_AUDIENCES: {entry[:100]!r} is neither a client id nor an absolute URI "
+                              "without a fragment") from None
+    return frozenset(entries) or None
+
+
 def register(app) -> None:
     app.extensions["geonode_allowed_networks"] = allowed_networks(app.config["AUTH_IP_WHITELIST"])
+    app.extensions["geonode_audiences"] = accepted_audiences(app.config["GEONODE_AUDIENCES"])
     app.register_blueprint(bp)
 
 
@@ -91,6 +118,25 @@ def groups_of(user: User) -> list[str]:
     return groups + [ADMIN_GROUP] if user.is_admin else groups
 
 
+def audiences_of(token) -> list[str]:
+    """The token's audience, as introspection and JWTs state it (its RFC 8707 resources, else
+    the client it was issued to), always as a list: GeoServer reads `aud` as a collection."""
+    audience = token_audience((token.audience or "").split(), token.client_id)
+    return audience if isinstance(audience, list) else [audience]
+
+
+def for_geonode(token) -> bool:
+    """Was the token made for an audience GEONODE_AUDIENCES names (or is any accepted)?"""
+    accepted = current_app.extensions["geonode_audiences"]
+    return accepted is None or not accepted.isdisjoint(audiences_of(token))
+
+
+def granted(body: dict, scope: str, claim_of: dict[str, str]) -> dict:
+    """`body` without the user fields (claim_of: field → claim) whose claim the scopes do not release."""
+    released = released_claims(scope)
+    return {field: value for field, value in body.items() if field not in claim_of or claim_of[field] in released}
+
+
 @bp.route("/api/o/v4/tokeninfo", methods=["GET", "POST"])
 @csrf.exempt
 def tokeninfo():
@@ -106,19 +152,23 @@ def tokeninfo():
     except tokens.InvalidTokenError as refused:
         throttle.count_failure(throttle.BEARER)
         return error(403, refused.reason)
+    if not for_geonode(token):
+        return error(403, WRONG_AUDIENCE)  # not a guess: the token is real, so not counted as one
     if token.user is None:
         return error(403, "token has no user")
-    response = jsonify({
+    # GeoNode's shape, less `verified_email`: GeoNode always said "true"; Tessera verifies no
+    # address, GeoServer never reads the field, and absent is "not verified" to every reader.
+    response = jsonify(granted({
         "client_id": token.client_id,
         "user_id": token.user.sub,
         "username": token.user.username,
         "issued_to": token.user.username,
         "access_token": value,
-        "email": token.user.email,
-        "verified_email": "true",
+        "email": token.user.email or "",
         "access_type": "online",
         "expires_in": (token.expires_at - clock.now()).total_seconds() * 1000,
-    })
+        "aud": audiences_of(token),
+    }, token.scope, TOKENINFO_CLAIMS))
     response.headers.update(NO_STORE)
     response.headers["Authorization"] = f"Bearer {value}"
     return response
@@ -139,19 +189,23 @@ def not_authenticated(status: int, message: str, challenge: str | None):
 @bp.route("/api/o/v4/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    """The bearer token's user, as GeoNode describes it (name split into given and family)."""
+    """The bearer token's user, as GeoNode describes it (name split into given and family),
+    each field an OIDC claim of the same name, there only if the token's scopes release it."""
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
         realm = 'Bearer realm="tessera"'
         return not_authenticated(refused.status, refused.description,
                                  f'{realm}, error="{refused.error}"' if refused.error else realm)
+    if not for_geonode(token):
+        return not_authenticated(401, "This token was made for another audience.",
+                                 'Bearer realm="tessera", error="invalid_token"')
     if token.user is None:
         return not_authenticated(401, "This token has no user.", 'Bearer realm="tessera", error="invalid_token"')
     user = db.session.get(User, token.user.id)
     name = user.name or ""
     given_name, _, family_name = name.partition(" ")
-    response = jsonify({
+    body = {
         "sub": user.sub,
         "name": name,
         "given_name": given_name,
@@ -159,7 +213,8 @@ def userinfo():
         "email": user.email or "",
         "preferred_username": user.username,
         "groups": groups_of(user),
-    })
+    }
+    response = jsonify(granted(body, token.scope, {field: field for field in body}))
     response.headers.update(NO_STORE)
     return response
 

@@ -62,20 +62,39 @@ class CodeRecord(AuthorizationCodeMixin):
         return None
 
 
+# The claims each scope releases: OpenID Connect's (Core §5.4, Authlib's table), and GeoNode's,
+# which GeoServer asks for by default (`read,write,groups`). A `read` or `write` token acts as
+# the user, so whoever checks it may learn whom it acts for (GeoServer logs that user in);
+# `groups` releases the groups GeoServer turns into roles.
+SCOPE_CLAIMS = {
+    **UserInfo.SCOPES_CLAIMS_MAPPING,
+    "read": ["sub", "preferred_username"],
+    "write": ["sub", "preferred_username"],
+    "groups": ["groups"],
+}
+
+
+def released_claims(scope: str) -> frozenset[str]:
+    """The one rule for what a token may say about its user: /userinfo, ID tokens and
+    GeoNode's tokeninfo and userinfo all answer with these claims and no others."""
+    return frozenset(claim for name in scope_to_list(scope or "") or [] for claim in SCOPE_CLAIMS.get(name, ()))
+
+
 def user_claims(user: User | TokenUser, scope: str) -> UserInfo:
-    """The claims the granted scopes allow: openid → sub; profile → name, preferred_username,
-    updated_at; email → email, email_verified."""
-    info = UserInfo(
-        sub=user.sub,
-        name=user.name or user.username,
-        preferred_username=user.username,
-        updated_at=clock.timestamp(user.updated_at) if user.updated_at else None,
-        email=user.email,
+    """The user's OIDC claims that the granted scopes release (SCOPE_CLAIMS: openid → sub;
+    profile → name, preferred_username, updated_at; email → email, email_verified); a claim
+    without a value is left out."""
+    claims = {
+        "sub": user.sub,
+        "name": user.name or user.username,
+        "preferred_username": user.username,
+        "updated_at": clock.timestamp(user.updated_at) if user.updated_at else None,
+        "email": user.email,
         # Tessera does not verify addresses; admins type them in.
-        email_verified=False,
-    )
-    claims = info.filter(scope)
-    return UserInfo({k: v for k, v in claims.items() if v is not None or k == "sub"})
+        "email_verified": False,
+    }
+    released = released_claims(scope)
+    return UserInfo({k: v for k, v in claims.items() if k in released and v is not None})
 
 
 def has_scope(scope: str, name: str) -> bool:

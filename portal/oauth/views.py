@@ -29,6 +29,10 @@ SCOPE_WORDS = {
     "openid": "Confirm who you are (an identifier for your account)",
     "profile": "Your name, username and when your profile last changed",
     "email": "Your email address",
+    # GeoNode's scopes (GeoServer asks for these); what they release: records.SCOPE_CLAIMS.
+    "read": "Read on your behalf (so it learns your username)",
+    "write": "Make changes on your behalf (so it learns your username)",
+    "groups": "The groups you belong to",
 }
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
