@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.extensions import db
-from portal.hashing import django_algorithm
+from portal.hashing import django_hash_problem
 from portal.models import Application
 from portal.models.application import CONFIDENTIAL, EITHER_SECRET_METHOD, PUBLIC, SECRET_METHODS
 from portal.rules import RuleError
@@ -101,9 +101,12 @@ def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_i
                               scope=" ".join((scope or "").split()), description=description or "",
                               resources=check_resources(resources), **settings)
     if client_secret_hash is not None:
-        if client_type == PUBLIC or client_secret is not None or not django_algorithm(client_secret_hash):
+        if client_type == PUBLIC or client_secret is not None:
             raise ApplicationError("a kept secret is a Django password hash of a confidential client's secret",
                                    "client_secret")
+        problem = django_hash_problem(client_secret_hash)
+        if problem is not None:
+            raise ApplicationError(f"the kept secret hash is refused: {problem}", "client_secret")
         application.client_secret_hash, secret = client_secret_hash, None
     else:
         secret = application.set_secret(client_secret)
