@@ -18,6 +18,9 @@ RESPONSE_TYPES = ("code",)
 AUTH_METHODS = (EITHER_SECRET_METHOD, *SECRET_METHODS, "none")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
+# Letters and marks that render as nothing: str.isprintable() lets them through (it refuses
+# control, format (bidirectional, zero-width), separator and unassigned characters).
+INVISIBLE_CHARACTERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 
 
 class ApplicationError(RuleError):
@@ -142,10 +145,15 @@ def update_application(application: Application, *, name: str, redirect_uris: li
 
 
 def check_name(name: str, application_id: int | None = None) -> str:
-    """A name 1 to 100 characters long that no other application has."""
-    name = (name or "").strip()
+    """A name 1 to 100 characters long, made of visible characters and spaces (consent
+    pages show it: no control, bidirectional or zero-width characters), that no other
+    application has."""
+    name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise ApplicationError("the name must be 1 to 100 characters", "name")
+    if not name.isprintable() or INVISIBLE_CHARACTERS.intersection(name):
+        raise ApplicationError("the name may hold only visible characters and spaces (no control, "
+                               "bidirectional or invisible characters)", "name")
     if db.session.scalar(select(Application.id).where(Application.name == name, Application.id != application_id)):
         raise ApplicationError(f"an application named {name!r} already exists", "name")
     return name
