@@ -162,7 +162,7 @@ def test_two_geonode_users_never_become_one(app, runner, strangers_geonode, tess
     ("Ops=x\ncarla=X\n", "line 2: Tessera user 'X' is already named on line 1"),
     ("Ops=o\u202eps\n", "line 1: 'o\\u202eps': a username needs"),
     (b"Ops=\xff\n", "not UTF-8 text (byte 0xff at offset 4)"),
-])
+], ids=["no-equals", "source-twice", "target-twice", "bidi-target", "not-utf-8"])
 def test_a_bad_map_file_is_one_clear_line(app, runner, strangers_geonode, tmp_path, content, message):
     mapping = tmp_path / "users.map"
     mapping.write_bytes(content if isinstance(content, bytes) else content.encode())

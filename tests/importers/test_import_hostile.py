@@ -170,7 +170,7 @@ def test_crafter_documents_of_the_wrong_shape_are_refused_one_by_one(app, runner
     (b'{"_id": "\xff\xfe-not-utf-8-at-all"}', "not UTF-8 text (byte 0xff at offset 9)"),
     (b'{"_id": "nul\x00byte-0123456789"}', "line 1 is not JSON: Invalid control character"),
     (b"\x00" * 64, "line 1 is not JSON"),
-])
+], ids=["deep-array", "deep-line", "repeated-key", "not-utf-8", "nul-in-string", "nul-bytes"])
 def test_a_crafter_file_that_cannot_be_read_is_one_clear_line(app, runner, tmp_path, content, message):
     path = export(tmp_path, raw=content if isinstance(content, bytes) else content.encode())
     result = invoke(runner, "crafter", path, "--apply")
