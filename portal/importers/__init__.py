@@ -67,8 +67,9 @@ def one_transaction(apply: bool = True):
     ends, rolled back whole if it raises (Ctrl-C included).
 
     The rule modules commit after each object they make and roll back one they refuse.
-    Here the session is bound to a connection whose transaction stays open, in SQLAlchemy's
-    "create_savepoint" mode, so those commits and rollbacks only end savepoints."""
+    Inside the block `db.session`, which they use, is a session bound to one connection
+    whose transaction stays open, in SQLAlchemy's "create_savepoint" mode, so those commits
+    and rollbacks only end savepoints; the caller's session is put back afterwards."""
     if not apply:
         yield
         return
