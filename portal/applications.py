@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from portal import audit
 from portal.extensions import db
-from portal.hashing import django_algorithm
+from portal.hashing import django_hash_problem
 from portal.models import Application
 from portal.models.application import CONFIDENTIAL, EITHER_SECRET_METHOD, PUBLIC, SECRET_METHODS
 from portal.rules import RuleError
@@ -18,6 +18,9 @@ RESPONSE_TYPES = ("code",)
 AUTH_METHODS = (EITHER_SECRET_METHOD, *SECRET_METHODS, "none")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
+# Letters and marks that render as nothing: str.isprintable() lets them through (it refuses
+# control, format (bidirectional, zero-width), separator and unassigned characters).
+INVISIBLE_CHARACTERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 
 
 class ApplicationError(RuleError):
@@ -101,9 +104,12 @@ def register_application(*, name: str, client_type: str = CONFIDENTIAL, client_i
                               scope=" ".join((scope or "").split()), description=description or "",
                               resources=check_resources(resources), **settings)
     if client_secret_hash is not None:
-        if client_type == PUBLIC or client_secret is not None or not django_algorithm(client_secret_hash):
+        if client_type == PUBLIC or client_secret is not None:
             raise ApplicationError("a kept secret is a Django password hash of a confidential client's secret",
                                    "client_secret")
+        problem = django_hash_problem(client_secret_hash)
+        if problem is not None:
+            raise ApplicationError(f"the kept secret hash is refused: {problem}", "client_secret")
         application.client_secret_hash, secret = client_secret_hash, None
     else:
         secret = application.set_secret(client_secret)
@@ -139,10 +145,15 @@ def update_application(application: Application, *, name: str, redirect_uris: li
 
 
 def check_name(name: str, application_id: int | None = None) -> str:
-    """A name 1 to 100 characters long that no other application has."""
-    name = (name or "").strip()
+    """A name 1 to 100 characters long, made of visible characters and spaces (consent
+    pages show it: no control, bidirectional or zero-width characters), that no other
+    application has."""
+    name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise ApplicationError("the name must be 1 to 100 characters", "name")
+    if not name.isprintable() or INVISIBLE_CHARACTERS.intersection(name):
+        raise ApplicationError("the name may hold only visible characters and spaces (no control, "
+                               "bidirectional or invisible characters)", "name")
     if db.session.scalar(select(Application.id).where(Application.name == name, Application.id != application_id)):
         raise ApplicationError(f"an application named {name!r} already exists", "name")
     return name

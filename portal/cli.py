@@ -284,50 +284,69 @@ def rotate_keys_command(at_once):
 
 @click.group("import")
 def import_group():
-    """Move tokens, applications, tenants and users from Crafter Profile or django-oauth-toolkit."""
+    """Move tokens, applications, tenants and users from Crafter Profile or django-oauth-toolkit.
+    A dry run unless --apply; with --apply, one transaction: the valid records land together,
+    the refused ones are listed, and an error leaves nothing written."""
 
 
 def run_import(label: str, length: int, run, apply: bool) -> None:
-    """Run an importer under a progress bar, then print its summary."""
-    from portal.importers import SourceError
+    """Run an importer under a progress bar, then print its summary; any error is one line
+    (the importer's transaction has rolled back: nothing was written)."""
+    from portal.importers import SourceError, describe, visible
 
     try:
         with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
             summary = run(apply=apply, advance=bar.update)
     except SourceError as error:
-        fail(str(error))
+        fail(visible(str(error)) + (" (nothing was written)" if apply else ""))
+    except Exception as error:  # one clear line, never a traceback
+        fail(f"the import stopped at an unexpected error{', and wrote nothing' if apply else ''}: {describe(error)}")
     click.echo("\n".join(summary.lines()))
 
 
 @import_group.command("crafter")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--apply", is_flag=True, help="Write; without it nothing is written.")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--apply", is_flag=True, help="Write (one transaction); without it nothing is written.")
 @with_appcontext
 def import_crafter_command(file, apply):
     """Import a mongoexport of Crafter Profile's accessToken collection (JSON lines or array)."""
-    from portal.importers import SourceError, crafter
+    from portal.importers import SourceError, crafter, visible
 
     try:
-        records = crafter.read_export(file.read())
-    except (SourceError, UnicodeDecodeError) as error:
-        fail(f"{file.name}: {error}")
+        records = crafter.read_export_file(file)
+    except SourceError as error:
+        fail(visible(f"{file}: {error}"))
     run_import("Reading Crafter tokens", len(records), lambda **kw: crafter.run(records, **kw), apply)
 
 
 @import_group.command("dot")
 @click.argument("database_url")
-@click.option("--apply", is_flag=True, help="Write; without it nothing is written.")
+@click.option("--apply", is_flag=True, help="Write (one transaction); without it nothing is written.")
+@click.option("--match", "match", type=click.Choice(["email"]),
+              help="Attach a GeoNode user to the Tessera user with the same email (default: attach nobody).")
+@click.option("--map", "map_file", type=click.Path(dir_okay=False),
+              help="A file of geonode_username=tessera_username lines: attach to that Tessera user, or import "
+                   "under that new name.")
+@click.option("--allow-admin-match", is_flag=True,
+              help="Let --match or --map attach a GeoNode user to a Tessera administrator.")
 @with_appcontext
-def import_dot_command(database_url, apply):
+def import_dot_command(database_url, apply, match, map_file, allow_admin_match):
     """Import users, applications and live tokens from a django-oauth-toolkit (GeoNode) database."""
-    from portal.importers import SourceError, dot
+    from portal.importers import SourceError, dot, read_text, visible
 
+    mapping = {}
+    if map_file:
+        try:
+            mapping = dot.read_mapping(read_text(map_file, dot.MAX_MAPPING_BYTES))
+        except SourceError as error:
+            fail(visible(f"--map {map_file}: {error}"))
+    matching = dot.Matching(mapping=mapping, by_email=match == "email", allow_admin=allow_admin_match)
     try:
-        source = dot.DotSource(database_url)
+        with dot.DotSource(database_url) as source:
+            run_import("Reading django-oauth-toolkit", source.length(),
+                       lambda **kw: source.run(matching=matching, **kw), apply)
     except SourceError as error:
-        fail(str(error))
-    with source:
-        run_import("Reading django-oauth-toolkit", source.length(), source.run, apply)
+        fail(visible(str(error)))
 
 
 COMMANDS = [

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.hashing import django_algorithm
+from portal.hashing import django_hash_problem
 from portal.models import Tenant, User
 from portal.rules import RuleError
 
@@ -82,8 +82,9 @@ def check_membership(is_admin: bool, tenant: Tenant | None) -> None:
 
 def keep_password_hash(user: User, encoded: str) -> bool:
     """Keep a password hash Django made (GeoNode's users, `portal import dot`) if Tessera
-    can check it; the first successful login rehashes it Tessera's way (User.check_password)."""
-    if not django_algorithm(encoded):
+    checks it (hashing.django_hash_problem: its hasher, and a cost within the limits); the
+    first successful login rehashes it Tessera's way (User.check_password)."""
+    if django_hash_problem(encoded) is not None:
         return False
     user.password_hash = encoded
     return True

@@ -85,3 +85,38 @@ def test_a_tenant_that_tokens_grant_on_is_not_deleted_by_the_portal_or_the_api(a
     page = admin_client.post(path, data={"csrf_token": token}, follow_redirects=True)
     assert "grant permissions on tenant doomed" in page.get_data(as_text=True)
     assert db.session.scalar(db.select(Tenant.id).where(Tenant.name == "doomed")) is not None
+
+
+APPLICATION_NAMES = [("Map viewer", True), ("Карты: 2 ✓", True), ("Map \u202eweiv", False),
+                     ("Map\u200bviewer", False), ("Map\tviewer", False), ("Map \u3164", False), ("x" * 101, False)]
+
+
+@pytest.mark.parametrize("name, accepted", APPLICATION_NAMES)
+def test_application_names(app, admin_client, tmp_path, name, accepted):
+    """Consent pages show an application's name: the portal (new and edit), the CLI and the
+    importers refuse one with control, bidirectional or invisible characters alike
+    (portal/applications.py: check_name; issue 22)."""
+    import json
+
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import Application
+    from tests.factories import make_application
+
+    def form(path: str, suffix: str) -> dict:
+        return {"csrf_token": csrf_token_from(admin_client.get(path).get_data(as_text=True)), "name": name + suffix,
+                "client_type": "confidential", "redirect_uris": "", "grant_types": ["client_credentials"],
+                "scope": "api", "token_endpoint_auth_method": "", "client_id": "", "description": ""}
+
+    assert (admin_client.post("/admin/applications/new", data=form("/admin/applications/new", "1")).status_code
+            == 303) is accepted
+    edited = make_application(name="plain")
+    edit = f"/admin/applications/{edited.id}/edit"
+    assert (admin_client.post(edit, data=form(edit, "2")).status_code == 303) is accepted
+    assert (app.test_cli_runner().invoke(args=["create-application", name + "3"]).exit_code == 0) is accepted
+    export = tmp_path / "accessToken.json"
+    export.write_text(json.dumps({"_id": "a-crafter-token-value-0001", "application": name + "4"}))
+    assert app.test_cli_runner().invoke(args=["import", "crafter", str(export), "--apply"]).exit_code == 0
+    names = set(db.session.scalars(select(Application.name)))
+    assert all((name + suffix in names) is accepted for suffix in "1234")

@@ -4,10 +4,14 @@ writes it (JSON lines, or a JSON array with --jsonArray), in MongoDB Extended JS
 A record is Crafter's AccessToken: `_id` (the value clients send as `accessTokenId`),
 `application`, `master`, `tenantPermissions: [{tenant, allowedActions}]`, `expiresOn`.
 Each token keeps its value (stored as its hash), application, master flag, permissions and
-expiry; missing applications and tenants are made; expired tokens are skipped.
+expiry (at most ten years away, as every expiry); missing applications and tenants are
+made; expired tokens are skipped. A document with a wrong type is refused with the reason;
+a file that is not JSON, not UTF-8, too big, nested too deeply or with a key given twice in
+a document is refused whole.
 """
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +20,7 @@ from sqlalchemy import select
 from portal import applications, clock, tenants
 from portal.extensions import db
 from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
-                              utc_naive)
+                              capped_expiry, one_transaction, read_text, utc_naive)
 from portal.models import Application, Tenant
 from portal.tokens import permissions as perms
 from portal.tokens.core import MAX_EXPIRES_IN
@@ -25,23 +29,43 @@ from portal.tokens.imported import check_imported_value, value_present
 from portal.tokens.values import hint_for
 
 SOURCE = "admin"  # Crafter's tokens were made by its admin console or its REST API
+MAX_EXPORT_BYTES = 512 * 1024 * 1024  # read whole into memory; mongoexport --skip/--limit splits a bigger one
+
+
+def read_export_file(path: str) -> list[dict]:
+    """The records of the export at `path`, or SourceError saying what is wrong with the file."""
+    return read_export(read_text(path, MAX_EXPORT_BYTES, ": split the export (mongoexport --skip and --limit) "
+                                                        "and import each part"))
+
+
+def unique_keys(pairs: list[tuple]) -> dict:
+    """A JSON object whose keys are each given once (json keeps the last of a repeated key
+    silently: `"master": false, "master": true` would be read as true)."""
+    repeated = [key for key, times in Counter(key for key, _ in pairs).items() if times > 1]
+    if repeated:
+        raise SourceError(f"a document has the key {repeated[0]!r} more than once")
+    return dict(pairs)
+
+
+def parse_json(text: str, line: int | None = None):
+    """One document of a JSON-lines file (`line`), or the whole of a JSON array."""
+    where = f"line {line}" if line else "the JSON array"
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as error:
+        raise SourceError(f"line {line} is not JSON: {error}" if line else f"not a JSON array: {error}") from None
+    except RecursionError:
+        raise SourceError(f"{where} is nested too deeply to be accessToken documents") from None
+    except SourceError as error:
+        raise SourceError(f"{where}: {error}") from None
 
 
 def read_export(text: str) -> list[dict]:
     """The records of a mongoexport file: a JSON array, or one JSON document per line."""
     if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SourceError(f"not a JSON array: {error}") from None
+        records = parse_json(text)
     else:
-        records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise SourceError(f"line {number} is not JSON: {error}") from None
+        records = [parse_json(line, number) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise SourceError("expected accessToken documents (JSON objects)")
     return records
@@ -63,14 +87,12 @@ def parse_date(value) -> datetime | None:
     value = extended_value(value)
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError("expiresOn is not a date")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.lstrip("-").isdigit()):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"a {type(value).__name__}")
+    if isinstance(value, (int, float)) or value.lstrip("-").isdigit():
         return datetime(1970, 1, 1) + timedelta(milliseconds=int(value))
-    if isinstance(value, str):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return utc_naive(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    raise ValueError("expiresOn is not a date")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return utc_naive(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 class TenantMaker:
@@ -125,14 +147,16 @@ def register(name: str, apply: bool) -> bool:
 
 
 def run(records: list[dict], *, apply: bool, advance: Callable[[int], None] = lambda n: None) -> Summary:
+    """Import the records (one transaction with `apply`); refused ones are listed."""
     summary = Summary("Crafter Profile", apply, ("tenants", "applications", "tokens"))
-    tenant_maker, application_maker = TenantMaker(summary), ApplicationMaker(summary)
-    seen: set[str] = set()
-    now = clock.now()
-    for number, record in enumerate(records, start=1):
-        import_one(record, number, now, summary, tenant_maker, application_maker, seen)
-        advance(1)
-    summary.record()
+    with one_transaction(apply):
+        tenant_maker, application_maker = TenantMaker(summary), ApplicationMaker(summary)
+        seen: set[str] = set()
+        now = clock.now()
+        for number, record in enumerate(records, start=1):
+            import_one(record, number, now, summary, tenant_maker, application_maker, seen)
+            advance(1)
+        summary.record()
     return summary
 
 
@@ -140,6 +164,11 @@ def import_one(record: dict, number: int, now: datetime, summary: Summary, tenan
                application_maker: ApplicationMaker, seen: set[str]) -> None:
     value = extended_value(record.get("_id"))
     label = f"#{number}" + (f" ({hint_for(value)}…)" if isinstance(value, str) and value else "")
+    name, master = record.get("application"), record.get("master")
+    master = False if master is None else master
+    if not isinstance(value, str):
+        summary.refuse("tokens", label, "_id is not a string")
+        return
     try:
         value = check_imported_value(value)
         permission_list = perms.normalize(permissions_of(record))
@@ -148,7 +177,13 @@ def import_one(record: dict, number: int, now: datetime, summary: Summary, tenan
         summary.refuse("tokens", label, error.message)
         return
     except (ValueError, OverflowError) as error:
-        summary.refuse("tokens", label, f"expiresOn: {error}")
+        summary.refuse("tokens", label, f"expiresOn is not a date ({error})")
+        return
+    if not isinstance(name, str) or not name.strip():
+        summary.refuse("tokens", label, "application is not a name")
+        return
+    if not isinstance(master, bool):
+        summary.refuse("tokens", label, "master is neither true nor false")
         return
     if expires_at is not None and expires_at <= now:
         summary.count("tokens", EXPIRED)
@@ -157,10 +192,6 @@ def import_one(record: dict, number: int, now: datetime, summary: Summary, tenan
         summary.count("tokens", PRESENT)
         return
     seen.add(value)
-    name = record.get("application")
-    if not isinstance(name, str) or not name.strip():
-        summary.refuse("tokens", label, "no application")
-        return
     if not application_maker.ensure(name, lambda: register(name, summary.apply)):
         summary.refuse("tokens", label, f"application {name!r} refused")
         return
@@ -171,5 +202,6 @@ def import_one(record: dict, number: int, now: datetime, summary: Summary, tenan
     if expires_at is None:
         expires_at = now + timedelta(seconds=MAX_EXPIRES_IN)
         summary.note(f"token {label} had no expiry: it expires in ten years")
-    summary.add_token(label, application=db.session.scalar(select(Application).where(Application.name == name)), source=SOURCE, value=value,
-                      expires_at=expires_at, master=record.get("master") is True, tenant_permissions=permission_list)
+    summary.add_token(label, application=db.session.scalar(select(Application).where(Application.name == name)),
+                      source=SOURCE, value=value, expires_at=capped_expiry(expires_at, now, summary, label),
+                      master=master, tenant_permissions=permission_list)

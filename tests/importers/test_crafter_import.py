@@ -65,7 +65,9 @@ def test_dry_run_then_apply_then_apply_again(app, runner):
     assert [run.details["counts"]["tokens"]["created"] for run in runs] == [3, 0]
 
 
-def test_tokens_keep_their_settings_and_values(app, runner):
+def test_tokens_keep_their_settings_and_values(app, runner, monkeypatch):
+    # In 2090 the export's 2096 expiries lie within ten years, so they are kept as they are.
+    monkeypatch.setattr("portal.clock.now", lambda: datetime(2090, 1, 1))
     assert invoke(runner, EXPORT, "--apply").exit_code == 0
     by_hash = {t.token_hash: t for t in db.session.scalars(select(AccessToken))}
     master, engine, social = (by_hash[sha256_hex(v)] for v in (MASTER, ENGINE, SOCIAL))

@@ -3,42 +3,12 @@ own migrations (tests/importers/make_dot_database.py, on SQLite and on PostgreSQ
 over; afterwards the old passwords, the old client secret and the old tokens work."""
 
 import base64
-import json
-import os
-import subprocess
-import sys
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.hashing import django_algorithm, django_password_matches, sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, User
-from tests.conftest import NO_POSTGRES, ROOT, TEST_DATABASE_URL, fresh_postgres_database
-
-
-def build_dot_database(url: str) -> dict:
-    """Run Django's migrations and make GeoNode-like data in a subprocess (Django's settings
-    are process-wide); returns what the script printed."""
-    env = {**os.environ, "DOT_DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.importers.django_settings"}
-    done = subprocess.run([sys.executable, "-m", "tests.importers.make_dot_database"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    facts = json.loads(done.stdout)
-    facts["url"] = url
-    return facts
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def geonode(request, tmp_path_factory):
-    """A django-oauth-toolkit database as GeoNode has one, and what is in it."""
-    if request.param == "sqlite":
-        yield build_dot_database(f"sqlite:///{tmp_path_factory.mktemp('geonode') / 'geonode.db'}")
-        return
-    if not TEST_DATABASE_URL:
-        pytest.skip(NO_POSTGRES)
-    with fresh_postgres_database("geonode_dot") as url:
-        yield build_dot_database(url)
 
 
 def invoke(runner, geonode, *args):
