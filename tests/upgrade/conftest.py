@@ -123,15 +123,6 @@ def carries_application(venv: Path) -> bool:
                for packages in venv.glob("lib/python*/site-packages"))
 
 
-def missing_release(commit: str) -> str | None:
-    """Why a release cannot be built from this clone, or None."""
-    found = subprocess.run(["git", "-C", ROOT, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
-    if found.returncode == 0:
-        return None
-    return (f"release {commit} ({RELEASES[commit]}) is not in this clone's git history "
-            f"(a shallow clone? `git fetch --unshallow`): its upgrade test cannot run")
-
-
 def release_folder(commit: str) -> Path:
     return RELEASE_CACHE / f"{commit}-{PYTHON_TAG}"
 
@@ -142,6 +133,17 @@ def is_cached(commit: str) -> bool:
     folder = release_folder(commit)
     marker, python = folder / "complete", folder / "venv" / "bin" / "python"
     return marker.exists() and marker.read_text() == str(folder.resolve()) and python.exists()
+
+
+def unavailable(commit: str) -> str | None:
+    """Why a release can be neither taken from the cache nor built from this clone, or None."""
+    if is_cached(commit):
+        return None
+    found = subprocess.run(["git", "-C", ROOT, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+    if found.returncode == 0:
+        return None
+    return (f"release {commit} ({RELEASES.get(commit, 'no tag')}) is not in this clone's git history "
+            f"(a shallow clone? `git fetch --unshallow`): its upgrade test cannot run")
 
 
 def release_install(commit: str) -> Install:
@@ -181,14 +183,11 @@ def selected_releases(session) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def installs(request, tmp_path_factory) -> dict:
-    """name → Install: "current" and each selected release (or the reason it is missing),
-    built in parallel."""
-    wanted = selected_releases(request.session)
-    found = {commit: None if is_cached(commit) else missing_release(commit) for commit in wanted}
+def installs(request, tmp_path_factory) -> dict[str, Install]:
+    """name → Install: "current" and each selected release that can be had, built in parallel."""
+    wanted = {commit for commit in selected_releases(request.session) if not unavailable(commit)}
     folder = tmp_path_factory.mktemp("current-wheel")
     with ThreadPoolExecutor(max_workers=len(wanted) + 1) as pool:
-        builds = {commit: pool.submit(release_install, commit) for commit, missing in found.items() if not missing}
+        builds = {commit: pool.submit(release_install, commit) for commit in wanted}
         builds["current"] = pool.submit(current_install, folder)
-        built = {name: future.result() for name, future in builds.items()}
-    return {**{commit: reason for commit, reason in found.items() if reason}, **built}
+        return {name: future.result() for name, future in builds.items()}

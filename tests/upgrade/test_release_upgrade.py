@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, func, inspect, select, table, text
 from portal.schema import head, steps_between
 from tests.conftest import NO_POSTGRES, TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database
 from tests.deploy.conftest import skip_or_fail
-from tests.upgrade.conftest import ROOT, Install, Site
+from tests.upgrade.conftest import ROOT, Install, Site, unavailable
 
 pytestmark = pytest.mark.upgrade
 
@@ -235,16 +235,17 @@ def case(request):
 
 
 @pytest.fixture(scope="module")
-def upgraded(case, installs, tmp_path_factory):
+def upgraded(case, request, tmp_path_factory):
     """The old release's data, upgraded by the current wheel's `portal init` and served by
     the current gunicorn."""
     release, database = case
-    old = installs[release]
-    if isinstance(old, str):
-        skip_or_fail(old)
     if database == "postgresql" and not TEST_DATABASE_URL:
         pytest.skip(NO_POSTGRES)
-    current = installs["current"]
+    reason = unavailable(release)
+    if reason:
+        skip_or_fail(reason)
+    installs = request.getfixturevalue("installs")  # built only once a case is sure to run
+    old, current = installs[release], installs["current"]
     folder = tmp_path_factory.mktemp(f"upgrade-{release}-{database}")
     with fresh_postgres_database(f"tessera_upgrade_{release}") if database == "postgresql" else nullcontext() as url:
         site = Site(folder, url)
