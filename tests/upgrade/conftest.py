@@ -14,6 +14,7 @@ A release whose commit is not in the clone's history (a shallow clone) skips its
 with the reason; REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure."""
 
 import fcntl
+import os
 import shutil
 import signal
 import subprocess
@@ -106,12 +107,14 @@ class Install:
 def wheel_into_venv(source: Path, folder: Path) -> Path:
     """`pip wheel --no-deps` of `source`, installed with its dependencies into folder/venv."""
     dist, venv = folder / "dist", folder / "venv"
-    run([sys.executable, *PIP, "wheel", "--no-deps", "-w", dist, source], timeout=300)
+    # Only the venv's own packages: not a checkout (nor its editable install's metadata) on PYTHONPATH.
+    alone = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    run([sys.executable, *PIP, "wheel", "--no-deps", "-w", dist, source], timeout=300, env=alone)
     wheels = list(dist.glob("*.whl"))
     assert len(wheels) == 1, wheels
     # No pip of its own (ensurepip costs seconds): the test's pip installs into it.
-    run([sys.executable, "-m", "venv", "--without-pip", venv])
-    run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheels[0]], timeout=900)
+    run([sys.executable, "-m", "venv", "--without-pip", venv], env=alone)
+    run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheels[0]], timeout=900, env=alone)
     shutil.rmtree(dist)
     return venv
 
