@@ -32,11 +32,11 @@ from sqlalchemy import create_engine, func, inspect, select, table, text
 from portal.schema import head, steps_between
 from tests.conftest import NO_POSTGRES, TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database
 from tests.deploy.conftest import skip_or_fail
-from tests.upgrade.conftest import ROOT, Install, Site, unavailable
+from tests.upgrade.conftest import RELEASES, ROOT, Install, Site, unavailable
 
 pytestmark = pytest.mark.upgrade
 
-CASES = [(release, database) for release in ("8bdb08c", "f5026c5") for database in ("sqlite", "postgresql")]
+CASES = [(release, database) for release in RELEASES for database in ("sqlite", "postgresql")]
 CONSENT_FORM = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')
 CALLBACK = "https://rp.example/callback"  # never visited: the code is read from the Location header
 SPA_CALLBACK = "http://127.0.0.1/spa"
