@@ -52,8 +52,11 @@ class Row:
 def targets_for(baselines: list[str]) -> list[Target]:
     targets = [Target("ceiling", None)]
     for revision in baselines:
-        release = releases.build(revision)
-        targets.append(Target(release.label, harness.Runtime(bin_dir=release.bin_dir, source=release.source)))
+        release = releases.install(revision)
+        runtime = harness.Runtime(bin_dir=release.venv / "bin", cwd=release.venv,
+                                  gunicorn_config=release.gunicorn_config,
+                                  pythonpath=str(release.source) if release.source else None)
+        targets.append(Target(release.label, runtime))
     targets.append(Target("working tree", harness.TREE))
     return targets
 

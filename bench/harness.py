@@ -34,15 +34,21 @@ VENV_BIN = Path(sys.executable).parent
 
 @dataclass(frozen=True)
 class Runtime:
-    """Which Tessera runs: its `portal` and `gunicorn`, and the tree they run in (its
-    gunicorn.conf.py and wsgi.py). The working tree by default; an earlier revision built
-    by bench/releases.py in the baseline mode."""
+    """Which Tessera runs: its `portal` and `gunicorn`, its gunicorn settings, the directory
+    they run in, and the source tree to import when the installed package lacks the
+    application (v0.1.0). The working tree by default; an earlier release installed by
+    bench/releases.py in the baseline mode."""
 
     bin_dir: Path = VENV_BIN
-    source: Path = ROOT
+    cwd: Path = ROOT
+    gunicorn_config: str = str(ROOT / "gunicorn.conf.py")
+    pythonpath: str | None = None
 
     def program(self, name: str) -> str:
         return str(self.bin_dir / name) if (self.bin_dir / name).exists() else name
+
+    def environment(self, env: dict) -> dict:
+        return dict(env, PYTHONPATH=self.pythonpath) if self.pythonpath else env
 
 
 TREE = Runtime()
@@ -170,8 +176,9 @@ def start_gunicorn(app_path: str, env: dict, variant: str, log_dir: Path, health
                THREADS=str(threads), ACCESS_LOG=str(log_dir / f"access-{app_path.split(':')[0]}-{variant}.log"))
     log_path = log_dir / f"gunicorn-{app_path.split(':')[0]}-{variant}-{port}.log"
     with open(log_path, "w") as log_file:
-        process = subprocess.Popen([runtime.program("gunicorn"), "-c", str(runtime.source / "gunicorn.conf.py"),
-                                    app_path], cwd=runtime.source, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([runtime.program("gunicorn"), "-c", runtime.gunicorn_config, app_path],
+                                   cwd=runtime.cwd, env=runtime.environment(env), stdout=log_file,
+                                   stderr=subprocess.STDOUT)
     _running.append(process)
     server = Server(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     deadline = time.monotonic() + 60
@@ -222,8 +229,8 @@ def portal_env(database_url: str, instance: Path, token_format: str = "opaque") 
 
 
 def cli(env: dict, *args, input=None, allow_exists=False, runtime: Runtime = TREE) -> str:
-    result = subprocess.run([runtime.program("portal"), *args], env=env, input=input, capture_output=True,
-                            text=True, timeout=300, cwd=runtime.source)
+    result = subprocess.run([runtime.program("portal"), *args], env=runtime.environment(env), input=input,
+                            capture_output=True, text=True, timeout=300, cwd=runtime.cwd)
     if result.returncode != 0:
         if allow_exists and "already exists" in (result.stderr + result.stdout):
             return ""
@@ -261,7 +268,8 @@ def prepare(database_url: str | None, workdir: Path, formats: list[str], runtime
         result = subprocess.run([runtime.program("portal"), "create-application", application, "--client-id",
                                  application, "--client-secret", secret, "--grant-type", "client_credentials",
                                  "--scope", "api"],
-                                env=env, capture_output=True, text=True, timeout=120, cwd=runtime.source)
+                                env=runtime.environment(env), capture_output=True, text=True, timeout=120,
+                                cwd=runtime.cwd)
         if result.returncode == 0:
             break
         if attempt or not re.search(r"already exists|taken", result.stderr + result.stdout):

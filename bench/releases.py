@@ -1,37 +1,59 @@
-"""Earlier revisions of Tessera, each in its own environment: the revision's tree exported
-with `git archive` and installed (editable, as `make run` installs a checkout) into its own
-venv with the dependencies that revision asks for. The benchmark's baseline mode runs them
-beside the working tree.
+"""Earlier releases of Tessera, installed the way their operators had them, for the
+benchmark's baseline mode (bench/compare.py) and the upgrade tests (tests/upgrade).
 
-Built once per revision and Python version under .cache/releases/ (a revision never
-changes); a build is complete only when its marker file exists."""
+A release is taken from git history by its commit (`git archive`), built with
+`pip wheel --no-deps` and installed with its dependencies into a virtual environment of
+its own, cached in .cache/releases/<commit>-py311/ of the checkout (a commit never changes);
+an entry is complete once its `complete` marker exists, written last, and a lock keeps two
+processes from building the same entry at once.
 
+v0.1.0's wheel held neither its migrations, its templates nor wsgi.py: its operators ran
+it from the release's source tree, and so does whatever runs it here (`source`: put it on
+PYTHONPATH and use its gunicorn.conf.py)."""
+
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "releases"
 PYTHON_TAG = f"py{sys.version_info.major}{sys.version_info.minor}"
+PIP = ["-m", "pip", "--disable-pip-version-check", "-q"]
 
 
 class RevisionMissing(RuntimeError):
     """The revision is not in this clone's history (a shallow clone?)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Release:
     name: str  # as asked for: a tag or a commit
     commit: str
-    source: Path  # the exported tree: gunicorn.conf.py and wsgi.py are run from here
-    bin_dir: Path  # its venv's portal and gunicorn
+    venv: Path
+    source: Path | None = None  # the tree it runs from, when its wheel lacks the application
 
     @property
     def label(self) -> str:
         short = self.commit[:7]
         return self.name if self.name.startswith(short) else f"{self.name} ({short})"
+
+    @property
+    def gunicorn_config(self) -> str:
+        return str(self.source / "gunicorn.conf.py") if self.source else "python:portal.gunicorn_config"
+
+
+def run(command: list, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=timeout,
+                            **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} exited {result.returncode}:\n"
+                           f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return result
 
 
 def git(*args: str) -> str:
@@ -42,43 +64,83 @@ def git(*args: str) -> str:
 
 
 def resolve(revision: str) -> str:
-    """The full commit a tag or abbreviated hash names."""
+    """The full commit a tag or an abbreviated commit names."""
     try:
         return git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     except RevisionMissing:
-        raise RevisionMissing(f"{revision} is not in this clone's history (fetch the tags, or clone without "
-                              "--depth)") from None
+        raise RevisionMissing(f"{revision} is not in this clone's git history (a shallow clone? "
+                              "`git fetch --unshallow --tags`)") from None
 
 
 def last_release() -> str:
-    """The newest release tag (v0.2.0 sorts after v0.1.0)."""
+    """The newest release tag (v0.10.0 sorts after v0.9.0)."""
     tags = git("tag", "--list", "v*", "--sort=-v:refname").split()
     if not tags:
         raise RevisionMissing("no release tag (v*) in this clone")
     return tags[0]
 
 
-def run(command: list, **kwargs) -> None:
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+def folder_of(commit: str) -> Path:
+    return CACHE / f"{commit[:7]}-{PYTHON_TAG}"
 
 
-def build(revision: str) -> Release:
-    """The revision's tree and venv, built now unless the cache has them."""
-    commit = resolve(revision)
-    folder = CACHE / f"{commit[:12]}-{PYTHON_TAG}"
-    release = Release(name=revision, commit=commit, source=folder / "src", bin_dir=folder / "venv" / "bin")
-    marker = folder / "complete"
-    if marker.exists():
-        return release
-    shutil.rmtree(folder, ignore_errors=True)
-    release.source.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, timeout=120,
-                             check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(release.source)], input=archive, check=True, timeout=120)
-    run([sys.executable, "-m", "venv", folder / "venv"], timeout=120)
-    run([release.bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e",
-         release.source], timeout=900)
-    marker.write_text(commit + "\n")
-    return release
+def is_cached(commit: str) -> bool:
+    """Whether the cache holds the release's complete venv, made in this very place (a venv
+    works only where it was made: the marker holds that place)."""
+    folder = folder_of(commit)
+    marker, python = folder / "complete", folder / "venv" / "bin" / "python"
+    return marker.exists() and marker.read_text() == str(folder.resolve()) and python.exists()
+
+
+def unavailable(revision: str) -> str | None:
+    """Why a release can be neither taken from the cache nor built from this clone, or None."""
+    if is_cached(revision):
+        return None
+    try:
+        resolve(revision)
+    except RevisionMissing as error:
+        return str(error)
+    return None
+
+
+def wheel_into_venv(source: Path, folder: Path) -> Path:
+    """`pip wheel --no-deps` of `source`, installed with its dependencies into folder/venv."""
+    dist, venv = folder / "dist", folder / "venv"
+    # Only the venv's own packages: not a checkout (nor its editable install's metadata) on PYTHONPATH.
+    alone = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    run([sys.executable, *PIP, "wheel", "--no-deps", "-w", dist, source], env=alone)
+    wheels = list(dist.glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    # No pip of its own (ensurepip costs seconds): this Python's pip installs into it.
+    run([sys.executable, "-m", "venv", "--without-pip", venv], env=alone)
+    run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheels[0]], timeout=900, env=alone)
+    shutil.rmtree(dist)
+    return venv
+
+
+def carries_application(venv: Path) -> bool:
+    """Whether the installed wheel holds the whole application (wsgi.py, the migrations),
+    as every release after v0.1.0 does."""
+    return any((packages / "wsgi.py").exists() and (packages / "portal" / "migrations" / "env.py").exists()
+               for packages in venv.glob("lib/python*/site-packages"))
+
+
+def install(revision: str) -> Release:
+    """The release's venv from the cache, built first unless the cache has a complete entry."""
+    commit = resolve(revision) if not is_cached(revision) else revision
+    folder = folder_of(commit)
+    source, venv = folder / "src", folder / "venv"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process building the same entry finishes first
+        if not is_cached(commit):
+            shutil.rmtree(folder, ignore_errors=True)
+            source.mkdir(parents=True)
+            archive = folder / "source.tar"
+            run(["git", "-C", ROOT, "archive", "--format=tar", "-o", archive, commit])
+            with tarfile.open(archive) as tar:
+                tar.extractall(source, filter="data")
+            archive.unlink()
+            wheel_into_venv(source, folder)
+            (folder / "complete").write_text(str(folder.resolve()))
+    return Release(revision, commit, venv, None if carries_application(venv) else source)
