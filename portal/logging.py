@@ -11,9 +11,10 @@ from gunicorn.glogging import Logger
 SECRET_PARAMETERS = frozenset(name.lower() for name in (
     "access_token", "accessTokenId", "refresh_token", "code", "client_secret", "token", "id_token_hint",
     "password"))
-# One `name=value` of a query string: at its start, or after `?` or `&`. A value runs to the
+# One `name=value` of a query string: at its start, or after `?` or `&`. A name holds no `?`
+# (so a path with its query, `/x?access_token=...`, is read from the `?`). A value runs to the
 # next `&` or whitespace (`;` is not a separator: the application reads it as part of the value).
-QUERY_PAIR = re.compile(r"(?:^|(?<=[?&]))([^=&\s]*)=([^&\s]*)")
+QUERY_PAIR = re.compile(r"(?:^|(?<=[?&]))([^=&?\s]*)=([^&\s]*)")
 
 
 def redact_pair(match: re.Match) -> str:
