@@ -38,9 +38,17 @@ for _source in ("admin", "api", "session", "authorization_code", "refresh_token"
     TOKENS_ISSUED.labels(_source)
 
 
+# Each (endpoint, status) series, looked up once: labels() costs more than the increment.
+_request_series: dict = {}
+
+
 def count_request(response):
     """after_request: one count per answer, by endpoint and status."""
-    REQUESTS.labels(request.endpoint or UNMATCHED, response.status_code).inc()
+    key = (request.endpoint or UNMATCHED, response.status_code)
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series[key] = REQUESTS.labels(*key)
+    series.inc()
     return response
 
 
