@@ -8,6 +8,7 @@ Every setting is checked here, in the master, before it binds or starts a worker
 stops the server with one line naming it (README: Operations).
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -17,7 +18,8 @@ from pathlib import Path
 def prepare_metrics_folder() -> str | None:
     """PROMETHEUS_MULTIPROC_DIR, where each worker keeps its counts for /metrics
     (portal.metrics): emptied if the operator set it, else a new private folder (returned,
-    to be removed at exit). Set before anything imports prometheus_client, which reads it once."""
+    to be removed at exit). Set before anything imports prometheus_client, which reads it once:
+    here rather than in a server hook, so that it holds with --preload too."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -30,26 +32,21 @@ def prepare_metrics_folder() -> str | None:
 
 
 created_metrics_folder = prepare_metrics_folder()
+MASTER_PID = os.getpid()
 
-from portal.config import ConfigError, server_threads, server_worker_class, server_workers  # noqa: E402
+from portal.config import ConfigError, log_format, server_threads, server_worker_class, server_workers  # noqa: E402
 from portal.logging import ACCESS_LOG_FORMAT, use_json_error_pages  # noqa: E402
 
 
+@atexit.register
 def remove_metrics_folder() -> None:
-    if created_metrics_folder:
+    """When the master exits (workers exit through here too, and leave it)."""
+    if created_metrics_folder and os.getpid() == MASTER_PID:
         shutil.rmtree(created_metrics_folder, ignore_errors=True)
 
 
-def check_settings() -> None:
-    """Make the application once, as each worker will: every setting is read and checked
-    the same way (no connection is opened)."""
-    from portal import create_app
-    from portal.extensions import db
-
-    app = create_app(migrations=False)
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+def stop(error: ConfigError):
+    raise SystemExit(f"Tessera cannot start: {error}") from None
 
 
 try:
@@ -60,10 +57,27 @@ try:
     # More threads than workers: the kernel may hand every slow client to one worker, and that
     # worker must still have a thread free. sync: one.
     threads = server_threads()
-    check_settings()
+    log_format()  # read by the logger (portal.logging.RedactingLogger) before any hook runs
 except ConfigError as error:
-    remove_metrics_folder()
-    raise SystemExit(f"Tessera cannot start: {error}") from None
+    stop(error)
+
+
+def on_starting(server):
+    """In the master, before it binds or starts a worker: make the application once, as each
+    worker will, so that every setting is read and checked the same way (no connection is
+    opened); a bad one stops the server here with one line, not worker after worker."""
+    from portal import create_app
+    from portal.extensions import db
+
+    try:
+        app = create_app(migrations=False)
+    except ConfigError as error:
+        if server.pidfile is not None:  # written just before this hook
+            server.pidfile.unlink()
+        stop(error)
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
 
 use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
 
@@ -90,7 +104,3 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    remove_metrics_folder()

@@ -383,7 +383,7 @@ def test_metrics_add_up_every_worker_and_keep_a_killed_workers_counts(live_serve
 
     sent = 0
     # New connections until both workers have answered some (the kernel picks the worker).
-    while sent < 400 and not all((folder / f"counter_{pid}.db").exists() for pid in workers):
+    while sent < 1000 and not all((folder / f"counter_{pid}.db").exists() for pid in workers):
         for _ in range(10):
             assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
             sent += 1
