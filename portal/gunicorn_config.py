@@ -40,7 +40,7 @@ from portal.logging import ACCESS_LOG_FORMAT, use_json_error_pages  # noqa: E402
 
 @atexit.register
 def remove_metrics_folder() -> None:
-    """When the master exits (workers exit through here too, and leave it)."""
+    """At the master's exit. Workers, forked from it, run exit handlers too: they leave it."""
     if created_metrics_folder and os.getpid() == MASTER_PID:
         shutil.rmtree(created_metrics_folder, ignore_errors=True)
 
@@ -78,6 +78,7 @@ def on_starting(server):
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()
+
 
 use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
 
