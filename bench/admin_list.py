@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(base + "/healthz", timeout=5).status_code == 200:
+                if requests.get(base + "/readyz", timeout=5).status_code == 200:
                     break
             except requests.RequestException:
                 pass

@@ -492,7 +492,7 @@ def run(*, database_url: str | None, duration: float, scenarios: list[str], vari
                     results.append(measure_ceiling(variant, ceiling_server, connections, duration, generator))
                 for token_format in formats:
                     env = dict(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
-                    server = start_gunicorn("wsgi:app", env, variant, workdir, "/healthz")
+                    server = start_gunicorn("wsgi:app", env, variant, workdir, "/readyz")
                     try:
                         for scenario in SCENARIOS:
                             if scenario.name not in scenarios:

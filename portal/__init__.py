@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.config import BaseConfig, env_int, server_threads, settings_from_environment
+from portal.config import BaseConfig, server_threads, settings_from_environment
 from portal.connections import close_hot_connection
 from portal.extensions import csrf, db, init_migrations, limiter, login_manager
 
@@ -107,6 +107,11 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 2 * threads, "max_overflow": threads,
                                                    **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
+    from portal import addresses, errors, metrics, operations, security
+    from portal.logging import RequestIds, configure_app_logging
+
+    configure_app_logging(app)
+    addresses.register(app)
     db.init_app(app)
     app.teardown_appcontext(close_hot_connection)
     if migrations:
@@ -117,7 +122,6 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
 
     limiter.init_app(app)
 
-    from portal import errors, security
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
     from portal.auth import bp as auth_bp
@@ -127,6 +131,8 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
 
     errors.register(app)
     security.register(app)
+    app.after_request(metrics.count_request)
+    app.register_blueprint(operations.bp)
     app.register_blueprint(auth_bp)
     confine_login_hooks(app, auth_bp.name)
     app.register_blueprint(admin_bp)
@@ -136,7 +142,8 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     register_commands(app)
 
     app.wsgi_app = TrailingSlashTolerance(app.wsgi_app)
-    proxies = env_int("TRUSTED_PROXIES", 0, minimum=0)
+    proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    app.wsgi_app = RequestIds(app.wsgi_app, trust_proxy=bool(proxies))
     return app

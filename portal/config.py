@@ -24,28 +24,54 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def env_int(name: str, default: int, minimum: int = 1) -> int:
+def env_int(name: str, default: int, minimum: int = 1, unit: str = "seconds") -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+        raise ConfigError(f"{name} must be a whole number{' of ' + unit if unit else ''}, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
 
 
+LOG_FORMATS = ("text", "json")
+WORKER_CLASSES = ("gthread", "sync")
+
+
 def server_workers() -> int:
     """gunicorn's worker processes: WEB_CONCURRENCY, else twice the cores (2 to 4)."""
-    return env_int("WEB_CONCURRENCY", max(2, min(4, (os.cpu_count() or 1) * 2)))
+    return env_int("WEB_CONCURRENCY", max(2, min(4, (os.cpu_count() or 1) * 2)), unit="")
+
+
+def server_worker_class() -> str:
+    """gthread, or sync (one request at a time per worker). Not gevent or eventlet: their
+    greenlets would share one thread's database connection (portal.connections)."""
+    worker_class = os.environ.get("WORKER_CLASS", "").strip().lower() or "gthread"
+    if worker_class not in WORKER_CLASSES:
+        raise ConfigError(f"WORKER_CLASS must be gthread or sync, not {worker_class!r}")
+    return worker_class
 
 
 def server_threads() -> int:
     """Threads per worker: THREADS, else more than there are workers (so one worker keeps a
-    thread free when every slow client lands on it), at least 4."""
-    return env_int("THREADS", max(4, server_workers() + 1))
+    thread free when every slow client lands on it), at least 4. A sync worker has one:
+    gunicorn would run gthread for more, whatever WORKER_CLASS says."""
+    if server_worker_class() == "sync":
+        if env_int("THREADS", 1, unit="") != 1:
+            raise ConfigError("THREADS must be 1 (or unset) with WORKER_CLASS=sync")
+        return 1
+    return env_int("THREADS", max(4, server_workers() + 1), unit="")
+
+
+def log_format() -> str:
+    """LOG_FORMAT: `text`, or `json` for one JSON object per line."""
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {value!r}")
+    return value
 
 
 def instance_secret_key(instance_path: str) -> str:
@@ -83,6 +109,11 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "AUTH_IP_WHITELIST": os.environ.get("AUTH_IP_WHITELIST", "").strip() or "127.0.0.1, ::1",
         # The audiences (client ids, resource URIs) whose tokens its tokeninfo and userinfo accept; empty: any.
         "GEONODE_AUDIENCES": os.environ.get("GEONODE_AUDIENCES", ""),
+        # Who may read /metrics (portal.addresses reads both lists).
+        "METRICS_ALLOW": os.environ.get("METRICS_ALLOW", "").strip() or "127.0.0.1, ::1",
+        # How many proxies' X-Forwarded-* headers to trust (werkzeug's ProxyFix; portal.addresses).
+        "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0, minimum=0, unit=""),
+        "LOG_FORMAT": log_format(),
         "ACCESS_TOKEN_FORMAT": token_format,
         # The application database by default: one count for every worker and host (portal.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",

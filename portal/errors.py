@@ -3,15 +3,17 @@
 import traceback
 
 from flask import current_app, g, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from portal import metrics
 from portal.extensions import db
 from portal.logging import redact
 
 JSON_PREFIXES = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/healthz",
-                 "/o/token", "/crafter-profile/")
+                 "/readyz", "/metrics", "/o/token", "/crafter-profile/")
 
 ERROR_CODES = {
     400: "invalid_request",
@@ -47,6 +49,8 @@ def json_error(status: int, message: str, error: str | None = None, **extra):
 
 def handle_http_error(error: HTTPException):
     status = error.code or 500
+    if isinstance(error, RateLimitExceeded):  # the login form's limits, or an operator's default limits
+        metrics.throttled("password" if request.endpoint == "auth.login" else "request")
     if status >= 500:
         rollback_quietly()
     description = error.description or ""
@@ -85,6 +89,7 @@ def log_error(message: str, error: BaseException) -> None:
 
 def handle_database_unavailable(error: Exception):
     log_error("database unavailable", error)
+    metrics.database_error(error)
     g.database_unavailable = True  # the error page is rendered for an anonymous user (auth.sessions)
     return handle_http_error(ServiceUnavailable(
         "The database is not answering. Please try again in a few seconds.", retry_after=RETRY_AFTER_SECONDS))

@@ -3,25 +3,86 @@
 Threaded workers: a client that trickles its request keeps one thread busy, not a whole
 worker, so as many slow clients as there are workers cannot stop the service. Behind nginx (deploy/)
 the proxy buffers whole requests first, so gunicorn never sees a slow client at all.
+
+Every setting is checked here, in the master, before it binds or starts a worker: a bad one
+stops the server with one line naming it (README: Operations).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from portal.config import server_threads, server_workers
-from portal.logging import use_json_error_pages
+
+def prepare_metrics_folder() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR, where each worker keeps its counts for /metrics
+    (portal.metrics): emptied if the operator set it, else a new private folder (returned,
+    to be removed at exit). Set before anything imports prometheus_client, which reads it once:
+    here rather than in a server hook, so that it holds with --preload too."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):  # counts of an earlier server
+            stale.unlink()
+        return None
+    folder = tempfile.mkdtemp(prefix="tessera-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
+created_metrics_folder = prepare_metrics_folder()
+MASTER_PID = os.getpid()
+
+from portal.config import ConfigError, log_format, server_threads, server_worker_class, server_workers  # noqa: E402
+from portal.logging import ACCESS_LOG_FORMAT, use_json_error_pages  # noqa: E402
+
+
+@atexit.register
+def remove_metrics_folder() -> None:
+    """At the master's exit. Workers, forked from it, run exit handlers too: they leave it."""
+    if created_metrics_folder and os.getpid() == MASTER_PID:
+        shutil.rmtree(created_metrics_folder, ignore_errors=True)
+
+
+def stop(error: ConfigError):
+    raise SystemExit(f"Tessera cannot start: {error}") from None
+
+
+try:
+    workers = server_workers()
+    # Threads (portal.connections keeps a connection per thread): gevent or eventlet would
+    # share one thread's connection between greenlets, so only gthread or sync.
+    worker_class = server_worker_class()
+    # More threads than workers: the kernel may hand every slow client to one worker, and that
+    # worker must still have a thread free. sync: one.
+    threads = server_threads()
+    log_format()  # read by the logger (portal.logging.RedactingLogger) before any hook runs
+except ConfigError as error:
+    stop(error)
+
+
+def on_starting(server):
+    """In the master, before it binds or starts a worker: make the application once, as each
+    worker will, so that every setting is read and checked the same way (no connection is
+    opened); a bad one stops the server here with one line, not worker after worker."""
+    from portal import create_app
+    from portal.extensions import db
+
+    try:
+        app = create_app(migrations=False)
+    except ConfigError as error:
+        if server.pidfile is not None:  # written just before this hook
+            server.pidfile.unlink()
+        stop(error)
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
 
 use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = server_workers()
-# Threads (portal.connections keeps a connection per thread): gevent or eventlet would
-# share one thread's connection between greenlets.
-worker_class = os.environ.get("WORKER_CLASS", "gthread")
-if worker_class not in ("gthread", "sync"):
-    raise SystemExit(f"WORKER_CLASS must be gthread or sync, not {worker_class!r}")
-# More threads than workers: the kernel may hand every slow client to one worker, and that
-# worker must still have a thread free. Above 1, gunicorn runs gthread whatever WORKER_CLASS says.
-threads = server_threads()
 timeout = 30
 keepalive = 5
 # Bounded request heads: longer lines or more or bigger header fields are refused (400/431).
@@ -33,6 +94,14 @@ limit_request_field_size = 8190
 control_socket_disable = True
 accesslog = os.environ.get("ACCESS_LOG", "-")
 errorlog = "-"
-# Token values in URLs (?access_token=, accessTokenId) are replaced by [REDACTED].
+# Token values in URLs (?access_token=, accessTokenId) are replaced by [REDACTED]; LOG_FORMAT=json
+# makes the access and error logs JSON lines.
 logger_class = "portal.logging.RedactingLogger"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+access_log_format = ACCESS_LOG_FORMAT
+
+
+def child_exit(server, worker):
+    """A worker is gone: prometheus_client drops its live gauges; its counts stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -173,6 +173,21 @@ def client(app):
 
 
 @pytest.fixture
+def schema_at_head(app):
+    """Record the latest revision as Alembic would: the `app` fixture's tables come from
+    create_all, and /readyz wants a migrated database."""
+    from portal import schema
+
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))  # left by a test that failed
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES (:head)"), {"head": schema.head()})
+    yield
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 
@@ -296,7 +311,8 @@ def start_live_server(tmp_dir: Path, *, database_url: str | None = None, extra_e
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {log_path.read_text()}")
         try:
-            if requests.get(server.url + "/healthz", timeout=5, verify=tls[0] if tls else True).status_code == 200:
+            # Ready: the database answers and is at the latest schema.
+            if requests.get(server.url + "/readyz", timeout=5, verify=tls[0] if tls else True).status_code == 200:
                 return server
         except requests.RequestException:  # workers still booting, or slow under load
             time.sleep(0.2)

@@ -89,7 +89,7 @@ def make_run(tmp_path):
         while time.monotonic() < deadline:
             assert process.poll() is None, log_path.read_text()
             try:
-                if requests.get(url + "/healthz", timeout=3).status_code == 200:
+                if requests.get(url + "/readyz", timeout=3).status_code == 200:
                     break
             except requests.RequestException:  # not up yet, or slow to answer under load
                 time.sleep(0.3)

@@ -48,7 +48,7 @@ def assert_unavailable(response, mimetype):
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_every_kind_of_endpoint_answers_503_then_recovers(app, admin_client, outage, caplog):
+def test_every_kind_of_endpoint_answers_503_then_recovers(app, admin_client, outage, caplog, schema_at_head):
     make_tenant("site1")
     application = make_application(name="svc", grant_types=["client_credentials"], scope="api")
     value = make_token(application=application, tenant_permissions=[{"tenant": "*", "actions": ["*"]}],
@@ -68,11 +68,14 @@ def test_every_kind_of_endpoint_answers_503_then_recovers(app, admin_client, out
     assert_unavailable(page, "text/html")
     assert "The database is not answering" in page.get_data(as_text=True)
     assert_unavailable(login, "text/html")
-    health = admin_client.get("/healthz")
-    assert health.status_code == 503 and health.headers["Retry-After"] == "5"
+    ready = admin_client.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
+    assert ready.get_json() == {"status": "unavailable", "database": "unreachable"}
+    assert admin_client.get("/healthz").status_code == 200  # alive: the process answers without the database
     assert "database unavailable on GET /admin" in caplog.text and LEAK not in caplog.text
 
     outage(False)
+    assert admin_client.get("/readyz").status_code == 200
     assert admin_client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
     assert admin_client.post("/token", data=token_form).status_code == 200
     assert admin_client.get("/admin").status_code == 200  # still logged in: the session outlived the outage

@@ -7,11 +7,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from portal import audit, clock, users
+from portal import audit, clock, metrics, users
 from portal.auth import bp
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import drop_session_token, end_session, start_session
-from portal.errors import RETRY_AFTER_SECONDS, rollback_quietly
 from portal.extensions import db, limiter, login_manager
 from portal.models import User
 
@@ -71,6 +70,7 @@ def login():
             audit.record("login.failed", actor=user.username if user else UNKNOWN_USER, target=user,
                          target_type="user", target_label="" if user else UNKNOWN_USER)
             db.session.commit()
+            metrics.authentication_failed("password")
             form.password.errors.append(GENERIC_FAILURE)
             return render_template("auth/login.html", form=form)
         if current_user.is_authenticated:  # re-authentication: this browser's old session ends now
@@ -104,14 +104,3 @@ def home():
     if current_user.is_admin:
         return redirect(url_for("admin.index"))
     return render_template("auth/home.html")
-
-
-@bp.route("/healthz")
-def healthz():
-    """200 when the database answers."""
-    try:
-        db.session.execute(select(1))
-    except Exception:  # noqa: BLE001 - any database failure means unhealthy
-        rollback_quietly()
-        return {"status": "unavailable", "database": "unreachable"}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return {"status": "ok", "database": "ok"}

@@ -6,7 +6,7 @@ service, in GeoNode's request and response shapes (README: GeoNode and GeoServer
   client credentials as HTTP Basic, which GeoNode ignores and so does this).
 - `/api/o/v4/userinfo`: the bearer token's user.
 - `/api/roles`, `/api/adminRole`, `/api/users[/<username or email>]`: the role service,
-  answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting).
+  answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting; portal.addresses).
 
 tokeninfo and userinfo say of the user only what the token's scopes release (the rule of
 /userinfo: records.released_claims), and accept only tokens made for an audience in
@@ -17,13 +17,12 @@ belong to no tenant). A tenant named `admin` is never a group: its users would o
 become GeoServer administrators.
 """
 
-import ipaddress
 from functools import wraps
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from portal import clock, throttle, tokens
+from portal import addresses, clock, metrics, throttle, tokens
 from portal.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
 from portal.config import ConfigError
 from portal.extensions import csrf, db
@@ -48,18 +47,6 @@ bp.add_url_rule("/o/authorize", "authorize", oauth_views.authorize, methods=["GE
 bp.add_url_rule("/o/token", "token", oauth_views.token, methods=["POST"])
 
 
-def allowed_networks(setting) -> tuple:
-    """AUTH_IP_WHITELIST: addresses or networks (CIDR), separated by commas or spaces."""
-    entries = setting.replace(",", " ").split() if isinstance(setting, str) else list(setting)
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ConfigError(f"AUTH_IP_WHITELIST: {entry!r} is not an IP address or network") from None
-    return tuple(networks)
-
-
 def accepted_audiences(setting) -> frozenset[str] | None:
     """GEONODE_AUDIENCES: client ids or resource URIs, separated by commas or spaces; None
     (any audience) when empty."""
@@ -76,7 +63,6 @@ def accepted_audiences(setting) -> frozenset[str] | None:
 
 
 def register(app) -> None:
-    app.extensions["geonode_allowed_networks"] = allowed_networks(app.config["AUTH_IP_WHITELIST"])
     app.extensions["geonode_audiences"] = accepted_audiences(app.config["GEONODE_AUDIENCES"])
     app.register_blueprint(bp)
 
@@ -92,21 +78,10 @@ def too_many_failures():
     return error(429, "too_many_requests", {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)})
 
 
-def client_allowed() -> bool:
-    """Is the client's address (behind TRUSTED_PROXIES, the one ProxyFix found) allowed?"""
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    if getattr(address, "ipv4_mapped", None):
-        address = address.ipv4_mapped
-    return any(address in network for network in current_app.extensions["geonode_allowed_networks"])
-
-
 def from_allowed_address(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if not client_allowed():
+        if not addresses.client_allowed("AUTH_IP_WHITELIST"):
             return error(403, "unauthorized_request")
         return view(*args, **kwargs)
 
@@ -145,12 +120,14 @@ def tokeninfo():
     if len(values) != 1 or not values[0]:
         return error(403, "invalid_request")
     if throttle.blocked(throttle.BEARER):
+        metrics.throttled("bearer")
         return too_many_failures()
     value = values[0]
     try:
         token = tokens.authenticate(value)
     except tokens.InvalidTokenError as refused:
         throttle.count_failure(throttle.BEARER)
+        metrics.authentication_failed("bearer")
         return error(403, refused.reason)
     if not for_geonode(token):
         return error(403, WRONG_AUDIENCE)  # not a guess: the token is real, so not counted as one

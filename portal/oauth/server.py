@@ -17,7 +17,7 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
-from portal import clock, throttle, tokens
+from portal import clock, metrics, throttle, tokens
 from portal.connections import hot_read
 from portal.models import Application, ClientRecord
 from portal.models.application import SECRET_METHODS
@@ -228,11 +228,13 @@ class TesseraAuthorizationServer(AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         client_id = sent_credentials(request)[1]
         if throttle.blocked(throttle.CLIENT_AUTH, client_id):
+            metrics.throttled("client")
             raise TooManyFailedAuthentications()
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
             throttle.count_failure(throttle.CLIENT_AUTH, client_id)
+            metrics.authentication_failed("client")
             error.description = client_auth_problem(request, endpoint) or error.description
             raise
 

@@ -6,7 +6,7 @@ URL tokens can be turned off with ALLOW_QUERY_ACCESS_TOKEN=false.
 
 from flask import Request, current_app
 
-from portal import throttle
+from portal import metrics, throttle
 from portal.tokens.core import authenticate
 from portal.tokens.view import TokenView
 from portal.tokens.errors import InvalidTokenError
@@ -60,10 +60,12 @@ def bearer_of_request(request: Request) -> TokenView:
     if not value:
         raise BearerRefused(401, None, "An access token is required: send Authorization: Bearer <token>.")
     if throttle.blocked(throttle.BEARER):
+        metrics.throttled("bearer")
         raise BearerRefused(429, "too_many_requests", "Too many invalid tokens from this address: "
                                                       "try again in a minute.")
     try:
         return authenticate(value)
     except InvalidTokenError as error:
         throttle.count_failure(throttle.BEARER)
+        metrics.authentication_failed("bearer")
         raise BearerRefused(401, "invalid_token", f"The access token is not valid ({error.reason}).") from None

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal import audit, clock
+from portal import audit, clock, metrics
 from portal.connections import hot_connection, hot_read
 from portal.extensions import db
 from portal.models import AccessToken, Application, ClientRecord, LoginSession, Tenant, TokenPermission, User
@@ -152,6 +152,7 @@ def create_token(*, application: Application, source: str, actor: str | None = N
                  source=source, application=application.name, master=bool(master),
                  expires_at=expires_at.isoformat(), tenant_permissions=[p.as_dict() for p in permission_list])
     db.session.commit()
+    metrics.token_issued(source)
     return IssuedToken(token_id, value)
 
 
@@ -175,6 +176,7 @@ def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | Non
     executor = hot_connection() if grant_type == "client_credentials" else db.session
     token_id = insert_token(columns, [], executor)
     executor.commit()
+    metrics.token_issued(grant_type)
     return token_id
 
 
@@ -389,6 +391,7 @@ def create_session_token(user: User, *, address: str | None = None, user_agent: 
     db.session.add(LoginSession(token_id=token_id, address=address[:64] if address else None,
                                 user_agent=stored_user_agent(user_agent), browser=browser_summary(user_agent)))
     db.session.commit()
+    metrics.token_issued("session")
     return IssuedToken(token_id, value)
 
 

@@ -132,12 +132,12 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, *, verify=True
         if process.poll() is not None:
             raise AssertionError(f"{process.args[0]} exited with {process.returncode}:\n{tail(log)}")
         try:
-            if requests.get(url + "/healthz", timeout=5, verify=verify).status_code == 200:
+            if requests.get(url + "/readyz", timeout=5, verify=verify).status_code == 200:
                 return
         except requests.RequestException:  # still starting
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{url}/healthz did not answer 200 within {seconds} s:\n{tail(log)}")
+    raise AssertionError(f"{url}/readyz did not answer 200 within {seconds} s:\n{tail(log)}")
 
 
 class Postgres:

@@ -105,6 +105,8 @@ def test_the_installed_wheel_serves_https_through_nginx(deployment):
     health = requests.get(deployment.url + "/healthz", verify=str(deployment.cert), timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert health.headers["Strict-Transport-Security"].startswith("max-age=")
+    ready = requests.get(deployment.url + "/readyz", verify=str(deployment.cert), timeout=10)
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
 
     discovery = requests.get(deployment.url + "/.well-known/openid-configuration", verify=str(deployment.cert),
                              timeout=10).json()
