@@ -19,7 +19,7 @@ become GeoServer administrators.
 
 from functools import wraps
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from portal import addresses, clock, metrics, throttle, tokens
