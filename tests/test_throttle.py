@@ -223,3 +223,20 @@ def test_each_kind_names_settings_that_exist(app):
     for kind in (throttle.PASSWORD, throttle.CLIENT_SECRET, throttle.BEARER_TOKEN):
         for setting in (kind.per_address, kind.per_subject, kind.per_device):
             assert setting is None or setting in app.config
+
+
+def test_no_flask_limiter_is_loaded(tmp_path):
+    """One throttle (portal.throttle): the served app never imports Flask-Limiter."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "RATELIMIT_STORAGE_URI")}
+    env.update(TESSERA_INSTANCE_PATH=str(tmp_path), PYTHONPATH=str(ROOT))
+    probe = "import sys, wsgi; print('flask_limiter' in sys.modules, wsgi.app.extensions['throttle'])"
+    result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("False <portal.ratelimit.DatabaseStorage")

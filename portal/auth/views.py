@@ -57,7 +57,8 @@ def login():
         try:
             attempt = throttle.guess(throttle.PASSWORD, account, device=device_for(account))
         except throttle.Refused as refused:
-            raise TooManyRequests(retry_after=refused.retry_after) from None
+            raise TooManyRequests(f"Too many attempts: try again in {refused.retry_after} seconds.",
+                                  retry_after=refused.retry_after) from None
         user = users.find_by_login_name(form.username.data)
         if user is None or not user.password_hash:
             check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long
