@@ -6,7 +6,7 @@ from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import Auth, csrf_token_from
-from tests.factories import make_token, make_user
+from tests.factories import make_user
 
 
 def test_login_page_has_labelled_fields(client):

@@ -11,7 +11,7 @@ from functools import wraps
 from flask import abort, g, request
 from pydantic import ValidationError
 
-from portal import audit, tokens
+from portal import audit
 from portal.errors import json_error
 from portal.extensions import db
 from portal.tokens import ANY, TokenView
