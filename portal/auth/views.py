@@ -4,7 +4,6 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 
@@ -13,7 +12,6 @@ from portal.auth import bp
 from portal.auth.devices import device_for, remember_device
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import drop_session_token, end_session, start_session
-from portal.errors import RETRY_AFTER_SECONDS, rollback_quietly
 from portal.extensions import db, login_manager
 from portal.models import User
 
