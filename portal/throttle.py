@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NoReturn
 
 from flask import current_app, request
 from limits import RateLimitItem, parse_many
@@ -113,7 +114,7 @@ def retry_after(keys: list[str]) -> int:
     return max(1, math.ceil(ends - time.time()))
 
 
-def refuse(kind: Kind, keys: list[str]) -> None:
+def refuse(kind: Kind, keys: list[str]) -> NoReturn:
     metrics.throttled(kind.name)
     raise Refused(retry_after(keys))
 
