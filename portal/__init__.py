@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import BaseConfig, server_threads, settings_from_environment
 from portal.connections import close_hot_connection
-from portal.extensions import csrf, db, init_migrations, limiter, login_manager
+from portal.extensions import csrf, db, init_migrations, login_manager
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -67,17 +67,11 @@ def hook_owner(hook):
 
 
 def confine_login_hooks(app: Flask, blueprint: str) -> None:
-    """Flask-Limiter and Flask-Login hook into every request, but Tessera's only rate limits
-    and its only remember-cookie changes are on the login and logout views: their hooks run
-    for that blueprint alone (README: Benchmark). The limits are checked by the
-    login view's decorator, so Flask-Limiter's before-request hook is not needed at all;
-    with operator-set default limits everything stays app-wide."""
-    if app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"):
-        return
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    """Flask-Login hooks into every request, but Tessera's only remember-cookie changes are
+    on the login and logout views: its hooks run for that blueprint alone (README: Benchmark)."""
     for registry in (app.after_request_funcs, app.teardown_request_funcs):
         hooks = registry[None]
-        confined = [hook for hook in hooks if hook_owner(hook) in (limiter, login_manager)]
+        confined = [hook for hook in hooks if hook_owner(hook) is login_manager]
         hooks[:] = [hook for hook in hooks if hook not in confined]
         registry.setdefault(blueprint, []).extend(confined)
 
@@ -102,12 +96,12 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     else:
         # A worker thread holds up to two connections (portal.connections), a third for a
-        # moment while a failed login counts (portal.ratelimit).
+        # moment while a failed authentication counts (portal.ratelimit).
         threads = server_threads()
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 2 * threads, "max_overflow": threads,
                                                    **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
-    from portal import addresses, errors, metrics, operations, security
+    from portal import addresses, errors, metrics, operations, security, throttle
     from portal.logging import RequestIds, configure_app_logging
 
     configure_app_logging(app)
@@ -118,9 +112,6 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         init_migrations(app, bundled("migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
-    import portal.ratelimit  # noqa: F401 - registers the database:// storage before the limiter looks it up
-
-    limiter.init_app(app)
 
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
@@ -129,6 +120,7 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
     from portal.compat import init_compat
     from portal.oauth import init_oauth
 
+    throttle.init_app(app)
     errors.register(app)
     security.register(app)
     app.after_request(metrics.count_request)

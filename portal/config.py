@@ -115,12 +115,16 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0, minimum=0, unit=""),
         "LOG_FORMAT": log_format(),
         "ACCESS_TOKEN_FORMAT": token_format,
-        # The application database by default: one count for every worker and host (portal.ratelimit).
+        # The throttle's counters (portal.throttle): the application database by default, one
+        # count for every worker and host (portal.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
         "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per minute"),
-        # Failed client authentications (per client id / per address) and failed bearer tokens (per address).
+        # Sign-ins from a browser that carries the account's device cookie count here instead.
+        "LOGIN_DEVICE_RATE_LIMIT": os.environ.get("LOGIN_DEVICE_RATE_LIMIT", "5 per minute"),
+        # Failed client authentications (per client id at one address / per address) and failed
+        # bearer tokens (per address).
         "CLIENT_AUTH_RATE_LIMIT": os.environ.get("CLIENT_AUTH_RATE_LIMIT", "10 per minute"),
         "CLIENT_AUTH_IP_RATE_LIMIT": os.environ.get("CLIENT_AUTH_IP_RATE_LIMIT", "30 per minute"),
         "BEARER_IP_RATE_LIMIT": os.environ.get("BEARER_IP_RATE_LIMIT", "60 per minute"),
@@ -141,7 +145,5 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     WTF_CSRF_SSL_STRICT = False  # replaced by portal.csrf's same-origin check, which reads what browsers send
-    RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_STRATEGY = "fixed-window"
     MAX_CONTENT_LENGTH = 1024 * 1024
     JSON_SORT_KEYS = False

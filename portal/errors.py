@@ -3,7 +3,6 @@
 import traceback
 
 from flask import current_app, g, jsonify, render_template, request
-from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -49,8 +48,6 @@ def json_error(status: int, message: str, error: str | None = None, **extra):
 
 def handle_http_error(error: HTTPException):
     status = error.code or 500
-    if isinstance(error, RateLimitExceeded):  # the login form's limits, or an operator's default limits
-        metrics.throttled("password" if request.endpoint == "auth.login" else "request")
     if status >= 500:
         rollback_quietly()
     description = error.description or ""

@@ -1,7 +1,5 @@
 """Extension objects, created unbound; create_app() binds them."""
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -26,7 +24,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = SameOriginCSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
 
 
 def init_migrations(app, directory: str) -> None:

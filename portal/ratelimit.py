@@ -1,17 +1,18 @@
-"""Rate-limit counters in the application database: `RATELIMIT_STORAGE_URI=database://`,
-the default.
+"""The throttle's counters in the application database: `RATELIMIT_STORAGE_URI=database://`,
+the default (portal.throttle owns this storage).
 
 Every worker of a host, and every host on the same PostgreSQL, counts in the same rows,
 so a documented limit holds whatever the worker count, with no Redis. Each change is one
 atomic upsert in its own short transaction, apart from the request's session, so a
-request that fails and rolls back still counts. Redis (`redis://...`) remains the choice
-when the counters should not touch the database.
+request that fails and rolls back still counts. The same transaction deletes a bounded
+number of finished windows, so the table stays about as large as the live windows;
+`portal purge-expired` clears the rest.
 """
 
 import time
 
-from limits.storage import Storage
 from flask import has_app_context
+from limits.storage import Storage
 from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +26,9 @@ _counters = RateLimitCounter.__table__
 _COUNT = select(_counters.c.count).where(_counters.c.key_hash == bindparam("key_hash"),
                                          _counters.c.expires_at > bindparam("now"))
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Finished windows deleted with each change: more than one change can make, so the table
+# shrinks back to its live windows under any load.
+PURGED_PER_WRITE = 100
 
 
 def increment_statement(dialect: str, key_hash: str, amount: int, now: float, expires_at: float):
@@ -40,6 +44,16 @@ def increment_statement(dialect: str, key_hash: str, amount: int, now: float, ex
     ).returning(_counters.c.count)
 
 
+def purge_some_statement(dialect: str, now: float, limit: int = PURGED_PER_WRITE):
+    """Delete up to `limit` finished windows, oldest first. PostgreSQL skips rows another
+    transaction holds (its own upsert, or another purge): waiting there could deadlock."""
+    finished = (select(_counters.c.key_hash).where(_counters.c.expires_at <= now)
+                .order_by(_counters.c.expires_at).limit(limit))
+    if dialect == "postgresql":
+        finished = finished.with_for_update(skip_locked=True)
+    return delete(_counters).where(_counters.c.key_hash.in_(finished))
+
+
 class DatabaseStorage(Storage):
     """A `limits` storage over the application database (fixed-window strategy)."""
 
@@ -52,12 +66,14 @@ class DatabaseStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
         with db.engine.begin() as connection:
-            statement = increment_statement(connection.dialect.name, sha256_hex(key), amount, now, now + expiry)
-            return connection.execute(statement).scalar_one()
+            dialect = connection.dialect.name
+            count = connection.execute(
+                increment_statement(dialect, sha256_hex(key), amount, now, now + expiry)).scalar_one()
+            connection.execute(purge_some_statement(dialect, now))
+        return count
 
     def get(self, key: str) -> int:
-        """Read on the request's hot connection: this runs before every client or bearer
-        authentication (portal.throttle)."""
+        """Read on the request's hot connection (portal.connections)."""
         parameters = {"key_hash": sha256_hex(key), "now": time.time()}
         if has_app_context():
             return hot_read(_COUNT, parameters).scalar() or 0

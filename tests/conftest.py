@@ -27,7 +27,7 @@ from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.connections import close_hot_connection, release_idle_connection
-from portal.extensions import db, limiter
+from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -153,7 +153,6 @@ def app(database_url, tmp_path, app_config):
                 _postgres_schema_ready = True
         else:
             db.create_all()
-        limiter.reset()
         yield app
         db.session.remove()
         close_hot_connection()

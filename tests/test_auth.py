@@ -5,8 +5,8 @@ import pytest
 from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
-from tests.conftest import csrf_token_from
-from tests.factories import make_token, make_user
+from tests.conftest import Auth, csrf_token_from
+from tests.factories import make_user
 
 
 def test_login_page_has_labelled_fields(client):
@@ -159,36 +159,125 @@ class TestWithoutSessionTokens:
         assert replay.get("/admin").status_code == 302
 
 
+STRANGER, OWNER, ELSEWHERE = "10.0.0.1", "10.0.0.2", "10.0.0.3"
+
+
+def attempt(client, password="correct horse battery", address=STRANGER, username="admin"):
+    """One sign-in from `address` through the real form, with whatever cookies `client` holds."""
+    page = client.get("/login", environ_base={"REMOTE_ADDR": address})
+    return client.post("/login", environ_base={"REMOTE_ADDR": address}, data={
+        "username": username, "password": password, "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+
+
 class TestThrottling:
+    """README: Throttling. The account's lockout (3 here) binds strangers; a browser holding
+    the account's device cookie counts in its own bucket (2 here) instead."""
+
     @pytest.fixture
     def app_config(self):
-        return {"LOGIN_RATE_LIMIT": "3 per minute", "LOGIN_IP_RATE_LIMIT": "100 per minute"}
+        return {"LOGIN_RATE_LIMIT": "3 per minute", "LOGIN_IP_RATE_LIMIT": "100 per minute",
+                "LOGIN_DEVICE_RATE_LIMIT": "2 per minute"}
 
-    def test_too_many_failures_get_429_even_with_the_right_password(self, client, auth, admin_user):
+    @pytest.fixture
+    def owner(self, app, admin_user):
+        """The owner's browser: signed in once (so it holds a device cookie), then logged out."""
+        browser = app.test_client()
+        assert attempt(browser, address=OWNER).status_code == 303
+        Auth(browser).logout()
+        return browser
+
+    def lock_out(self, app, username="admin"):
+        stranger = app.test_client()
+        assert [attempt(stranger, "wrong", username=username).status_code for _ in range(3)] == [200] * 3
+        assert attempt(stranger, username=username).status_code == 429
+
+    def test_without_a_device_cookie_too_many_failures_get_429_even_with_the_right_password(self, app, admin_user):
+        stranger = app.test_client()
         for _ in range(3):
-            assert auth.login(password="wrong").status_code == 200
-        response = auth.login()
+            assert attempt(stranger, "wrong").status_code == 200
+        response = attempt(stranger, address=ELSEWHERE)
         assert response.status_code == 429
         assert "Too many attempts" in response.get_data(as_text=True)
-        assert int(response.headers["Retry-After"]) > 0
-        assert client.get("/admin").status_code == 302
+        assert 0 < int(response.headers["Retry-After"]) <= 60
+        assert stranger.get("/admin").status_code == 302
 
-    def test_successful_logins_do_not_count(self, client, auth, admin_user):
-        for _ in range(5):
-            assert auth.login().status_code == 303
-            auth.logout()
+    def test_a_refused_attempt_checks_no_password(self, app, admin_user):
+        self.lock_out(app)
+        failed = db.session.query(AuditEvent).filter_by(action="login.failed").count()
+        assert attempt(app.test_client(), "wrong").status_code == 429
+        assert db.session.query(AuditEvent).filter_by(action="login.failed").count() == failed == 3
 
-    def test_rate_limit_headers_are_on_the_login_view_only(self, client, auth, admin_user):
-        assert int(auth.login(password="wrong").headers["X-RateLimit-Remaining"]) >= 2
-        api = client.get("/api/v1/access-tokens", headers={"Authorization": f"Bearer {make_token(master=True).value}"})
-        assert api.status_code == 200 and "X-RateLimit-Remaining" not in api.headers
+    def test_a_correct_sign_in_consumes_nothing(self, app, admin_user):
+        stranger = app.test_client()
+        assert [attempt(stranger, "wrong").status_code for _ in range(2)] == [200, 200]
+        assert attempt(app.test_client(), address=OWNER).status_code == 303  # takes its attempt back
+        assert attempt(stranger, "wrong").status_code == 200
+        assert attempt(stranger, "wrong").status_code == 429
 
-    def test_the_limit_is_per_account(self, client, auth, admin_user):
+    def test_the_limit_is_per_account(self, app, admin_user):
         make_user("dave")
-        for _ in range(3):
-            auth.login(password="wrong")
-        assert auth.login().status_code == 429
-        assert auth.login("dave").status_code == 303
+        self.lock_out(app)
+        assert attempt(app.test_client(), username="dave").status_code == 303
+
+    def test_the_owner_with_a_device_cookie_gets_in_while_strangers_have_locked_the_account(self, app, owner):
+        """Issue 22 point 6: five wrong passwords from anywhere used to lock an administrator out."""
+        self.lock_out(app)
+        assert attempt(owner, address=ELSEWHERE).status_code == 303
+        assert owner.get("/admin").status_code == 200
+
+    def test_the_device_cookie_names_the_account_case_insensitively(self, app, owner):
+        self.lock_out(app, username="ADMIN")
+        assert attempt(owner, username="Admin").status_code == 303
+
+    def test_a_forged_or_another_accounts_device_cookie_does_not_help(self, app, admin_user):
+        from itsdangerous import URLSafeTimedSerializer
+
+        from portal.auth.devices import SALT
+
+        dave = app.test_client()
+        make_user("dave")
+        assert attempt(dave, username="dave").status_code == 303
+        Auth(dave).logout()
+        self.lock_out(app)
+        assert attempt(dave).status_code == 429  # dave's cookie names dave
+        forged = URLSafeTimedSerializer("another key", salt=SALT).dumps(["admin", "device"])
+        for value in (forged, "garbage", dave.get_cookie("tessera_device", path="/login").value + "x"):
+            browser = app.test_client()
+            browser.set_cookie("tessera_device", value, path="/login")
+            assert attempt(browser).status_code == 429
+
+    def test_the_device_bucket_limits_a_stolen_cookie(self, app, owner):
+        thief = app.test_client()
+        thief.set_cookie("tessera_device", owner.get_cookie("tessera_device", path="/login").value, path="/login")
+        assert [attempt(thief, "wrong").status_code for _ in range(2)] == [200, 200]
+        assert attempt(thief).status_code == 429  # the stolen device's bucket is spent, the password unchecked
+        assert attempt(app.test_client()).status_code == 303  # the account's own counter was not touched
+
+    def test_the_device_cookie(self, app, admin_user):
+        cookie = next(value for value in attempt(app.test_client()).headers.getlist("Set-Cookie")
+                      if value.startswith("tessera_device="))
+        flags = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")[1:]}
+        assert flags["path"] == "Path=/login" and flags["samesite"] == "SameSite=Lax" and "httponly" in flags
+        assert flags["max-age"] == "Max-Age=2592000" and "secure" not in flags
+
+
+def test_the_device_cookie_is_secure_with_secure_session_cookies(tmp_path, database_url):
+    from portal import create_app
+    from tests.conftest import base_config
+
+    app = create_app(base_config(tmp_path, database_url, SESSION_COOKIE_SECURE=True))
+    with app.test_request_context("/login", base_url="https://localhost"):
+        from flask import make_response
+
+        from portal.auth.devices import device_for, remember_device
+
+        response = make_response("")
+        remember_device(response, "Admin")
+        cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Secure-tessera_device=") and "; Secure" in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    with app.test_request_context("/login", headers={"Cookie": f"__Secure-tessera_device={value}"}):
+        assert device_for("ADMIN") and device_for("other") is None
 
 
 def test_logout_needs_csrf(client, auth, admin_user):

@@ -6,7 +6,7 @@ silently (issue 14). The gunicorn error-page patch is checked live in tests/test
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from flask import request
 from portal import hook_owner
-from portal.extensions import limiter, login_manager
+from portal.extensions import login_manager
 from portal.oauth.server import TesseraOAuth2Request
 from tests.api.conftest import bearer
 from tests.conftest import csrf_token_from
@@ -14,13 +14,12 @@ from tests.factories import make_tenant, make_token
 
 
 def test_the_login_hooks_run_for_the_login_blueprint_only(app):
-    """create_app takes Flask-Limiter's and Flask-Login's per-request hooks off every other
-    route (confine_login_hooks): they are found by their owner, and none is left app-wide."""
-    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+    """create_app takes Flask-Login's per-request hooks off every other route
+    (confine_login_hooks): they are found by their owner, and none is left app-wide."""
     app_wide = app.after_request_funcs.get(None, []) + app.teardown_request_funcs.get(None, [])
-    assert not [hook for hook in app_wide if hook_owner(hook) in (limiter, login_manager)]
+    assert not [hook for hook in app_wide if hook_owner(hook) is login_manager]
     confined = app.after_request_funcs.get("auth", []) + app.teardown_request_funcs.get("auth", [])
-    assert {hook_owner(hook) for hook in confined} >= {limiter}
+    assert {hook_owner(hook) for hook in confined} == {login_manager}
 
 
 def test_our_oauth_request_has_what_authlibs_has(app):

@@ -8,7 +8,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import tokens
+from portal import throttle, tokens
 from portal.admin import bp, shown_once
 from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm, TokenReplaceForm,
                                 application_choices, default_expiry, tenant_names)
@@ -162,17 +162,34 @@ def powerful(master: bool, entries: list[dict]) -> bool:
     return master or any(e["tenant"] == ANY and ANY in e["actions"] for e in entries)
 
 
+# The step-up password's device bucket: reached only from a signed-in session of the account,
+# so strangers who fail at the login form never lock its owner out of this step.
+STEP_UP_DEVICE = "signed-in"
+
+
 def confirmed_for(form, rows: PermissionRows) -> bool:
     """A powerful token needs the admin's password, unless it was given in the last minutes
-    (a borrowed, unlocked browser must not mint keys to everything)."""
+    (a borrowed, unlocked browser must not mint keys to everything). The password is
+    throttled as at the login form, in a bucket only the account's own sessions reach."""
     if not powerful(form.master.data, rows.entries()) or recently_authenticated():
         return True
     password = form.current_password.data or ""
-    if password and current_user.check_password(password):
-        confirm_password_given()
-        return True
-    form.current_password.errors = list(form.current_password.errors) + [
-        "Wrong password." if password else "Enter your password to make a master or */* token."]
+    if not password:
+        return refuse_password(form, "Enter your password to make a master or */* token.")
+    try:
+        attempt = throttle.guess(throttle.PASSWORD, current_user.username.lower(), device=STEP_UP_DEVICE)
+    except throttle.Refused as refused:
+        return refuse_password(form, f"Too many wrong passwords: try again in {refused.retry_after} seconds.")
+    if not current_user.check_password(password):
+        attempt.failed()
+        return refuse_password(form, "Wrong password.")
+    attempt.succeeded()
+    confirm_password_given()
+    return True
+
+
+def refuse_password(form, message: str) -> bool:
+    form.current_password.errors = list(form.current_password.errors) + [message]
     return False
 
 

@@ -11,22 +11,26 @@ from functools import wraps
 from flask import abort, g, request
 from pydantic import ValidationError
 
-from portal import audit, throttle, tokens
+from portal import audit
 from portal.errors import json_error
 from portal.extensions import db
 from portal.tokens import ANY, TokenView
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
-REALM = 'Bearer realm="tessera"'
 JSON_METHODS = ("POST", "PUT", "PATCH")
 
 
-def challenge(status: int, message: str, error: str | None, body_error: str | None = None, **extra):
-    """Abort with a JSON error and the RFC 6750 WWW-Authenticate header (no `error`
-    parameter when no token was sent, RFC 6750 §3.1)."""
-    response = json_error(status, message, error=body_error or error, **extra)
-    response.headers["WWW-Authenticate"] = f'{REALM}, error="{error}"' if error else REALM
+def refuse(refused: BearerRefused, **extra):
+    """Abort with a JSON error and the refusal's headers (RFC 6750's WWW-Authenticate, or
+    Retry-After)."""
+    response = json_error(refused.status, refused.description, error=refused.error or "missing_token", **extra)
+    response.headers.update(refused.headers)
     abort(response)
+
+
+def insufficient_scope(message: str, missing: str):
+    """403 insufficient_scope (RFC 6750 §3.1); `missing` names the permission."""
+    refuse(BearerRefused(403, "insufficient_scope", message), missing=missing)
 
 
 def fail(status: int, message: str, error: str | None = None, **extra):
@@ -41,11 +45,7 @@ def authenticate_request() -> TokenView:
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
-        if refused.status == 429:
-            response = json_error(429, refused.description, refused.error)
-            response.headers["Retry-After"] = str(throttle.RETRY_AFTER_SECONDS)
-            abort(response)
-        challenge(refused.status, refused.description, refused.error, body_error=refused.error or "missing_token")
+        refuse(refused)
     g.api_token = token
     return token
 
@@ -89,7 +89,7 @@ def guarded(check: Callable[[TokenView, dict], str | None]):
             token = authenticate_request()
             missing = check(token, kwargs)
             if missing:
-                challenge(403, f"This token lacks {missing}.", "insufficient_scope", missing=missing)
+                insufficient_scope(f"This token lacks {missing}.", missing)
             check_body(view)
             return view(*args, **kwargs)
 

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 
 from portal import audit, tokens, users
 from portal.api import bp
-from portal.api.auth import challenge, current_token, fail, master_required
+from portal.api.auth import current_token, fail, insufficient_scope, master_required
 from portal.api.paging import keyset_page
 from portal.api.schemas import TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage
 from portal.api.spec import responses, spec
@@ -76,8 +76,7 @@ def user_to_bind(username: str) -> User:
              "validation_error", field="user")
     missing = missing_to_bind(current_token(), user)
     if missing:
-        challenge(403, f"A token for {username} needs {missing}, which this token lacks.",
-                  "insufficient_scope", missing=missing)
+        insufficient_scope(f"A token for {username} needs {missing}, which this token lacks.", missing)
     return user
 
 
@@ -111,8 +110,7 @@ def create_token(json: TokenCreate):
         fail(422, error.message, "validation_error", field=error.field)
     missing = perms.beyond(current_token().permissions, requested)
     if missing:
-        challenge(403, f"A token cannot grant more than it holds: this token lacks {missing}.",
-                  "insufficient_scope", missing=missing)
+        insufficient_scope(f"A token cannot grant more than it holds: this token lacks {missing}.", missing)
     try:
         issued = tokens.create_token(
             application=application, source="api", actor=audit.token_actor(current_token()), user=user,

@@ -2,16 +2,17 @@
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 
-from portal import audit, clock, metrics, users
+from portal import audit, clock, throttle, users
 from portal.auth import bp
+from portal.auth.devices import device_for, remember_device
 from portal.auth.forms import LoginForm
 from portal.auth.sessions import drop_session_token, end_session, start_session
-from portal.extensions import db, limiter, login_manager
+from portal.extensions import db, login_manager
 from portal.models import User
 
 GENERIC_FAILURE = "Invalid username or password."
@@ -38,22 +39,10 @@ def home_for(user: User) -> str:
     return url_for("admin.index") if user.is_admin else url_for("auth.home")
 
 
-def login_username_key() -> str:
-    return "login:" + (request.form.get("username") or "").strip().lower()[:150]
-
-
-def login_failed(response) -> bool:
-    """Only failed attempts count toward the throttle."""
-    return response.status_code == 200 and request.method == "POST"
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=login_username_key,
-               methods=["POST"], deduct_when=login_failed, scope="login-user")
-@limiter.limit(lambda: current_app.config["LOGIN_IP_RATE_LIMIT"], methods=["POST"],
-               deduct_when=login_failed, scope="login-ip")
 def login():
-    """Show the login form; on success start a fresh session."""
+    """Show the login form; on success start a fresh session. Each attempt is counted
+    before the password is checked, and taken back when it was right (portal.throttle)."""
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -62,6 +51,12 @@ def login():
     if current_user.is_authenticated and request.method == "GET" and not request.args.get("again"):
         return redirect(safe_next(form.next.data) or home_for(current_user))
     if form.validate_on_submit():
+        account = form.username.data.strip().lower()
+        try:
+            attempt = throttle.guess(throttle.PASSWORD, account, device=device_for(account))
+        except throttle.Refused as refused:
+            raise TooManyRequests(f"Too many attempts: try again in {refused.retry_after} seconds.",
+                                  retry_after=refused.retry_after) from None
         user = users.find_by_login_name(form.username.data)
         if user is None or not user.password_hash:
             check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long
@@ -70,9 +65,10 @@ def login():
             audit.record("login.failed", actor=user.username if user else UNKNOWN_USER, target=user,
                          target_type="user", target_label="" if user else UNKNOWN_USER)
             db.session.commit()
-            metrics.authentication_failed("password")
+            attempt.failed()
             form.password.errors.append(GENERIC_FAILURE)
             return render_template("auth/login.html", form=form)
+        attempt.succeeded()
         if current_user.is_authenticated:  # re-authentication: this browser's old session ends now
             drop_session_token(current_user)
         start_session(user)
@@ -81,7 +77,9 @@ def login():
         audit.record("login", actor=user.username, target=user)
         db.session.commit()
         # 303: the browser follows with a GET, never re-posting the password (RFC 9700 §4.12).
-        return redirect(safe_next(form.next.data) or home_for(user), code=303)
+        response = redirect(safe_next(form.next.data) or home_for(user), code=303)
+        remember_device(response, user.username)
+        return response
     return render_template("auth/login.html", form=form)
 
 

@@ -19,13 +19,13 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from portal import audit, throttle, tokens
+from portal import audit, tokens
 from portal.api.tokens import visible_to
 from portal.extensions import csrf, db
 from portal.models import AccessToken, Application
-from portal.models.token import EXPIRED, INACTIVE_USER
+from portal.models.token import EXPIRED, INACTIVE_USER, WHY_NOT_LIVE
 from portal.tokens import permissions as perms
-from portal.tokens.bearer import BearerRefused, bearer_of_request, token_from_request
+from portal.tokens.bearer import BearerRefused, bearer_of_request
 from portal.tokens.core import PERSON_SOURCES, check_tenants_exist
 
 bp = Blueprint("crafter", __name__, url_prefix="/crafter-profile")
@@ -64,17 +64,13 @@ def http_error(error: HTTPException):
 def refused(refusal: BearerRefused) -> CrafterError:
     """The bearer door's refusal in Crafter's words: its codes for a missing, unknown or
     expired accessTokenId (Crafter has no revocation: a revoked token is no such token)."""
-    if refusal.status == 429:
-        return CrafterError(429, "OTHER", refusal.description, {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)})
-    if refusal.status == 400:
-        return CrafterError(400, "OTHER", refusal.description)
+    if refusal.status in (400, 429):
+        return CrafterError(refusal.status, "OTHER", refusal.description, refusal.headers)
     if refusal.error is None:
         return CrafterError(401, "MISSING_ACCESS_TOKEN_ID_PARAM", "The accessTokenId parameter is required.")
-    presented = tokens.describe(token_from_request(request))
-    state = presented.state if presented is not None else None
-    if state == EXPIRED:
+    if refusal.reason == WHY_NOT_LIVE[EXPIRED]:
         return CrafterError(403, "EXPIRED_ACCESS_TOKEN", "The access token has expired.")
-    if state == INACTIVE_USER:
+    if refusal.reason == WHY_NOT_LIVE[INACTIVE_USER]:
         return CrafterError(403, "DISABLED_PROFILE", "The access token's user is deactivated.")
     return CrafterError(403, "NO_SUCH_ACCESS_TOKEN_ID", "No access token with that accessTokenId.")
 

@@ -22,14 +22,14 @@ from functools import wraps
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from portal import addresses, clock, metrics, throttle, tokens
+from portal import addresses, clock
 from portal.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
 from portal.config import ConfigError
 from portal.extensions import csrf, db
 from portal.models import Tenant, User
 from portal.oauth import views as oauth_views
 from portal.oauth.records import released_claims
-from portal.tokens.bearer import BearerRefused, bearer_of_request
+from portal.tokens.bearer import BearerRefused, authenticate_value, bearer_of_request
 from portal.tokens.jwt_format import token_audience
 
 # Not the whole blueprint CSRF-exempt: /o/authorize is the consent form's view too.
@@ -74,10 +74,6 @@ def error(status: int, message: str, headers: dict | None = None):
     return response
 
 
-def too_many_failures():
-    return error(429, "too_many_requests", {"Retry-After": str(throttle.RETRY_AFTER_SECONDS)})
-
-
 def from_allowed_address(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -119,15 +115,12 @@ def tokeninfo():
     values = request.form.getlist("token") if request.method == "POST" else []
     if len(values) != 1 or not values[0]:
         return error(403, "invalid_request")
-    if throttle.blocked(throttle.BEARER):
-        metrics.throttled("bearer")
-        return too_many_failures()
     value = values[0]
     try:
-        token = tokens.authenticate(value)
-    except tokens.InvalidTokenError as refused:
-        throttle.count_failure(throttle.BEARER)
-        metrics.authentication_failed("bearer")
+        token = authenticate_value(value)
+    except BearerRefused as refused:
+        if refused.status == 429:
+            return error(429, "too_many_requests", refused.headers)
         return error(403, refused.reason)
     if not for_geonode(token):
         return error(403, WRONG_AUDIENCE)  # not a guess: the token is real, so not counted as one
@@ -151,15 +144,12 @@ def tokeninfo():
     return response
 
 
-def not_authenticated(status: int, message: str, challenge: str | None):
-    """GeoNode's error body, with RFC 6750's WWW-Authenticate."""
-    response = jsonify({"success": False, "status": "error", "errors": {"user": [message]}})
-    response.status_code = status
+def not_authenticated(refused: BearerRefused):
+    """GeoNode's error body, with the refusal's headers (RFC 6750's WWW-Authenticate)."""
+    response = jsonify({"success": False, "status": "error", "errors": {"user": [refused.description]}})
+    response.status_code = refused.status
     response.headers.update(NO_STORE)
-    if status == 429:
-        response.headers["Retry-After"] = str(throttle.RETRY_AFTER_SECONDS)
-    elif challenge is not None:
-        response.headers["WWW-Authenticate"] = challenge
+    response.headers.update(refused.headers)
     return response
 
 
@@ -171,14 +161,11 @@ def userinfo():
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
-        realm = 'Bearer realm="tessera"'
-        return not_authenticated(refused.status, refused.description,
-                                 f'{realm}, error="{refused.error}"' if refused.error else realm)
+        return not_authenticated(refused)
     if not for_geonode(token):
-        return not_authenticated(401, "This token was made for another audience.",
-                                 'Bearer realm="tessera", error="invalid_token"')
+        return not_authenticated(BearerRefused(401, "invalid_token", "This token was made for another audience."))
     if token.user is None:
-        return not_authenticated(401, "This token has no user.", 'Bearer realm="tessera", error="invalid_token"')
+        return not_authenticated(BearerRefused(401, "invalid_token", "This token has no user."))
     user = db.session.get(User, token.user.id)
     name = user.name or ""
     given_name, _, family_name = name.partition(" ")

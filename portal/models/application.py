@@ -77,6 +77,9 @@ class ClientRules(ClientMixin):
         if not self.client_secret_hash or not isinstance(client_secret, str):
             return False
         if django_algorithm(self.client_secret_hash):  # kept from django-oauth-toolkit
+            from portal import throttle
+
+            throttle.check_address(throttle.CLIENT_SECRET)  # no slow hash for an address over its limit
             if not django_password_matches(self.client_secret_hash, client_secret):
                 return False
             adopt_secret_hash(self.id, self.client_secret_hash, client_secret)

@@ -1,4 +1,4 @@
-"""Rate-limit counters kept in the application database (see portal.ratelimit)."""
+"""The throttle's counters kept in the application database (see portal.ratelimit)."""
 
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -7,8 +7,8 @@ from portal.extensions import db
 
 
 class RateLimitCounter(db.Model):
-    """One fixed window of one limit: `key_hash` is the SHA-256 of Flask-Limiter's key
-    (which holds usernames as typed, so never stored in the clear)."""
+    """One fixed window of one limit: `key_hash` is the SHA-256 of the throttle's key
+    (it names addresses and accounts: never stored in the clear)."""
 
     __tablename__ = "rate_limit_counters"
 

@@ -17,7 +17,7 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
-from portal import clock, metrics, throttle, tokens
+from portal import clock, throttle, tokens
 from portal.connections import hot_read
 from portal.models import Application, ClientRecord
 from portal.models.application import SECRET_METHODS
@@ -185,11 +185,9 @@ def sent_credentials(request) -> tuple[str, str | None]:
     return "none", request.payload.client_id
 
 
-def client_auth_problem(request, endpoint: str) -> str | None:
+def client_auth_problem(client: ClientRecord | None, sent: str, endpoint: str) -> str | None:
     """What was sent and what the client accepts, for a failed client authentication
     (None when the client is unknown: Authlib's own message says so)."""
-    sent, client_id = sent_credentials(request)
-    client = query_client(client_id)
     if client is None:
         return None
     if client.is_public:
@@ -197,7 +195,7 @@ def client_auth_problem(request, endpoint: str) -> str | None:
     else:
         accepted = client.token_auth_methods if endpoint == "token" else SECRET_METHODS
     if sent not in accepted:
-        return (f"The request authenticated with {sent}; client {client_id!r} accepts "
+        return (f"The request authenticated with {sent}; client {client.client_id!r} accepts "
                 f"{' or '.join(accepted)}.")
     return f"The client secret sent with {sent} is wrong."
 
@@ -205,12 +203,13 @@ def client_auth_problem(request, endpoint: str) -> str | None:
 class TooManyFailedAuthentications(InvalidClientError):
     status_code = 429
 
-    def __init__(self):
-        super().__init__(description="Too many failed client authentications from this address or for this "
-                                     "client: try again in a minute.")
+    def __init__(self, retry_after: int):
+        super().__init__(description="Too many failed client authentications from this address: try again in "
+                                     f"{retry_after} seconds.")
+        self.retry_after = retry_after
 
     def get_headers(self):
-        return [*super().get_headers(), ("Retry-After", str(throttle.RETRY_AFTER_SECONDS))]
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
 
 class TesseraAuthorizationServer(AuthorizationServer):
@@ -226,16 +225,22 @@ class TesseraAuthorizationServer(AuthorizationServer):
         return TesseraOAuth2Request(flask_request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        client_id = sent_credentials(request)[1]
-        if throttle.blocked(throttle.CLIENT_AUTH, client_id):
-            metrics.throttled("client")
-            raise TooManyFailedAuthentications()
+        """Authlib's check first: a right secret passes without a look at the counters. A
+        failure counts against the address and, for a confidential client, its client id at
+        that address; past a limit it answers 429 instead of 401 (portal.throttle)."""
         try:
             return super().authenticate_client(request, methods, endpoint)
+        except throttle.Refused as refused:  # an imported slow hash, from an address over its limit
+            raise TooManyFailedAuthentications(refused.retry_after) from None
         except InvalidClientError as error:
-            throttle.count_failure(throttle.CLIENT_AUTH, client_id)
-            metrics.authentication_failed("client")
-            error.description = client_auth_problem(request, endpoint) or error.description
+            sent, client_id = sent_credentials(request)
+            client = query_client(client_id)
+            error.description = client_auth_problem(client, sent, endpoint) or error.description
+            confidential = client is not None and not client.is_public
+            try:
+                throttle.failed(throttle.CLIENT_SECRET, client_id if confidential else None)
+            except throttle.Refused as refused:
+                raise TooManyFailedAuthentications(refused.retry_after) from None
             raise
 
 

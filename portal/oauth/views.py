@@ -15,7 +15,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import audit, clock, throttle
+from portal import audit, clock
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
@@ -241,18 +241,12 @@ def introspect():
 
 # --- userinfo -----------------------------------------------------------------------------
 
-def bearer_error(status: int, error: str | None, description: str):
-    """RFC 6750 §3: the error in the body and, but for throttling, in WWW-Authenticate."""
-    response = jsonify({"error": error or "missing_token", "error_description": description})
-    response.status_code = status
+def bearer_error(refused: BearerRefused):
+    """RFC 6750 §3: the error in the body, with the refusal's headers."""
+    response = jsonify({"error": refused.error or "missing_token", "error_description": refused.description})
+    response.status_code = refused.status
     response.headers.update(NO_STORE)
-    if status == 429:
-        response.headers["Retry-After"] = str(throttle.RETRY_AFTER_SECONDS)
-        return response
-    challenge = 'Bearer realm="tessera"'
-    if error:
-        challenge += f', error="{error}", error_description="{description}"'
-    response.headers["WWW-Authenticate"] = challenge
+    response.headers.update(refused.headers)
     return response
 
 
@@ -262,9 +256,9 @@ def userinfo():
     try:
         token = bearer_of_request(request)
     except BearerRefused as refused:
-        return bearer_error(refused.status, refused.error, refused.description)
+        return bearer_error(refused)
     if token.user is None or not has_scope(token.scope, "openid"):
-        return bearer_error(403, "insufficient_scope", "The token was not granted the openid scope.")
+        return bearer_error(BearerRefused(403, "insufficient_scope", "The token was not granted the openid scope."))
     response = jsonify(dict(user_claims(token.user, token.scope)))
     response.headers.update(NO_STORE)
     return response

@@ -55,3 +55,26 @@ def test_replacing_into_a_master_token_needs_the_password_too(admin_client, setu
     done = admin_client.post(path, data=create_data(setup, csrf(path), master="y",
                                                     current_password="correct horse battery"))
     assert done.status_code == 303
+
+
+@pytest.mark.parametrize("app_config", [{"LOGIN_DEVICE_RATE_LIMIT": "2 per minute"}])
+def test_wrong_passwords_at_the_step_up_are_throttled_and_then_not_checked(admin_client, setup, csrf, later):
+    for _ in range(2):
+        wrong = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), master="y",
+                                                                        current_password="nope"))
+        assert wrong.status_code == 422 and "Wrong password." in wrong.get_data(as_text=True)
+    refused = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), master="y",
+                                                                      current_password="correct horse battery"))
+    assert refused.status_code == 422 and "Too many wrong passwords: try again in" in refused.get_data(as_text=True)
+    assert token_count() == 0
+
+
+def test_strangers_locking_the_account_at_the_login_form_do_not_block_the_step_up(app, admin_client, setup, csrf,
+                                                                                   later):
+    from tests.test_auth import attempt
+
+    stranger = app.test_client()
+    assert [attempt(stranger, "wrong").status_code for _ in range(6)] == [200] * 5 + [429]
+    made = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf(), master="y",
+                                                                   current_password="correct horse battery"))
+    assert made.status_code == 303 and token_count() == 1

@@ -220,12 +220,13 @@ def test_caller_token_errors_are_crafters(client, master, token_for, engine_app,
 
 
 @pytest.mark.parametrize("app_config", [{"BEARER_IP_RATE_LIMIT": "2 per minute"}])
-def test_guessed_caller_tokens_are_throttled(client, master):
+def test_guessed_caller_tokens_are_throttled_and_a_live_one_still_passes(client, master):
     for attempt in range(2):
         assert client.get(f"{BASE}/all?accessTokenId=tsr_guess_{attempt}_0000000000").status_code == 403
-    response = client.get(f"{BASE}/all?accessTokenId={master}")
+    response = client.get(f"{BASE}/all?accessTokenId=tsr_guess_2_0000000000")
     assert response.status_code == 429 and response.get_json()["errorCode"] == "OTHER"
-    assert response.headers["Retry-After"]
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    assert client.get(f"{BASE}/all?accessTokenId={master}").status_code == 200
 
 
 @pytest.mark.parametrize("app_config", [{"ALLOW_QUERY_ACCESS_TOKEN": False}])
