@@ -161,7 +161,8 @@ def create_token(*, application: Application, source: str, actor: str | None = N
 def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | None, value: str, scope: str,
                       expires_in: int, refresh_value: str | None = None, refresh_expires_at: datetime | None = None,
                       grant_id: str | None = None, parent: AccessToken | TokenView | None = None,
-                      auth_time: datetime | None = None, audience: str | None = None) -> int:
+                      auth_time: datetime | None = None, audience: str | None = None,
+                      granted_resources: str | None = None) -> int:
     """The row of a token an OAuth grant issued (Authlib generated the value; the grant is
     its record, so no audit event). A client_credentials token is its transaction's only
     change: written and committed on the request's hot connection, without the ORM
@@ -172,7 +173,7 @@ def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | Non
         application=client, source=grant_type, token_hash=hash_value(value), hint=hint_for(value), user=user,
         master=False, scope=scope, expires_at=now + timedelta(seconds=expires_in), created_by=None, now=now,
         parent=parent, grant_id=grant_id, auth_time=auth_time, refresh_expires_at=refresh_expires_at,
-        audience=audience,
+        audience=audience, granted_resources=granted_resources,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
     )
     executor = hot_connection() if grant_type == "client_credentials" else db.session
