@@ -23,6 +23,7 @@ from portal.oauth.grants import quotable
 from portal.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
+from portal.security import basic_credentials
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 SCOPE_WORDS = {
@@ -231,6 +232,18 @@ def render_consent(client, scope: str, resources: list[str]):
 
 # --- token endpoints ----------------------------------------------------------------------
 
+def request_error() -> InvalidRequestError | None:
+    """What makes a request to /token, /revoke or /introspect malformed before Authlib reads it."""
+    credentials = basic_credentials()
+    if credentials is not None:
+        try:
+            credentials.decode("utf-8")
+        except UnicodeDecodeError:  # Authlib would raise it (a 500)
+            return InvalidRequestError("The Basic credentials are not UTF-8 (RFC 6749, 2.3.1: percent-encode "
+                                       "other characters).")
+    return repeated_parameter_error()
+
+
 def repeated_parameter_error() -> InvalidRequestError | None:
     """RFC 6749 §3.2: parameters MUST NOT be included more than once (else a good and a
     bad client_secret, first one wins, could authenticate)."""
@@ -246,7 +259,7 @@ def repeated_parameter_error() -> InvalidRequestError | None:
 @bp.route("/token", methods=["POST"])
 @csrf.exempt
 def token():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     ensure_current_key()
     return server.create_token_response()
@@ -255,7 +268,7 @@ def token():
 @bp.route("/revoke", methods=["POST"])
 @csrf.exempt
 def revoke():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     return server.create_endpoint_response("revocation")
 
@@ -263,7 +276,7 @@ def revoke():
 @bp.route("/introspect", methods=["POST"])
 @csrf.exempt
 def introspect():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     return server.create_endpoint_response("introspection")
 
