@@ -1,5 +1,7 @@
 """Security headers, the login guard for sessions, and bearer-token parsing helpers."""
 
+import base64
+import binascii
 import re
 
 from flask import abort, request, session
@@ -46,23 +48,51 @@ def carries_credentials() -> bool:
 
 
 NUL_ENCODED = re.compile(rb"%00|\x00")
-NUL_IN_JSON = re.compile(rb"\\u0000|\x00")
+# A JSON `\u0000` escape (not an escaped backslash followed by "u0000"), or a raw NUL.
+NUL_IN_JSON = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000|\x00")
+NUL_REFUSED = "The request contains a NUL character, which no value here may hold."
+
+
+def basic_credentials() -> bytes | None:
+    """The decoded `user:password` of an `Authorization: Basic` header, as bytes (None: none
+    sent, or not Base64)."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(encoded.strip())
+    except (binascii.Error, ValueError):
+        return None
+
+
+def nul_in_body() -> bool:
+    """Form bodies and query strings are read as sent (a NUL is `%00` there), before
+    anything parses them; JSON as sent too (`\u0000`)."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return bool(NUL_ENCODED.search(request.get_data(cache=True)))
+    if request.mimetype == "multipart/form-data":
+        return any("\x00" in key + value for key, value in request.form.items(True))
+    if request.is_json:
+        return bool(NUL_IN_JSON.search(request.get_data(cache=True)))
+    return False
 
 
 def refuse_nul_bytes():
-    """400 for a NUL character anywhere a value could reach SQL (path, query, form, JSON):
-    PostgreSQL cannot store one in text and would answer with a DataError. Query strings and
-    form bodies are checked as sent (a NUL is `%00` there), before anything parses them."""
+    """400 for a NUL character anywhere a value could reach SQL, whatever carried it: the
+    path, the query, a form or JSON body, any header (a bearer token, X-Forwarded-For, which
+    reaches the audit log), the decoded Basic credentials, the cookies. PostgreSQL cannot
+    store a NUL in text and would answer with a DataError."""
     found = "\x00" in request.path or bool(NUL_ENCODED.search(request.query_string))
+    found = found or any("\x00" in name or "\x00" in value for name, value in request.headers.items())
+    if not found and (credentials := basic_credentials()) is not None:
+        # Clients percent-encode both parts (RFC 6749 §2.3.1), so `%00` is a NUL there too.
+        found = bool(NUL_ENCODED.search(credentials))
+    if not found and "HTTP_COOKIE" in request.environ:
+        found = any("\x00" in name or "\x00" in value for name, value in request.cookies.items(multi=True))
     if not found and request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        if request.mimetype == "application/x-www-form-urlencoded":
-            found = bool(NUL_ENCODED.search(request.get_data(cache=True)))
-        elif request.mimetype == "multipart/form-data":
-            found = any("\x00" in key + value for key, value in request.form.items(True))
-        elif request.is_json:
-            found = bool(NUL_IN_JSON.search(request.get_data(cache=True)))
+        found = nul_in_body()
     if found:
-        abort(400, "The request contains a NUL character, which no value here may hold.")
+        abort(400, NUL_REFUSED)
 
 
 def no_store(response):

@@ -10,6 +10,12 @@ def entries(*pairs):
     return normalize([{"tenant": tenant, "actions": actions} for tenant, actions in pairs])
 
 
+def stored(*pairs):
+    """Entries as read from the database, where an entry without actions may be kept from
+    before every entry needed one."""
+    return [Permission(tenant, frozenset(actions)) for tenant, actions in pairs]
+
+
 def test_specific_tenant_entry_allows_its_actions():
     permissions = entries(("site1", ["READ_TENANT", "MANAGE_PROFILES"]))
     assert allows(permissions, "READ_TENANT", "site1")
@@ -42,8 +48,8 @@ def test_specific_entry_beats_wildcard_whatever_the_order(order):
     assert allows(permissions, "MANAGE_PROFILES", "site2")
 
 
-def test_specific_entry_with_no_actions_denies_that_tenant():
-    permissions = entries(("*", ["*"]), ("site2", []))
+def test_a_stored_entry_with_no_actions_denies_that_tenant():
+    permissions = stored(("*", ["*"]), ("site2", []))
     assert not allows(permissions, "READ_TENANT", "site2")
     assert allows(permissions, "READ_TENANT", "site3")
 
@@ -65,7 +71,7 @@ def test_listing_all_tenants_reads_only_the_wildcard_entry():
     assert allows(entries(("*", ["READ_TENANT"])), "READ_TENANT", "*")
     assert not allows(entries(("site1", ["READ_TENANT"])), "READ_TENANT", "*")
     # A specific entry does not shadow the * entry for an across-tenants question.
-    assert allows(entries(("site1", []), ("*", ["READ_TENANT"])), "READ_TENANT", "*")
+    assert allows(stored(("site1", []), ("*", ["READ_TENANT"])), "READ_TENANT", "*")
 
 
 def test_star_action_is_stored_alone():
@@ -79,7 +85,12 @@ def test_star_action_is_stored_alone():
         ([{"tenant": "site1", "actions": ["READ_TENANT", "FLY"]}], "tenant_permissions[0].actions"),
         ([{"tenant": "", "actions": []}], "tenant_permissions[0].tenant"),
         ([{"tenant": "site1", "actions": [1]}], "tenant_permissions[0].actions"),
-        ([{"tenant": "site1", "actions": []}, {"tenant": "site1", "actions": ["*"]}], "tenant_permissions[1].tenant"),
+        ([{"tenant": "site1", "actions": ["*"]}, {"tenant": "site1", "actions": ["*"]}],
+         "tenant_permissions[1].tenant"),
+        ([{"tenant": "site1", "actions": []}], "tenant_permissions[0].actions"),
+        ([{"tenant": "site1"}], "tenant_permissions[0].actions"),
+        ([{"tenant": "site1", "actions": "READ_TENANT"}], "tenant_permissions[0].actions"),
+        ([{"tenant": f"t{i}", "actions": ["*"]} for i in range(101)], "tenant_permissions"),
         ([{"actions": ["READ_TENANT"]}], "tenant_permissions[0].tenant"),
     ],
 )
@@ -94,5 +105,7 @@ def test_cli_spec():
         "site1", frozenset({"READ_TENANT", "MANAGE_PROFILES"})
     )
     assert parse_cli_spec("*=*") == Permission("*", frozenset({"*"}))
-    with pytest.raises(TokenError):
-        parse_cli_spec("site1")
+    for spec in ("site1", "site1=", "site1=,", "site1=FLY"):
+        with pytest.raises(TokenError) as caught:
+            parse_cli_spec(spec)
+        assert caught.value.field == "tenant" and repr(spec) in caught.value.message

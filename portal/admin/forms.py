@@ -16,7 +16,8 @@ from portal import clock, users
 from portal.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
-from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
+from portal.tokens import ANY, DEFAULT_ROW_ACTIONS, TokenError
+from portal.tokens import permissions as perms
 from portal.tokens.values import MAX_VALUE_LENGTH
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
 
@@ -209,9 +210,11 @@ class PermissionRows:
                 self.row_errors[index] = f"Tenant {tenant} already has a row: give each tenant one row."
             else:
                 seen[tenant] = index
-            unknown = sorted(set(row["actions"]) - set(ACTIONS) - {ANY})
-            if unknown and index not in self.row_errors:
-                self.row_errors[index] = f"Unknown action {', '.join(unknown)}."
+            if index not in self.row_errors:
+                try:  # the token core's rule for one entry: its actions
+                    perms.normalize([row])
+                except TokenError as error:
+                    self.row_errors[index] = error.message[0].upper() + error.message[1:] + "."
         if self.row_errors:
             self.errors.append("Fix the tenant permissions below.")
         return not self.errors

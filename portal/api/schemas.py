@@ -10,6 +10,7 @@ from portal import tenants
 from portal.sql import MAX_ID
 from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
+from portal.tokens.permissions import MAX_ENTRIES
 from portal.tokens.values import CUSTOM_VALUE_PATTERN
 from portal.tokens.core import MAX_EXPIRES_IN
 from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
@@ -80,7 +81,7 @@ class TokenCreate(Body):
     expires_at: datetime | None = Field(None, description="ISO 8601; UTC when no offset is given; "
                                         "at most ten years from now")
     expires_in: StrictInt | None = Field(None, ge=1, le=MAX_EXPIRES_IN, description="seconds from now")
-    tenant_permissions: list[TenantPermissionIn] = Field(default_factory=list, max_length=100)
+    tenant_permissions: list[TenantPermissionIn] = Field(default_factory=list, max_length=MAX_ENTRIES)
 
     @field_validator("expires_at")
     @classmethod

@@ -2,8 +2,8 @@
 
 The caller's token comes as `accessTokenId` (the bearer door, portal.tokens.bearer); the
 answers and errors are Crafter's JSON (`{"errorCode", "message"}`); the rules are the
-API's (portal.api.tokens): only master tokens manage tokens, and a master token reaches
-only tokens within its own permissions, which is also all it may grant.
+JSON API's, from the token core (portal.tokens.master): only master tokens manage tokens,
+and a master token reaches only the tokens it may see, and grants only what it holds.
 
 `<id>` is a token's value, as in Crafter; Tessera keeps only hashes, so it is looked up
 by hash, and the list (`all`) cannot give values back: its `id`s are null. As in Crafter,
@@ -20,13 +20,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from portal import audit, tokens
-from portal.api.tokens import visible_to
 from portal.extensions import csrf, db
-from portal.models import AccessToken, Application
+from portal.models import AccessToken
 from portal.models.token import EXPIRED, INACTIVE_USER, WHY_NOT_LIVE
+from portal.tokens import master
 from portal.tokens import permissions as perms
 from portal.tokens.bearer import BearerRefused, bearer_of_request
-from portal.tokens.core import PERSON_SOURCES, check_tenants_exist
+from portal.tokens.core import PERSON_SOURCES
 
 bp = Blueprint("crafter", __name__, url_prefix="/crafter-profile")
 csrf.exempt(bp)
@@ -35,7 +35,6 @@ TOKENS = "/api/1/access_token"
 EPOCH = datetime(1970, 1, 1)
 MILLISECOND = timedelta(milliseconds=1)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-MAX_PERMISSIONS = 100  # as the JSON API's TokenCreate (portal.api.schemas)
 
 
 class CrafterError(Exception):
@@ -102,7 +101,7 @@ def crafter_token(token: AccessToken, value: str | None) -> dict:
 
 def crafter_tokens(caller) -> list:
     """SQL: the Crafter access tokens this master token may see and delete."""
-    return [*visible_to(caller), AccessToken.source.in_(PERSON_SOURCES), AccessToken.revoked_at.is_(None)]
+    return [*master.visible_to(caller), AccessToken.source.in_(PERSON_SOURCES), AccessToken.revoked_at.is_(None)]
 
 
 def token_named(caller, value: str, action: str) -> AccessToken | None:
@@ -140,23 +139,14 @@ def request_body() -> dict:
     return body
 
 
-def requested_permissions(entries) -> list[perms.Permission]:
-    """Crafter's `tenantPermissions` (a missing tenant is `*`, as in Crafter) for the token core."""
+def requested_permissions(entries) -> list[dict]:
+    """Crafter's `tenantPermissions` as the token core takes them (a missing tenant is `*`,
+    as in Crafter); the core checks the entries."""
     if entries is None:
         return []
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise bad_request("tenantPermissions must be a list of {\"tenant\", \"allowedActions\"} objects.")
-    if len(entries) > MAX_PERMISSIONS:
-        raise bad_request(f"tenantPermissions may have at most {MAX_PERMISSIONS} entries.")
-    for index, entry in enumerate(entries):
-        actions = entry.get("allowedActions")
-        if not isinstance(actions, list) or not actions:
-            raise bad_request(f"tenantPermissions[{index}].allowedActions must list at least one action.")
-    try:
-        return perms.normalize({"tenant": entry.get("tenant", perms.ANY), "actions": entry["allowedActions"]}
-                               for entry in entries)
-    except tokens.TokenError as error:
-        raise bad_request(f"{crafter_field(error.field)}: {error.message}.") from None
+    return [{"tenant": entry.get("tenant", perms.ANY), "actions": entry.get("allowedActions")} for entry in entries]
 
 
 def requested_expiry(expires_on) -> datetime | None:
@@ -177,28 +167,23 @@ def create_token():
     caller = master_caller("CREATE_TOKEN")
     body = request_body()
     name = body.get("application")
-    master = False if body.get("master") is None else body["master"]  # null is false, as Crafter reads it
+    master_flag = False if body.get("master") is None else body["master"]  # null is false, as Crafter reads it
     if not isinstance(name, str) or not name:
         raise bad_request("application must name an application.")
-    if not isinstance(master, bool):
+    if not isinstance(master_flag, bool):
         raise bad_request("master must be true or false.")
     requested = requested_permissions(body.get("tenantPermissions"))
     expires_at = requested_expiry(body.get("expiresOn"))
-    missing = perms.beyond(caller.permissions, requested)
-    if missing:
-        raise CrafterError(403, "ACTION_DENIED",
-                           f"Action CREATE_TOKEN denied: a token cannot grant more than it holds ({missing}).")
     try:
-        check_tenants_exist(requested)
-    except tokens.TokenError as error:
+        issued = master.create(caller, application=name, master=master_flag, expires_at=expires_at,
+                               tenant_permissions=requested)
+    except tokens.NotPermittedError as error:
+        raise CrafterError(403, "ACTION_DENIED", f"Action CREATE_TOKEN denied: {error.message}.") from None
+    except tokens.UnknownTenantError as error:
         raise CrafterError(400, "NO_SUCH_TENANT", f"{error.message.capitalize()}.") from None
-    application = db.session.scalar(select(Application).where(Application.name == name))
-    if application is None:
-        raise bad_request(f"Unknown application {name}: register it first (portal create-application).")
-    try:
-        issued = tokens.create_token(application=application, source="api", actor=audit.token_actor(caller),
-                                     master=master, expires_at=expires_at, tenant_permissions=requested)
     except tokens.TokenError as error:
+        if error.field == "application":
+            raise bad_request(f"Unknown application {name}: register it first (portal create-application).") from None
         raise bad_request(f"{crafter_field(error.field)}: {error.message}.") from None
     return jsonify(crafter_token(issued.token, issued.value)), 200, NO_STORE
 

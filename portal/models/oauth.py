@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -44,7 +44,10 @@ class Consent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    # The scopes granted for tokens that name no resource (their audience is the client).
     scope: Mapped[str] = mapped_column(Text, default="")
+    # The scopes granted for each resource server (RFC 8707): {resource URI: "scope ..."}.
+    resource_scopes: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     granted_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 

@@ -85,6 +85,9 @@ class AccessToken(db.Model):
     auth_time: Mapped[datetime | None]
     # The resources (RFC 8707) the token was issued for, space-separated: its `aud`.
     audience: Mapped[str | None] = mapped_column(Text)
+    # The resources the grant was given at /authorize (what the user consented to), carried
+    # from refresh to refresh: a refresh may ask for any of them, never another.
+    granted_resources: Mapped[str | None] = mapped_column(Text)
 
     application: Mapped[Application] = relationship(lazy="joined")
     user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")

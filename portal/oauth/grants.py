@@ -71,20 +71,29 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
+def target_error(says: str, refused: list[str]) -> InvalidTargetError:
+    named = " ".join(refused)
+    return InvalidTargetError(f"{says} the resource {named}" if quotable(named) else f"{says} some of these resources.")
+
+
 class ResourceIndicators:
     """RFC 8707: the `resource` parameters of a request (each a resource server's audience
     URI) become the token's audience, its `aud`. A client may ask only for the resources it
-    was registered with (`Application.resources`), and a code asked for some at /authorize
-    is limited to those; anything else is `invalid_target`."""
+    was registered with (`Application.resources`). What the user consented to at /authorize
+    bounds the rest (§2.2): a code is exchanged, and its refresh tokens refreshed, for some
+    or all of the resources asked for there, never another; anything else is
+    `invalid_target`. Without `resource`, the token is for all of them."""
 
-    def resolve_audience(self, allowed: list[str], default: list[str] = ()) -> list[str]:
+    def resolve_audience(self, granted: list[str] | None = None) -> list[str]:
+        """The audience asked for, checked against the client's registration and, at /token,
+        against what the grant was given (`granted`; None at /authorize)."""
+        registered = self.request.client.resources or []
         asked = list(dict.fromkeys(v for v in self.request.payload.data.getlist("resource") if v))
-        audience = asked or list(default)  # a default too: a resource since taken off the client ends
-        refused = [uri for uri in audience if uri not in allowed]
-        if refused:
-            named = " ".join(refused)
-            raise InvalidTargetError(f"This client may not ask for the resource {named}" if quotable(named)
-                                     else "This client may not ask for some of these resources.")
+        audience = asked or list(granted or [])  # a default too: a resource since taken off the client ends
+        if refused := [uri for uri in audience if uri not in registered]:
+            raise target_error("This client may not ask for", refused)
+        if granted is not None and (refused := [uri for uri in audience if uri not in granted]):
+            raise target_error("The user did not grant this client", refused)
         self.request.audience = audience
         return audience
 
@@ -101,7 +110,7 @@ class AuthorizationCodeGrant(ResourceIndicators, RegisteredScopes, grants.Author
     def validate_authorization_request(self):
         redirect_uri = super().validate_authorization_request()
         try:
-            self.resolve_audience(self.request.client.resources or [])
+            self.resolve_audience()
         except InvalidTargetError as error:
             error.redirect_uri = redirect_uri
             raise
@@ -109,8 +118,8 @@ class AuthorizationCodeGrant(ResourceIndicators, RegisteredScopes, grants.Author
 
     def validate_token_request(self):
         super().validate_token_request()
-        bound = (self.request.authorization_code.row.resource or "").split()
-        self.resolve_audience(bound or self.request.client.resources or [], default=bound)
+        self.request.granted_resources = (self.request.authorization_code.row.resource or "").split()
+        self.resolve_audience(self.request.granted_resources)
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client):
@@ -166,9 +175,9 @@ class RefreshTokenGrant(ResourceIndicators, grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def validate_token_request(self):
-        super().validate_token_request()  # no resource asked for: the refreshed token's audience
-        self.resolve_audience(self.request.client.resources or [],
-                              default=(self.request.refresh_token.view.audience or "").split())
+        super().validate_token_request()
+        self.request.granted_resources = (self.request.refresh_token.view.granted_resources or "").split()
+        self.resolve_audience(self.request.granted_resources)
 
     def authenticate_refresh_token(self, refresh_token):
         view = tokens.describe(refresh_token, REFRESH)
@@ -200,7 +209,7 @@ class ClientCredentialsGrant(ResourceIndicators, RegisteredScopes, grants.Client
 
     def validate_token_request(self):
         super().validate_token_request()
-        self.resolve_audience(self.request.client.resources or [])
+        self.resolve_audience()  # no user, no consent: any resource the client is registered for
 
 
 class TesseraOpenIDCode(OpenIDCode):

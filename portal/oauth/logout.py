@@ -34,24 +34,43 @@ class LogoutRequest:
     hint_iat: int | None = None
 
 
+# What every ID token of this server carries (the code flow: at_hash binds it to the
+# access token issued with it); a JWT access token (RFC 9068) has no at_hash.
+ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "iat", "exp", "at_hash")
+
+
 def verified_hint(hint: str) -> dict:
     """The claims of an ID token this server signed (with a key it still publishes) for
-    this issuer. An expired one is fine: a logout often comes after the ID token's life."""
+    this issuer. An expired one is fine: a logout often comes after the ID token's life.
+    Only an ID token is a hint: a JWT access token is signed with the same keys, and any
+    resource server holding one must not be able to log its user out."""
     try:
         token = jwt.decode(hint, published_keys(), algorithms=["RS256"])
     except (JoseError, ValueError) as error:
         raise LogoutRefused("The id_token_hint is not an ID token signed by this server.") from error
     claims = token.claims
+    if str(token.header.get("typ", "JWT")).lower() != "jwt" or any(name not in claims for name in ID_TOKEN_CLAIMS):
+        raise LogoutRefused("The id_token_hint is not an ID token (an access token is no logout hint).")
     if claims.get("iss") != issuer():
         raise LogoutRefused("The id_token_hint was issued by another server.")
     if not isinstance(claims.get("sub"), str):
         raise LogoutRefused("The id_token_hint names no subject.")
+    if not registered_clients(audiences(claims)):
+        raise LogoutRefused("The id_token_hint is not an ID token: its audience is not an application.")
     return claims
 
 
 def audiences(claims: dict) -> list:
     aud = claims.get("aud")
     return [aud] if isinstance(aud, str) else list(aud or [])
+
+
+def registered_clients(client_ids: list) -> bool:
+    """Whether there is at least one, and each is the client id of an application."""
+    if not client_ids or not all(isinstance(value, str) for value in client_ids):
+        return False
+    wanted = set(client_ids)
+    return set(db.session.scalars(select(Application.client_id).where(Application.client_id.in_(wanted)))) == wanted
 
 
 def read_logout_request(parameters) -> LogoutRequest:

@@ -88,6 +88,7 @@ def save_token(token, request):
         scope=token.get("scope", ""), expires_in=token["expires_in"], refresh_value=token.get("refresh_token"),
         refresh_expires_at=refresh_expires_at, grant_id=grant_id, parent=parent, auth_time=auth_time,
         audience=" ".join(getattr(request, "audience", [])) or None,
+        granted_resources=" ".join(getattr(request, "granted_resources", [])) or None,
     )
 
 

@@ -23,6 +23,7 @@ from portal.oauth.grants import quotable
 from portal.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
+from portal.security import basic_credentials
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 SCOPE_WORDS = {
@@ -110,19 +111,46 @@ def stored_consent(user, client) -> Consent | None:
         select(Consent).where(Consent.user_id == user.id, Consent.application_id == client.id))
 
 
-def consent_covers(consent: Consent | None, scope: str) -> bool:
-    return consent is not None and set(scope_to_list(scope) or []) <= set(scope_to_list(consent.scope) or [])
+def granted_scopes(consent: Consent, resource: str | None) -> set[str] | None:
+    """The scopes the consent grants for tokens meant for `resource` (None: tokens that
+    name no resource); None when it grants nothing for that resource."""
+    if resource is None:
+        return set(scope_to_list(consent.scope) or [])
+    granted = (consent.resource_scopes or {}).get(resource)
+    return None if granted is None else set(scope_to_list(granted) or [])
 
 
-def remember_consent(user, client, scope: str) -> None:
+def consent_covers(consent: Consent | None, scope: str, resources: list[str]) -> bool:
+    """Whether the user granted these scopes for each of these resources (RFC 8707; none:
+    for tokens that name no resource)."""
+    if consent is None:
+        return False
+    asked = set(scope_to_list(scope) or [])
+    return all((granted := granted_scopes(consent, resource)) is not None and asked <= granted
+               for resource in resources or [None])
+
+
+def merged(granted: str | None, scope: str) -> str:
+    return " ".join(dict.fromkeys((scope_to_list(granted or "") or []) + (scope_to_list(scope) or [])))
+
+
+def remember_consent(user, client, scope: str, resources: list[str]) -> None:
+    """Add these scopes to what the user granted the client, for each resource asked for
+    (or for tokens that name none)."""
     consent = stored_consent(user, client)
     if consent is None:
-        consent = Consent(user_id=user.id, application_id=client.id, scope="")
+        consent = Consent(user_id=user.id, application_id=client.id, scope="", resource_scopes={})
         db.session.add(consent)
-    merged = list(dict.fromkeys((scope_to_list(consent.scope) or []) + (scope_to_list(scope) or [])))
-    consent.scope = " ".join(merged)
+    if resources:
+        by_resource = dict(consent.resource_scopes or {})  # a new dict: the JSON column sees the change
+        for resource in resources:
+            by_resource[resource] = merged(by_resource.get(resource), scope)
+        consent.resource_scopes = by_resource
+    else:
+        consent.scope = merged(consent.scope, scope)
     consent.granted_at = clock.now()
-    audit.record("consent.granted", actor=user.username, target=client, scope=scope)
+    audit.record("consent.granted", actor=user.username, target=client, scope=scope,
+                 **({"resources": resources} if resources else {}))
     db.session.commit()
 
 
@@ -153,6 +181,7 @@ def authorize():
         return authorize_error(error)
     client, redirect_uri = grant.request.client, grant.redirect_uri
     scope = grant.request.scope or ""
+    resources = getattr(grant.request, "audience", [])
     parameters = request_parameters()
     prompts = set((parameters.get("prompt") or "").split())
     try:
@@ -171,18 +200,19 @@ def authorize():
                 # (a cross-site link with prompt=login must not log anyone out).
                 return to_login(again=user is not None)
             consent = stored_consent(user, client)
-            if consent_covers(consent, scope) and "consent" not in prompts:
+            if consent_covers(consent, scope, resources) and "consent" not in prompts:
                 return server.create_authorization_response(grant=grant, grant_user=user)
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri)
-            return render_consent(client, scope, getattr(grant.request, "audience", []))
+            return render_consent(client, scope, resources)
         # The consent form (its CSRF token checked above).
         if user is None:
             return to_login()
         if request.form.get("decision") == "allow":
-            remember_consent(user, client, scope)
+            remember_consent(user, client, scope, resources)
             return server.create_authorization_response(grant=grant, grant_user=user)
-        audit.record("consent.denied", actor=user.username, target=client, scope=scope)
+        audit.record("consent.denied", actor=user.username, target=client, scope=scope,
+                     **({"resources": resources} if resources else {}))
         db.session.commit()
         return server.create_authorization_response(grant=grant, grant_user=None)
     except OAuth2Error as error:
@@ -202,6 +232,18 @@ def render_consent(client, scope: str, resources: list[str]):
 
 # --- token endpoints ----------------------------------------------------------------------
 
+def request_error() -> InvalidRequestError | None:
+    """What makes a request to /token, /revoke or /introspect malformed before Authlib reads it."""
+    credentials = basic_credentials()
+    if credentials is not None:
+        try:
+            credentials.decode("utf-8")
+        except UnicodeDecodeError:  # Authlib would raise it (a 500)
+            return InvalidRequestError("The Basic credentials are not UTF-8 (RFC 6749, 2.3.1: percent-encode "
+                                       "other characters).")
+    return repeated_parameter_error()
+
+
 def repeated_parameter_error() -> InvalidRequestError | None:
     """RFC 6749 §3.2: parameters MUST NOT be included more than once (else a good and a
     bad client_secret, first one wins, could authenticate)."""
@@ -217,7 +259,7 @@ def repeated_parameter_error() -> InvalidRequestError | None:
 @bp.route("/token", methods=["POST"])
 @csrf.exempt
 def token():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     ensure_current_key()
     return server.create_token_response()
@@ -226,7 +268,7 @@ def token():
 @bp.route("/revoke", methods=["POST"])
 @csrf.exempt
 def revoke():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     return server.create_endpoint_response("revocation")
 
@@ -234,7 +276,7 @@ def revoke():
 @bp.route("/introspect", methods=["POST"])
 @csrf.exempt
 def introspect():
-    if error := repeated_parameter_error():
+    if error := request_error():
         return server.handle_error_response(None, error)
     return server.create_endpoint_response("introspection")
 

@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import AccessToken, Application, ClientRecord, LoginSession, Tenant, TokenPermission, User
 from portal.models.token import WHY_NOT_LIVE, token_state
 from portal.tokens import permissions as perms
-from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError
+from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenError, UnknownTenantError
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
 from portal.tokens.values import MAX_VALUE_LENGTH, check_custom_value, generate_value, hash_value, hint_for
 from portal.tokens.view import ACCESS, QUERIES, TokenView, view_of_rows
@@ -54,7 +54,7 @@ def check_tenants_exist(permission_list: Iterable[perms.Permission]) -> None:
     known = set(db.session.scalars(select(Tenant.name).where(Tenant.name.in_(names))))
     missing = sorted(names - known)
     if missing:
-        raise TokenError(f"unknown tenant {', '.join(missing)}", "tenant_permissions")
+        raise UnknownTenantError(f"unknown tenant {', '.join(missing)}", "tenant_permissions")
 
 
 def resolve_expiry(expires_at: datetime | None, expires_in: int | None, now: datetime) -> datetime:
@@ -130,6 +130,8 @@ def create_token(*, application: Application, source: str, actor: str | None = N
     committed. Returns the new id and the value, which is shown once and never stored."""
     if source not in PERSON_SOURCES:
         raise TokenError(f"unknown source {source}; OAuth grants use store_grant_token", "source")
+    if expires_at is not None and expires_in is not None:
+        raise TokenError("give expires_at or expires_in, not both", "expires_in")
     now = clock.now()
     permission_list = perms.normalize(tenant_permissions)
     check_tenants_exist(permission_list)
@@ -159,7 +161,8 @@ def create_token(*, application: Application, source: str, actor: str | None = N
 def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | None, value: str, scope: str,
                       expires_in: int, refresh_value: str | None = None, refresh_expires_at: datetime | None = None,
                       grant_id: str | None = None, parent: AccessToken | TokenView | None = None,
-                      auth_time: datetime | None = None, audience: str | None = None) -> int:
+                      auth_time: datetime | None = None, audience: str | None = None,
+                      granted_resources: str | None = None) -> int:
     """The row of a token an OAuth grant issued (Authlib generated the value; the grant is
     its record, so no audit event). A client_credentials token is its transaction's only
     change: written and committed on the request's hot connection, without the ORM
@@ -170,7 +173,7 @@ def store_grant_token(*, client: ClientRecord, grant_type: str, user: User | Non
         application=client, source=grant_type, token_hash=hash_value(value), hint=hint_for(value), user=user,
         master=False, scope=scope, expires_at=now + timedelta(seconds=expires_in), created_by=None, now=now,
         parent=parent, grant_id=grant_id, auth_time=auth_time, refresh_expires_at=refresh_expires_at,
-        audience=audience,
+        audience=audience, granted_resources=granted_resources,
         refresh_token_hash=hash_value(refresh_value) if refresh_value else None,
     )
     executor = hot_connection() if grant_type == "client_credentials" else db.session

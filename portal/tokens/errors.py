@@ -16,6 +16,19 @@ class DuplicateValueError(TokenError):
         super().__init__("a token with this value already exists", "value")
 
 
+class UnknownTenantError(TokenError):
+    """A permission entry names a tenant that does not exist."""
+
+
+class NotPermittedError(TokenError):
+    """A master token asked for something beyond its own permissions; `missing` names the
+    first thing it lacks ("ACTION on TENANT")."""
+
+    def __init__(self, message: str, missing: str):
+        super().__init__(message, "tenant_permissions")
+        self.missing = missing
+
+
 class InvalidTokenError(Exception):
     """A presented value that does not authenticate: unknown, expired, revoked, ..."""
 

@@ -30,6 +30,7 @@ ACTIONS = (
 GLOBAL_ACTIONS = frozenset({"CREATE_TENANT"})
 TENANT_ACTIONS = tuple(a for a in ACTIONS if a not in GLOBAL_ACTIONS)
 DEFAULT_ROW_ACTIONS = ("READ_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS")
+MAX_ENTRIES = 100  # tenant permission entries on one token
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,13 @@ def sorted_actions(actions: Iterable[str]) -> list[str]:
 
 
 def normalize(entries: Iterable) -> list[Permission]:
-    """Check and normalise entries given as Permission, dict or (tenant, actions) pairs."""
+    """Check and normalise permission entries, as every door takes them (the API, Crafter's
+    API, the admin form, the CLI, the importers): each a Permission, a dict
+    `{"tenant", "actions"}` or a (tenant, actions) pair, where actions is a list of names.
+    At most MAX_ENTRIES entries, each with a tenant of its own and at least one action."""
+    entries = list(entries)
+    if len(entries) > MAX_ENTRIES:
+        raise TokenError(f"at most {MAX_ENTRIES} tenant permission entries", "tenant_permissions")
     result: list[Permission] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -60,16 +67,17 @@ def normalize(entries: Iterable) -> list[Permission]:
         if isinstance(entry, Permission):
             tenant, actions = entry.tenant, entry.actions
         elif isinstance(entry, dict):
-            tenant, actions = entry.get("tenant"), entry.get("actions", [])
+            tenant, actions = entry.get("tenant"), entry.get("actions")
         else:
             tenant, actions = entry
         if not isinstance(tenant, str) or not tenant.strip():
             raise TokenError("each entry needs a tenant name or *", f"{field}.tenant")
         tenant = tenant.strip()
-        if isinstance(actions, str):
-            actions = actions.replace(",", " ").split()
         if not isinstance(actions, (list, tuple, set, frozenset)) or not all(isinstance(a, str) for a in actions):
             raise TokenError("actions must be a list of action names", f"{field}.actions")
+        if not actions:
+            raise TokenError(f"the entry for {tenant} needs at least one action (or remove the entry)",
+                             f"{field}.actions")
         unknown = sorted(set(actions) - set(ACTIONS) - {ANY})
         if unknown:
             raise TokenError(
@@ -193,4 +201,7 @@ def parse_cli_spec(spec: str) -> Permission:
     tenant, sep, actions = spec.partition("=")
     if not sep:
         raise TokenError(f"{spec!r}: expected TENANT=ACTION[,ACTION...]", "tenant")
-    return normalize([{"tenant": tenant, "actions": actions}])[0]
+    try:
+        return normalize([{"tenant": tenant, "actions": actions.replace(",", " ").split()}])[0]
+    except TokenError as error:
+        raise TokenError(f"{spec!r}: {error.message}", "tenant") from None

@@ -51,6 +51,7 @@ class TokenView:
     grant_id: str | None
     auth_time: datetime | None
     audience: str | None  # the resources (RFC 8707) it was issued for, space-separated
+    granted_resources: str | None  # the resources its grant was given (what a refresh may ask for)
     user: TokenUser | None
     permissions: tuple[perms.Permission, ...]
 
@@ -83,7 +84,7 @@ _applications, _users = Application.__table__, User.__table__
 _USER_COLUMNS = [_users.c[f.name] for f in fields(TokenUser)]
 _TOKEN_COLUMNS = ("id", "hint", "source", "master", "scope", "application_id")
 _OF_THE_KIND = 5  # application name and client id, issued_at, the kind's expiry and revocation
-_AFTER_EXPIRY = ("last_used_at", "grant_id", "auth_time", "audience")
+_AFTER_EXPIRY = ("last_used_at", "grant_id", "auth_time", "audience", "granted_resources")
 
 
 def _query(hash_column, expires_column, revoked_column):
@@ -115,13 +116,13 @@ def view_of_rows(rows, kind: str) -> TokenView:
     """The view built from the result rows of QUERIES[kind] (at least one row)."""
     first = rows[0]
     (token_id, hint, source, master, scope, application_id, application_name, client_id, issued_at,
-     expires_at, revoked_at, last_used_at, grant_id, auth_time, audience) = first[:_USER_AT]
+     expires_at, revoked_at, last_used_at, grant_id, auth_time, audience, granted_resources) = first[:_USER_AT]
     user_columns = first[_USER_AT:_PERMISSION_AT]
     return TokenView(
         id=token_id, kind=kind, hint=hint, source=source, master=master, scope=scope or "",
         application_id=application_id, application_name=application_name, client_id=client_id,
         issued_at=issued_at, expires_at=expires_at, revoked_at=revoked_at, last_used_at=last_used_at,
-        grant_id=grant_id, auth_time=auth_time, audience=audience,
+        grant_id=grant_id, auth_time=auth_time, audience=audience, granted_resources=granted_resources,
         user=TokenUser(*user_columns) if user_columns[0] is not None else None,
         permissions=tuple(perms.Permission(row[_PERMISSION_AT], frozenset(row[_PERMISSION_AT + 1].split()))
                           for row in rows if row[_PERMISSION_AT] is not None),

@@ -76,7 +76,8 @@ def test_custom_value(admin_client, setup, csrf):
     ({"perm-1-tenant": "site1", "perm-1-actions": ["READ_TENANT"]}, "Tenant site1 already has a row"),
     ({"perm-0-tenant": "nowhere"}, "Unknown tenant &#39;nowhere&#39;."),
     ({"perm-0-tenant": ""}, "Choose a tenant"),
-    ({"perm-0-actions": ["FLY"]}, "Unknown action FLY."),
+    ({"perm-0-actions": ["FLY"]}, "Unknown action FLY; use CREATE_TENANT"),
+    ({"perm-0-actions": []}, "The entry for site1 needs at least one action (or remove the entry)."),
     ({"user": "nobody@example.org"}, "No user with username or email"),
 ])
 def test_create_bad_input_writes_nothing(admin_client, setup, csrf, overrides, message):

@@ -53,7 +53,7 @@ class Flow:
         return {k: v for k, v in params.items() if v is not None}
 
     def authorize(self, **overrides):
-        return self.client.get("/authorize?" + urlencode(self.params(**overrides)))
+        return self.client.get("/authorize?" + urlencode(self.params(**overrides), doseq=True))
 
     def consent(self, page, decision="allow", csrf=True):
         text = page.get_data(as_text=True)

@@ -65,8 +65,17 @@ def test_the_audience_holds_through_refresh_and_client_credentials(api_flow, jwt
     refreshed = api_flow.refresh(token["refresh_token"])
     assert refreshed.status_code == 200, refreshed.get_json()
     assert resource_server_claims(api_flow, refreshed.get_json()["access_token"], API)["aud"] == API
-    narrowed = api_flow.refresh(refreshed.get_json()["refresh_token"], resource=OTHER)
-    assert resource_server_claims(api_flow, narrowed.get_json()["access_token"], OTHER)["aud"] == OTHER
+
+    # a grant for two resources: each refresh may narrow to either, and without `resource`
+    # gets both again (RFC 8707 §2.2: the refresh token stays the grant's)
+    token = api_flow.tokens(resource=[API, OTHER])
+    assert resource_server_claims(api_flow, token["access_token"], API)["aud"] == [API, OTHER]
+    narrowed = api_flow.refresh(token["refresh_token"], resource=API)
+    assert resource_server_claims(api_flow, narrowed.get_json()["access_token"], API)["aud"] == API
+    other = api_flow.refresh(narrowed.get_json()["refresh_token"], resource=OTHER)
+    assert resource_server_claims(api_flow, other.get_json()["access_token"], OTHER)["aud"] == OTHER
+    both = api_flow.refresh(other.get_json()["refresh_token"])
+    assert resource_server_claims(api_flow, both.get_json()["access_token"], OTHER)["aud"] == [API, OTHER]
 
     response = client_credentials(api_flow, resource=API)
     assert response.status_code == 200, response.get_json()
@@ -122,7 +131,7 @@ def test_an_unregistered_resource_at_token_is_invalid_target_and_issues_nothing(
 
 @pytest.mark.token_format
 def test_a_resource_taken_off_the_client_is_not_refreshed(api_flow):
-    token = api_flow.tokens(resource=API)
+    token = api_flow.tokens(resource=[API, OTHER])
     api_flow.application.resources = [OTHER]
     db.session.commit()
     response = api_flow.refresh(token["refresh_token"])

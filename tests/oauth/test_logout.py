@@ -182,6 +182,34 @@ def test_a_hint_from_another_issuer_is_refused(rp):
     assert_refused(end_session(rp.client, id_token_hint=hint, post_logout_redirect_uri=LOGGED_OUT_URI), rp)
 
 
+@pytest.mark.parametrize("resource", [None, "https://api.example/"])
+def test_a_jwt_access_token_is_no_hint(app, rp, resource):
+    """A resource server holds the user's JWT access token, signed with the ID tokens' key:
+    it must not log the user out with it."""
+    app.config["ACCESS_TOKEN_FORMAT"] = "jwt"
+    rp.application.resources = [resource] if resource else []
+    db.session.commit()
+    access_token = rp.tokens(resource=resource)["access_token"]
+    assert jwt.decode(access_token, current_key()).header["typ"] == "at+jwt"
+    assert_refused(end_session(rp.client, id_token_hint=access_token, post_logout_redirect_uri=LOGGED_OUT_URI), rp)
+    assert_refused(end_session(rp.client, id_token_hint=access_token), rp)
+
+
+@pytest.mark.parametrize("change", [{"typ": "at+jwt"}, {"at_hash": None}, {"aud": "https://api.example/"},
+                                    {"aud": [CLIENT_ID, "nobody"]}, {"aud": []}])
+def test_a_signed_token_without_the_id_token_shape_is_no_hint(rp, change):
+    """Signed with our key, issued here, for this user and session: still refused when it
+    is not shaped as our ID tokens are."""
+    claims = {**jwt.decode(rp.id_token, current_key()).claims, **change}
+    header = {"alg": "RS256", "kid": current_key().kid, "typ": claims.pop("typ", "JWT")}
+    hint = jwt.encode(header, {k: v for k, v in claims.items() if v is not None}, current_key(), default_type=None)
+    assert_refused(end_session(rp.client, id_token_hint=hint), rp)
+    resigned = jwt.encode({"alg": "RS256", "kid": current_key().kid}, jwt.decode(rp.id_token, current_key()).claims,
+                          current_key())
+    assert end_session(rp.client, id_token_hint=resigned).status_code == 200  # the shape itself is accepted
+    assert not logged_in_as(rp.client)
+
+
 @pytest.mark.parametrize("hint", ["not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "tampered"])
 def test_a_malformed_or_tampered_hint_is_refused(rp, hint):
     if hint == "tampered":
