@@ -4,8 +4,8 @@ error pages (URL redaction shared by the app and gunicorn)."""
 
 import json
 import logging
+import os
 import re
-import uuid
 from datetime import datetime, timezone
 from urllib.parse import unquote, unquote_plus
 
@@ -81,7 +81,7 @@ class RequestIds:
 
     def __call__(self, environ, start_response):
         sent = environ.get("HTTP_X_REQUEST_ID", "") if self.trust_proxy else ""
-        request_id = sent if VALID_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        request_id = sent if VALID_REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
         environ[REQUEST_ID_KEY] = request_id
 
         def start_with_id(status, headers, exc_info=None):

@@ -43,6 +43,8 @@ def carries_credentials() -> bool:
         return True
     if request.query_string and ("access_token" in request.args or "accessTokenId" in request.args):
         return True
+    if "HTTP_COOKIE" not in request.environ:  # no session to look at (nor a Vary: Cookie to add)
+        return False
     # Flask-Login keeps the user's id under this key: no database read to know it.
     return "_user_id" in session and request.endpoint != "static"
 
@@ -82,12 +84,14 @@ def refuse_nul_bytes():
     path, the query, a form or JSON body, any header (a bearer token, X-Forwarded-For, which
     reaches the audit log), the decoded Basic credentials, the cookies. PostgreSQL cannot
     store a NUL in text and would answer with a DataError."""
+    environ = request.environ
     found = "\x00" in request.path or bool(NUL_ENCODED.search(request.query_string))
-    found = found or any("\x00" in name or "\x00" in value for name, value in request.headers.items())
+    # Every header, as the WSGI environ holds them (HTTP_*, CONTENT_TYPE, CONTENT_LENGTH).
+    found = found or any("\x00" in value for value in environ.values() if type(value) is str)
     if not found and (credentials := basic_credentials()) is not None:
         # Clients percent-encode both parts (RFC 6749 §2.3.1), so `%00` is a NUL there too.
         found = bool(NUL_ENCODED.search(credentials))
-    if not found and "HTTP_COOKIE" in request.environ:
+    if not found and "HTTP_COOKIE" in environ:
         found = any("\x00" in name or "\x00" in value for name, value in request.cookies.items(multi=True))
     if not found and request.method in ("POST", "PUT", "PATCH", "DELETE"):
         found = nul_in_body()
