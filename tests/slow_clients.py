@@ -1,5 +1,5 @@
 """Clients that trickle their requests, for the slow-client tests (tests/test_live.py and
-tests/deploy): half send a request head a byte at a time, half send a POST's head whole and
+tests/deploy): some send a request head a byte at a time, others a POST's head whole and
 then its body a byte at a time."""
 
 import socket
@@ -8,25 +8,32 @@ import time
 
 PAD = b"a" * 400  # long enough that no request ends while a test runs
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: " + PAD + b"\r\n\r\n"
-BODY = b"grant_type=client_credentials&client_id=slow&client_secret=" + PAD
-POST_HEAD = (b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-             b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n")
+
+
+def post(path: str, number: int) -> tuple[bytes, bytes]:
+    """A form POST's head and body: an unknown client's credentials, each a client of its own."""
+    body = f"grant_type=client_credentials&client_id=slow{number}&client_secret=".encode() + PAD
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode(), body
 
 
 class Tricklers:
-    """`count` connections to `address`, each sending one more byte every `interval` seconds
-    (in a thread) until stop(); `finish()` sends the rest of every request and reads the answers."""
+    """`heads` connections that trickle a GET's head and `bodies` that trickle the body of a
+    POST to `post_to`, each sending one more byte every `interval` seconds (in a thread)
+    until stop(); `finish()` sends the rest of every request and reads the answers."""
 
-    def __init__(self, address: tuple[str, int], count: int, interval: float = 0.2):
+    def __init__(self, address: tuple[str, int], heads: int, bodies: int, post_to: str, interval: float = 0.2):
         self.interval = interval
-        self.connections = []  # [socket, what is left to send]
-        for number in range(count):
+        self.connections = []  # [socket, what is left to send]: the heads' first, then the bodies'
+        for number in range(heads + bodies):
             sock = socket.create_connection(address, timeout=10)
-            if number % 2:
-                sock.sendall(POST_HEAD)
-                self.connections.append([sock, BODY])
-            else:
+            if number < heads:
                 self.connections.append([sock, HEAD])
+            else:
+                head, body = post(post_to, number)
+                sock.sendall(head)
+                self.connections.append([sock, body])
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.trickle, daemon=True)
         self.thread.start()

@@ -133,13 +133,13 @@ def server_address(server) -> tuple[str, int]:
 
 
 def test_slow_clients_do_not_stop_the_service(live_server_factory):
-    """As many clients as the server has threads (workers x threads) trickle their requests,
-    heads or bodies; normal requests still answer within a second. Each trickled request,
-    once complete, is answered too. (Before Tessera's worker, each held a thread while it
-    trickled, and normal requests waited whenever the kernel gave one worker more of them
-    than it had threads.)"""
+    """As many clients as the server has threads (workers x threads) trickle their request
+    heads, and as many others their bodies; normal requests still answer within a second.
+    Each trickled request, once complete, is answered too. (With gunicorn's own worker each
+    held a thread while it trickled, and normal requests waited whenever the kernel gave one
+    worker more of them than it had threads.)"""
     server = live_server_factory(workers=2, extra_env={"THREADS": "3"})
-    slow = Tricklers(server_address(server), count=2 * 3)
+    slow = Tricklers(server_address(server), heads=2 * 3, bodies=2 * 3, post_to="/token")
     try:
         time.sleep(0.5)  # every slow connection accepted and started
         probes = []
@@ -150,16 +150,17 @@ def test_slow_clients_do_not_stop_the_service(live_server_factory):
     finally:
         slow.close()
     assert [probe for probe in probes if probe[0] != 200 or probe[1] >= 1.0] == [], probes
-    # The GETs' answers, and the POSTs': their bodies were read (the client they name does not exist).
-    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 400 BAD REQUEST"] * 3
-    assert all(b'"invalid_client"' in answer for answer in answers[1::2]), answers
+    # The GETs' answers, and the POSTs': their bodies were read (the clients they name do not exist).
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == ([b"HTTP/1.1 200 OK"] * 6
+                                                                    + [b"HTTP/1.1 400 BAD REQUEST"] * 6), answers
+    assert all(b'"invalid_client"' in answer for answer in answers[6:]), answers
 
 
 def test_a_request_that_does_not_arrive_in_time_is_dropped(live_server_factory):
     """gunicorn's `timeout` (30 s; 3 here) bounds how long a request may take to arrive: then
     the connection is closed without an answer."""
     server = live_server_factory(workers=1, extra_env={"GUNICORN_CMD_ARGS": "--timeout 3"})
-    slow = Tricklers(server_address(server), count=2)
+    slow = Tricklers(server_address(server), heads=1, bodies=1, post_to="/token")
     try:
         time.sleep(5)
         assert slow.finish() == [b"", b""]
