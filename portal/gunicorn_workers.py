@@ -141,6 +141,7 @@ class ThreadWorker(JsonErrorAnswers, gthread.ThreadWorker):
         return self.read_until_closed(conn)
 
     def read_until_closed(self, conn):
+        """Drop what the client still sends; done when it closes, or after CLOSING_SECONDS."""
         try:
             if conn.sock.recv(REQUEST_WINDOW, socket.MSG_DONTWAIT) == b"":
                 return False  # the client closed: gunicorn closes at once
