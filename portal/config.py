@@ -56,9 +56,9 @@ def server_worker_class() -> str:
 
 
 def server_threads() -> int:
-    """Threads per worker: THREADS, else more than there are workers (so one worker keeps a
-    thread free when every slow client lands on it), at least 4. A sync worker has one:
-    gunicorn would run gthread for more, whatever WORKER_CLASS says."""
+    """Threads per worker: THREADS, else one more than there are workers, at least 4 (slow
+    clients hold none: portal.gunicorn_workers). A sync worker has one: gunicorn would run
+    gthread for more, whatever WORKER_CLASS says."""
     if server_worker_class() == "sync":
         if env_int("THREADS", 1, unit="") != 1:
             raise ConfigError("THREADS must be 1 (or unset) with WORKER_CLASS=sync")

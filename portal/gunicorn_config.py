@@ -1,8 +1,9 @@
 """gunicorn settings: `gunicorn -c python:portal.gunicorn_config wsgi:app` (see README: Deployment).
 
-Threaded workers: a client that trickles its request keeps one thread busy, not a whole
-worker, so as many slow clients as there are workers cannot stop the service. Behind nginx (deploy/)
-the proxy buffers whole requests first, so gunicorn never sees a slow client at all.
+Tessera's own gunicorn workers (portal.gunicorn_workers): the threaded one gives a connection
+a thread only once its request has arrived, so clients that trickle their requests hold no
+thread. Behind nginx (deploy/) the proxy buffers whole requests first, so gunicorn never sees
+a slow client at all.
 
 Every setting is checked here, in the master, before it binds or starts a worker: a bad one
 stops the server with one line naming it (README: Operations).
@@ -35,7 +36,7 @@ created_metrics_folder = prepare_metrics_folder()
 MASTER_PID = os.getpid()
 
 from portal.config import ConfigError, log_format, server_threads, server_worker_class, server_workers  # noqa: E402
-from portal.logging import ACCESS_LOG_FORMAT, use_json_error_pages  # noqa: E402
+from portal.logging import ACCESS_LOG_FORMAT  # noqa: E402
 
 
 @atexit.register
@@ -45,6 +46,9 @@ def remove_metrics_folder() -> None:
         shutil.rmtree(created_metrics_folder, ignore_errors=True)
 
 
+WORKER_CLASS_PATHS = {"gthread": "portal.gunicorn_workers.ThreadWorker", "sync": "portal.gunicorn_workers.SyncWorker"}
+
+
 def stop(error: ConfigError):
     raise SystemExit(f"Tessera cannot start: {error}") from None
 
@@ -52,11 +56,11 @@ def stop(error: ConfigError):
 try:
     workers = server_workers()
     # Threads (portal.connections keeps a connection per thread): gevent or eventlet would
-    # share one thread's connection between greenlets, so only gthread or sync.
-    worker_class = server_worker_class()
-    # More threads than workers: the kernel may hand every slow client to one worker, and that
-    # worker must still have a thread free. sync: one.
-    threads = server_threads()
+    # share one thread's connection between greenlets, so only gthread or sync, as Tessera's
+    # subclasses (they answer gunicorn's own errors in JSON; the threaded one reads requests
+    # in its event loop).
+    worker_class = WORKER_CLASS_PATHS[server_worker_class()]
+    threads = server_threads()  # sync: one
     log_format()  # read by the logger (portal.logging.RedactingLogger) before any hook runs
 except ConfigError as error:
     stop(error)
@@ -70,6 +74,9 @@ def on_starting(server):
     from portal.extensions import db
 
     try:
+        if server.cfg.worker_class_str not in WORKER_CLASS_PATHS.values():
+            raise ConfigError(f"the worker class is set by WORKER_CLASS (gthread or sync), not by gunicorn's "
+                              f"--worker-class ({server.cfg.worker_class_str!r})")
         app = create_app(migrations=False)
     except ConfigError as error:
         if server.pidfile is not None:  # written just before this hook
@@ -79,8 +86,6 @@ def on_starting(server):
         for engine in db.engines.values():
             engine.dispose()
 
-
-use_json_error_pages()  # gunicorn's own 400/414/431 answers in Tessera's JSON error shape
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 timeout = 30

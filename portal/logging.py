@@ -1,6 +1,6 @@
 """Log lines: request ids, the text and JSON formats (LOG_FORMAT) of the application's lines
-and gunicorn's, and keeping bearer tokens out of every one of them and out of gunicorn's own
-error pages (URL redaction shared by the app and gunicorn)."""
+and gunicorn's, and keeping bearer tokens out of every one of them (URL redaction shared by the
+app and gunicorn)."""
 
 import json
 import logging
@@ -11,7 +11,6 @@ from urllib.parse import unquote, unquote_plus
 
 from flask import has_request_context, request
 from flask.logging import default_handler, wsgi_errors_stream
-from gunicorn import util
 from gunicorn.glogging import Logger
 
 from portal.config import log_format
@@ -154,15 +153,16 @@ def configure_app_logging(app) -> None:
 
 class RedactingLogger(Logger):
     """Gunicorn's logger, with token values removed from every access-log line and from
-    its error log (an invalid request line is quoted there whole); in JSON with LOG_FORMAT=json."""
+    its error log (an invalid request line is quoted there whole); in JSON with LOG_FORMAT=json.
+    `logger_class` takes a class that "quacks like" gunicorn's Logger: this one overrides only
+    its public methods (setup, access, atoms, the level methods) and reads its public attributes."""
 
     def setup(self, cfg):
         super().setup(cfg)
         self.json = log_format() == "json"
         if self.json:
             for handler in self.error_log.handlers + self.access_log.handlers:
-                if getattr(handler, "_gunicorn", False):
-                    handler.setFormatter(JsonFormatter())
+                handler.setFormatter(JsonFormatter())
 
     def access(self, resp, req, environ, request_time):
         if not self.json:
@@ -202,22 +202,3 @@ class RedactingLogger(Logger):
 
     def exception(self, msg, *args, **kwargs):
         super().exception(redact(str(msg)), *redacted(args), **kwargs)
-
-
-# gunicorn answers requests it cannot parse itself (400, 414, 431), before the application
-# sees them, with an HTML page quoting the request line: Tessera's JSON error shape instead.
-GUNICORN_ERROR_CODES = {414: "uri_too_long", 431: "request_header_fields_too_large"}
-
-
-def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-    body = json.dumps({"error": GUNICORN_ERROR_CODES.get(status_int, "invalid_request"),
-                       "message": f"{reason}: {redact(mesg)}" if mesg else reason})
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
-    util.write_nonblock(sock, (head + body).encode("latin-1"))
-
-
-def use_json_error_pages() -> None:
-    """Make gunicorn's own error answers JSON (called by portal.gunicorn_config; the test of
-    over-long requests in tests/test_live.py guards this against a gunicorn upgrade)."""
-    util.write_error = write_json_error

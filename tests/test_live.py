@@ -1,16 +1,20 @@
 """End to end against a real gunicorn: `make run`, `portal init`, the access log."""
 
 import http.client
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from tests.conftest import ROOT, csrf_token_from, free_port
+from tests.slow_clients import Tricklers, timed_get
 
 
 def login_session(server, username="admin", password=None) -> requests.Session:
@@ -124,55 +128,111 @@ def test_wrong_password_in_the_browser_gets_the_generic_message(live_server, pag
     page.get_by_text("Invalid username or password.").wait_for()
 
 
+def server_address(server) -> tuple[str, int]:
+    return urlsplit(server.url).hostname, urlsplit(server.url).port
+
+
 def test_slow_clients_do_not_stop_the_service(live_server_factory):
-    """As many clients as workers trickle header lines; a normal request still answers at
-    once (sync workers were each held until gunicorn's 30 s timeout)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    server = live_server_factory(workers=2)
-    address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
-    slow = [socket.create_connection(address, timeout=5) for _ in range(2)]
+    """As many clients as the server has threads (workers x threads) trickle their request
+    heads, and as many others their bodies; normal requests still answer within a second.
+    Each trickled request, once complete, is answered too. (With gunicorn's own worker each
+    held a thread while it trickled, and normal requests waited whenever the kernel gave one
+    worker more of them than it had threads.)"""
+    server = live_server_factory(workers=2, extra_env={"THREADS": "3"})
+    slow = Tricklers(server_address(server), heads=2 * 3, bodies=2 * 3, post_to="/token")
     try:
-        for sock in slow:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline:
-            for sock in slow:
-                sock.sendall(b"X-Trickle: 1\r\n")  # never ends its head
-            started = time.monotonic()
-            response = requests.get(server.url + "/healthz", timeout=5)
-            assert response.status_code == 200 and time.monotonic() - started < 1.0
-            time.sleep(1)
+        time.sleep(0.5)  # every slow connection accepted and started
+        probes = []
+        for _ in range(15):
+            probes.append(timed_get(server.url))
+            time.sleep(0.2)
+        answers = slow.finish()
     finally:
-        for sock in slow:
+        slow.close()
+    assert [probe for probe in probes if probe[0] != 200 or probe[1] >= 1.0] == [], probes
+    # The GETs' answers, and the POSTs': their bodies were read (the clients they name do not exist).
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == ([b"HTTP/1.1 200 OK"] * 6
+                                                                    + [b"HTTP/1.1 400 BAD REQUEST"] * 6), answers
+    assert all(b'"invalid_client"' in answer for answer in answers[6:]), answers
+
+
+def test_a_request_that_does_not_arrive_in_time_is_dropped(live_server_factory):
+    """gunicorn's `timeout` (30 s; 3 here) bounds how long a request may take to arrive: then
+    the connection is closed without an answer."""
+    server = live_server_factory(workers=1, extra_env={"GUNICORN_CMD_ARGS": "--timeout 3"})
+    slow = Tricklers(server_address(server), heads=1, bodies=1, post_to="/token")
+    try:
+        time.sleep(5)
+        assert slow.finish() == [b"", b""]
+    finally:
+        slow.close()
+
+
+def test_clients_that_keep_their_connection_open_after_the_answer_stall_nothing(live_server_factory):
+    """Clients that read an answer that ends the connection and never close their side. gunicorn
+    27 waits up to 2 s for each to close, in the worker's event loop (10 such clients stalled
+    one worker for 20 s): Tessera's worker waits in the event loop's poller instead."""
+    server = live_server_factory(workers=1)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    lingering = []
+    try:
+        for _ in range(10):
+            sock = socket.create_connection(server_address(server), timeout=5)
+            sock.sendall(request)
+            lingering.append(sock)
+        probes = [timed_get(server.url) for _ in range(5)]
+        answers = [b"".join(iter(lambda sock=sock: sock.recv(65536), b"")) for sock in lingering]
+    finally:
+        for sock in lingering:
             sock.close()
+    assert [probe for probe in probes if probe[0] != 200 or probe[1] >= 1.0] == [], probes
+    assert all(answer.startswith(b"HTTP/1.1 200 OK") for answer in answers), answers
 
 
-def raw_request(server, request_head: bytes) -> tuple[int, dict]:
-    """Send bytes as they are; return the status and the JSON body of the answer."""
-    import json
-    import socket
-    from urllib.parse import urlsplit
+def test_pipelined_and_kept_alive_requests_are_answered(live_server):
+    """Requests that arrive together (a client that pipelines) or one after the other on one
+    connection: each is answered, none waits for bytes that gunicorn has already read."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(server_address(live_server), timeout=5) as sock:
+        sock.sendall(request * 2 + request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 OK") == 3, answer
+    with requests.Session() as session:
+        assert [session.get(live_server.url + "/healthz", timeout=5).status_code for _ in range(3)] == [200] * 3
 
-    address = (urlsplit(server.url).hostname, urlsplit(server.url).port)
-    with socket.create_connection(address, timeout=10) as sock:
+
+def raw_request(server, request_head: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes as they are; return the status, the JSON body and the whole answer."""
+    with socket.create_connection(server_address(server), timeout=10) as sock:
         sock.sendall(request_head)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert b"Content-Type: application/json" in head, head
-    return int(head.split()[1]), json.loads(body)
+    assert b"Content-Type: application/json" in head and f"Content-Length: {len(body)}".encode() in head, answer
+    return int(head.split()[1]), json.loads(body), answer
 
 
-def test_requests_gunicorn_refuses_itself_get_json_errors_and_no_secret_in_the_log(live_server):
+@pytest.mark.parametrize("worker_class", ["gthread", "sync"])
+def test_requests_gunicorn_refuses_itself_get_json_errors_and_no_secret_in_the_log(live_server, live_server_factory,
+                                                                                     worker_class):
+    """gunicorn answers these before the application sees them; Tessera's workers answer in
+    JSON, quoting nothing of the request (gunicorn's HTML page quotes the refused line). This
+    also guards the workers' use of gunicorn's Worker.handle_error against a gunicorn upgrade."""
+    server = live_server if worker_class == "gthread" else live_server_factory(workers=1,
+                                                                                extra_env={"WORKER_CLASS": "sync"})
     secret = "tsr_GUNI" + os.urandom(8).hex()
-    status, body = raw_request(live_server, b"GET /healthz?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status == 414 and body["error"] == "uri_too_long" and body["message"]
-    status, body = raw_request(live_server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
-    assert status in (400, 431) and body["error"] in ("invalid_request", "request_header_fields_too_large")
-    status, body = raw_request(live_server, f"GET /userinfo?access_token={secret} HTTP/9.9z\r\n\r\n".encode())
-    assert status == 400 and body["error"] == "invalid_request" and secret not in body["message"]
+    status, body, _ = raw_request(server, b"GET /healthz?x=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (status, body) == (414, {"error": "uri_too_long", "message": "URI Too Long"})
+    status, body, _ = raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+    assert (status, body) == (431, {"error": "request_header_fields_too_large",
+                                    "message": "Request Header Fields Too Large"})
+    for refused in (f"GET /userinfo?access_token={secret} HTTP/9.9z\r\n\r\n",
+                    f"GET /userinfo HTTP/1.1\r\nHost: x\r\nBearer {secret}\r\n\r\n"):
+        status, body, answer = raw_request(server, refused.encode())
+        assert (status, body) == (400, {"error": "invalid_request", "message": "Bad Request"})
+        assert secret.encode() not in answer
     time.sleep(0.5)
-    assert secret not in live_server.log()
+    assert "Invalid HTTP Version" in server.log() and f"access_token={secret}" not in server.log()

@@ -474,7 +474,8 @@ def test_json_logs_parse_carry_request_ids_and_no_token(live_server_factory):
     assert SECRET not in log
     lines = [json.loads(line) for line in log.splitlines()]  # every line: the access, error and application logs
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
-    assert any(line["logger"] == "gunicorn.error" and line["message"] == "Using worker: sync" for line in lines)
+    using_sync = "Using worker: portal.gunicorn_workers.SyncWorker"
+    assert any(line["logger"] == "gunicorn.error" and line["message"] == using_sync for line in lines)
     access = next(line for line in lines if line.get("request_id") == request_id and line["logger"] == "gunicorn.access")
     assert access["method"] == "GET" and access["path"] == "/healthz?access_token=[REDACTED]"
     assert access["status"] == 200 and access["bytes"] > 0 and access["duration_ms"] >= 0
@@ -487,7 +488,7 @@ def test_json_logs_parse_carry_request_ids_and_no_token(live_server_factory):
 
 def test_worker_class_sync_is_honoured(live_server_factory):
     server = live_server_factory(workers=1, extra_env={"WORKER_CLASS": "sync"})
-    assert "Using worker: sync" in server.log()
+    assert "Using worker: portal.gunicorn_workers.SyncWorker" in server.log()
 
 
 # --- settings checked before serving -------------------------------------------------------

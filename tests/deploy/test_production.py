@@ -29,6 +29,7 @@ from requests_oauthlib import OAuth2Session
 
 from tests.conftest import csrf_token_from, free_port
 from tests.deploy.conftest import DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
+from tests.slow_clients import Tricklers, timed_get
 
 pytestmark = pytest.mark.deploy
 
@@ -326,45 +327,45 @@ def test_login_throttle_allows_exactly_five_failures_across_workers(deployment):
 
 # --- d) slow clients ---------------------------------------------------------------------
 
-def timed_get(url: str, verify) -> tuple[int | str, float]:
-    started = time.monotonic()
-    try:
-        status = requests.get(url + "/healthz", verify=verify, timeout=1.5).status_code
-    except requests.RequestException as error:
-        status = type(error).__name__
-    return status, round(time.monotonic() - started, 2)
+# The bundled default for WEB_CONCURRENCY workers (portal.config.server_threads).
+THREADS = WORKERS + 1
 
 
 def test_slow_clients_do_not_block_normal_requests(deployment):
-    """As many slow clients as workers, straight to gunicorn (its bundled settings, no
-    proxy), each sending a header line every 2 s; meanwhile normal requests, straight to
-    gunicorn and through nginx, must answer within a second. Three rounds of new slow
+    """As many slow clients as gunicorn has threads (workers x threads), straight to gunicorn
+    (its bundled settings, no proxy), trickling request heads a byte every 0.2 s, as many
+    trickling POST bodies (to /healthz: no client authentication, whose failures would be
+    throttled); and clients that never close a connection after its answer, ten a second.
+    Meanwhile normal requests, straight to gunicorn and through nginx, must answer within a
+    second; and each trickled request, once complete, is answered. Two rounds of new slow
     connections, since which worker accepts which connection is up to the kernel."""
     port = int(deployment.gunicorn_url.rsplit(":", 1)[1])
-    probes = []
-    for attempt in range(3):
-        slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(WORKERS)]
-        try:
-            for sock in slow:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            time.sleep(0.3)  # let gunicorn take them all before we probe
-            end, next_line = time.monotonic() + 3.5, time.monotonic() + 2
-            while time.monotonic() < end:
-                if time.monotonic() >= next_line:
-                    for sock in slow:
-                        try:
-                            sock.sendall(f"X-Slow: {attempt}\r\n".encode())
-                        except OSError:  # the server gave up on it: allowed
-                            pass
-                    next_line += 2
-                probes.append((attempt, "gunicorn", *timed_get(deployment.gunicorn_url, True)))
-                probes.append((attempt, "nginx", *timed_get(deployment.url, str(deployment.cert))))
-                time.sleep(0.2)
-        finally:
-            for sock in slow:
-                sock.close()
+    lingering_request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    probes, answers, lingering = [], [], []
+    try:
+        for attempt in range(2):
+            slow = Tricklers(("127.0.0.1", port), heads=WORKERS * THREADS, bodies=WORKERS * THREADS, post_to="/healthz")
+            try:
+                time.sleep(0.3)  # let gunicorn take them all before we probe
+                end = time.monotonic() + 3.5
+                while time.monotonic() < end:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    sock.sendall(lingering_request)
+                    lingering.append(sock)
+                    probes.append((attempt, "gunicorn", *timed_get(deployment.gunicorn_url)))
+                    probes.append((attempt, "nginx", *timed_get(deployment.url, str(deployment.cert))))
+                    time.sleep(0.1)
+                answers += slow.finish()
+            finally:
+                slow.close()
+    finally:
+        for sock in lingering:
+            sock.close()
     bad = [probe for probe in probes if probe[2] != 200 or probe[3] >= 1.0]
-    assert not bad, f"{len(bad)} of {len(probes)} probes slow or failed while {WORKERS} clients trickled: {bad}"
+    assert not bad, f"{len(bad)} of {len(probes)} probes slow or failed with slow clients: {bad}"
+    statuses = [answer.split(b"\r\n", 1)[0] for answer in answers]
+    answered = [b"HTTP/1.1 200 OK"] * WORKERS * THREADS + [b"HTTP/1.1 405 METHOD NOT ALLOWED"] * WORKERS * THREADS
+    assert statuses == answered * 2, statuses
 
 
 # --- the purge timer's command ------------------------------------------------------------
