@@ -79,13 +79,19 @@ def whole_answer(sock: socket.socket) -> bytes:
     return answer
 
 
+# A probe that waits this long is blocked: a trickler would hold its thread for ten seconds
+# or more. A free thread answers well within it even on a busy two-core CI machine.
+PATIENCE = 4.0
+
+
 def timed_get(url: str, verify=True) -> tuple[int | str, float]:
-    """A normal request's status (or the error's name) and how long its answer took."""
+    """A normal request's status (or the error's name, "ReadTimeout" once it waited
+    PATIENCE seconds) and how long its answer took."""
     import requests
 
     started = time.monotonic()
     try:
-        status = requests.get(url + "/healthz", verify=verify, timeout=1.5).status_code
+        status = requests.get(url + "/healthz", verify=verify, timeout=PATIENCE).status_code
     except requests.RequestException as error:
         status = type(error).__name__
     return status, round(time.monotonic() - started, 2)

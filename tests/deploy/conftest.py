@@ -126,18 +126,20 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     process.wait(timeout=10)
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, *, verify=True, seconds: float = 90) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, *, verify=True, seconds: float = 90,
+                  path: str = "/readyz") -> None:
+    """Wait for `path` to answer 200 (releases before 0.3.0 have no /readyz: they pass /healthz)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{process.args[0]} exited with {process.returncode}:\n{tail(log)}")
         try:
-            if requests.get(url + "/readyz", timeout=5, verify=verify).status_code == 200:
+            if requests.get(url + path, timeout=5, verify=verify).status_code == 200:
                 return
         except requests.RequestException:  # still starting
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{url}/readyz did not answer 200 within {seconds} s:\n{tail(log)}")
+    raise AssertionError(f"{url}{path} did not answer 200 within {seconds} s:\n{tail(log)}")
 
 
 class Postgres:
