@@ -3,7 +3,7 @@ count on every run, whatever else the machine is doing, so two versions of the c
 be compared on a noisy machine where requests/s cannot.
 
     python -m bench.instructions [--scenarios ceiling,api,introspect,userinfo,token]
-                                 [--format opaque|jwt] [--requests 200]
+                                 [--format opaque|jwt] [--requests 200] [--revision v0.1.0]
 
 Each scenario runs in its own process under callgrind (Debian's valgrind; about 40 s
 each): a database prepared as `python -m bench` does, 100 warm-up requests through the
@@ -11,6 +11,10 @@ WSGI app, then N measured ones. Only the measured loop is counted: it runs insid
 `map()` call, and callgrind collects only inside CPython's `map_next`. The ratio column
 is the ceiling's count over the scenario's, in the spirit of the benchmark's ratios (it
 leaves out gunicorn's and the load generator's share, which both sides pay).
+
+`--revision` counts an earlier release instead (bench/releases.py: its code on PYTHONPATH,
+run by this environment's libraries), to see where two versions differ; the verdict on
+speed stays `python -m bench --baseline`, through real gunicorn.
 """
 
 import argparse
@@ -37,7 +41,8 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
     from bench.load import RequestSpec
 
     with tempfile.TemporaryDirectory(prefix="tessera-instructions-") as workdir:
-        prepared = harness.prepare(None, Path(workdir), [token_format])
+        runtime = harness.Runtime(pythonpath=os.environ.get("PYTHONPATH") or None)
+        prepared = harness.prepare(None, Path(workdir), [token_format], runtime=runtime)
         os.environ.update(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
         if scenario == "ceiling":
             from bench.ceiling import app
@@ -67,13 +72,16 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
         list(map(send, range(count)))  # the only code callgrind counts (--toggle-collect=map_next)
 
 
-def count(scenario: str, token_format: str, requests: int, outdir: Path) -> int:
+def count(scenario: str, token_format: str, requests: int, outdir: Path, source: Path | None = None) -> int:
     out = outdir / f"callgrind.{scenario}.out"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if source is not None:  # an earlier release's code, before the checkout's (bench stays importable)
+        env["PYTHONPATH"] = f"{source}:{harness.ROOT}"
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=map_next",
          f"--callgrind-out-file={out}", sys.executable, "-m", "bench.instructions", "--child", scenario,
          "--format", token_format, "--requests", str(requests)],
-        cwd=harness.ROOT, capture_output=True, text=True)
+        cwd=harness.ROOT, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{scenario}: {result.stderr[-2000:]}")
     totals = re.search(r"^(?:totals|summary): (\d+)", out.read_text(), re.MULTILINE)
@@ -88,6 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scenarios", default=",".join(HOT), help="comma-separated, from: " + ", ".join(HOT))
     parser.add_argument("--format", choices=["opaque", "jwt"], default="opaque")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--revision", help="count this earlier release (a tag or commit) instead of the tree")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -99,11 +108,18 @@ def main(argv=None) -> int:
     unknown = set(scenarios) - set(HOT)
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    source = None
+    if args.revision:
+        from bench import releases
+
+        release = releases.install(args.revision)
+        source = release.source or release.venv.parent / "src"
     with tempfile.TemporaryDirectory(prefix="tessera-callgrind-") as outdir, \
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        counts = dict(zip(scenarios, pool.map(lambda s: count(s, args.format, args.requests, Path(outdir)),
+        counts = dict(zip(scenarios, pool.map(lambda s: count(s, args.format, args.requests, Path(outdir), source),
                                               scenarios)))
-    print(f"instructions per request ({args.format}, {args.requests} requests each, callgrind)")
+    print(f"instructions per request ({args.revision or 'working tree'}, {args.format}, {args.requests} requests "
+          "each, callgrind)")
     for scenario, instructions in counts.items():
         print(f"  {scenario:<11} {instructions:>12,}   ratio {counts['ceiling'] / instructions:.2f}")
     return 0
