@@ -1,4 +1,4 @@
-"""`python -m bench` (= `make bench`): see README: Benchmark."""
+"""`python -m bench` (= `make bench`): see docs/benchmark.md."""
 
 import argparse
 import sys

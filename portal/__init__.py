@@ -68,7 +68,7 @@ def hook_owner(hook):
 
 def confine_login_hooks(app: Flask, blueprint: str) -> None:
     """Flask-Login hooks into every request, but Tessera's only remember-cookie changes are
-    on the login and logout views: its hooks run for that blueprint alone (README: Benchmark)."""
+    on the login and logout views: its hooks run for that blueprint alone (docs/benchmark.md)."""
     for registry in (app.after_request_funcs, app.teardown_request_funcs):
         hooks = registry[None]
         confined = [hook for hook in hooks if hook_owner(hook) is login_manager]

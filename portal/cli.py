@@ -392,7 +392,7 @@ version_option = click.Option(["--version"], is_flag=True, expose_value=False, i
 
 # load_dotenv=False: settings come from the environment, or from a file named with
 # -e/--env-file; never from a .env or .flaskenv that Flask would look for in the current
-# directory and every folder above it (README: Command line).
+# directory and every folder above it (docs/command-line.md).
 portal_group = FlaskGroup(name="portal", create_app=create_cli_app, add_version_option=False, load_dotenv=False,
                           params=[version_option],
                           help="Tessera's command line (the same commands as `flask --app wsgi`).")

@@ -1,4 +1,4 @@
-"""Settings read from the environment, with safe defaults (see README: Configuration)."""
+"""Settings read from the environment, with safe defaults (see docs/configuration.md)."""
 
 import os
 import secrets

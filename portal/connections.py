@@ -1,6 +1,6 @@
 """The hot connection: one Core connection per request for the reads that run on every
-API call, /userinfo, introspection and client authentication (README: Benchmark, "where
-the time goes"), kept by the worker thread between requests.
+API call, /userinfo, introspection and client authentication (docs/benchmark.md, "Profiling
+a hot path"), kept by the worker thread between requests.
 
 Each worker thread holds at most two connections (this one, and db.session's while a
 request writes through the ORM), so the pool is sized from the thread count

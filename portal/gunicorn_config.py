@@ -1,4 +1,4 @@
-"""gunicorn settings: `gunicorn -c python:portal.gunicorn_config wsgi:app` (see README: Deployment).
+"""gunicorn settings: `gunicorn -c python:portal.gunicorn_config wsgi:app` (see docs/deployment.md).
 
 Tessera's own gunicorn workers (portal.gunicorn_workers): the threaded one gives a connection
 a thread only once its request has arrived, so clients that trickle their requests hold no
@@ -6,7 +6,7 @@ thread. Behind nginx (deploy/) the proxy buffers whole requests first, so gunico
 a slow client at all.
 
 Every setting is checked here, in the master, before it binds or starts a worker: a bad one
-stops the server with one line naming it (README: Operations).
+stops the server with one line naming it (docs/operations.md: A bad setting).
 """
 
 import atexit

@@ -11,7 +11,7 @@ WORKER_CLASS: gunicorn's own gthread and sync workers, with two changes.
   error shape, instead of gunicorn's HTML page that quotes the refused line.
 
 Both rest on gunicorn 27 details that no setting offers; tests/test_live.py checks them
-against the installed gunicorn (README: Deployment).
+against the installed gunicorn (docs/deployment.md).
 """
 
 import json

@@ -121,7 +121,7 @@ def migrate_database() -> list[str]:
     if copy is not None:
         return [f"Migrated the database from {revision} to {latest} ({steps}); backup: {copy.path}"]
     return [f"Migrated the database from {revision} to {latest} ({steps})",
-            "Back up before each upgrade: portal backup FILE (runs pg_dump; README: Backups)."]
+            "Back up before each upgrade: portal backup FILE (runs pg_dump; docs/backups.md)."]
 
 
 @click.command("backup")

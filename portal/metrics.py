@@ -1,4 +1,4 @@
-"""Prometheus metrics (`/metrics`, README: Operations), for every gunicorn worker at once.
+"""Prometheus metrics (`/metrics`, docs/operations.md), for every gunicorn worker at once.
 
 Under gunicorn the bundled settings (portal.gunicorn_config) set PROMETHEUS_MULTIPROC_DIR
 before anything imports prometheus_client: each worker then writes its counts to its own

@@ -1,4 +1,4 @@
-"""What an operator's tools call (README: Operations): liveness, readiness, metrics."""
+"""What an operator's tools call (docs/operations.md): liveness, readiness, metrics."""
 
 from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError

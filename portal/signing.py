@@ -230,5 +230,5 @@ def request_host_url() -> str:
 
 @lru_cache(maxsize=32)  # bounded: the Host header is the client's to choose
 def _host_url(scheme: str, host: str) -> str:
-    """`request.host_url`, computed once per host (its IRI conversion is costly; README: Benchmark)."""
+    """`request.host_url`, computed once per host (its IRI conversion is costly; docs/benchmark.md)."""
     return get_current_url(scheme, host).rstrip("/")

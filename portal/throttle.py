@@ -4,7 +4,7 @@ the OAuth endpoints (portal.oauth.server) and bearer tokens (portal.tokens.beare
 
 The counters are fixed windows of the `limits` library in one store, RATELIMIT_STORAGE_URI:
 `database://` (the application database, portal.ratelimit; the default), `redis://...`, or
-`memory://` (one process only). Two rules (README: Throttling):
+`memory://` (one process only). Two rules (docs/operations.md: Throttling):
 
 - A password can be guessed: an attempt is counted before the password is checked, with one
   atomic increment per counter; once a counter is over its limit the attempt is refused

@@ -170,7 +170,7 @@ def attempt(client, password="correct horse battery", address=STRANGER, username
 
 
 class TestThrottling:
-    """README: Throttling. The account's lockout (3 here) binds strangers; a browser holding
+    """docs/operations.md: Throttling. The account's lockout (3 here) binds strangers; a browser holding
     the account's device cookie counts in its own bucket (2 here) instead."""
 
     @pytest.fixture

@@ -83,7 +83,7 @@ def proxied_app(tmp_path, monkeypatch):
 
 
 def test_behind_a_tls_proxy_the_forwarded_scheme_counts(proxied_app):
-    """The README's proxy setup: TRUSTED_PROXIES=1 and X-Forwarded-Proto: https from nginx."""
+    """docs/deployment.md's proxy setup: TRUSTED_PROXIES=1 and X-Forwarded-Proto: https from nginx."""
     client = proxied_app.test_client()
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tessera.example"}
     response = login(client, {**forwarded, "Origin": HTTPS}, base_url="http://127.0.0.1:8000")

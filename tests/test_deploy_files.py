@@ -1,5 +1,5 @@
-"""deploy/'s systemd units and env file example, held to README: Deployment and
-Configuration so that they cannot drift apart, and checked by `systemd-analyze verify`."""
+"""deploy/'s systemd units and env file example, held to docs/deployment.md and
+docs/configuration.md so that they cannot drift apart, and checked by `systemd-analyze verify`."""
 
 import os
 import re
@@ -15,6 +15,7 @@ from tests.deploy.conftest import WITH_ENV_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
+DOCS = ROOT / "docs"
 UNITS = ("tessera.service", "tessera-purge.service", "tessera-purge.timer")
 HARDENING = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp")
 # An assignment in the env file, or one commented out to show the default.
@@ -48,11 +49,9 @@ def one(unit: dict, section: str, key: str) -> str:
     return values[0]
 
 
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+def doc(name: str) -> str:
+    """A page of docs/, e.g. doc("deployment.md")."""
+    return (DOCS / name).read_text()
 
 
 def example_lines() -> dict[str, str]:
@@ -108,14 +107,14 @@ def test_the_purge_runs_as_the_service_does_once_a_day(units):
     assert one(timer, "Install", "WantedBy") == "timers.target"
 
 
-def test_readme_installs_what_the_units_expect(units):
+def test_the_deployment_doc_installs_what_the_units_expect(units):
     service = units["tessera.service"]
     user = one(service, "Service", "User")
     venv_bin = os.path.dirname(one(service, "Service", "ExecStart").split()[0])
     env_file = one(service, "Service", "EnvironmentFile")
     state = one(service, "Service", "WorkingDirectory")
-    deployment = readme_section("Deployment")
-    # What the deployment test runs a command with is README's way, word for word.
+    deployment = doc("deployment.md")
+    # What the deployment test runs a command with is docs/deployment.md's way, word for word.
     run_with_settings = WITH_ENV_FILE.replace('"$0"', env_file).removesuffix(' "$@"')
     for line in (
         f"useradd --system --user-group --home-dir {state} --shell /usr/sbin/nologin {user}",
@@ -129,20 +128,20 @@ def test_readme_installs_what_the_units_expect(units):
         f"`{one(service, 'Service', 'ExecStart')}`",
         f'print("SECRET_KEY=" + secrets.token_hex(32))\' >> {env_file}',
     ):
-        assert line in deployment, f"README: Deployment no longer has {line!r}: deploy/ and README must agree"
+        assert line in deployment, f"docs/deployment.md no longer has {line!r}: deploy/ and the doc must agree"
     assert f"print(\"SECRET_KEY=\" + secrets.token_hex(32))' >> {env_file}" in \
         (DEPLOY / "tessera.env.example").read_text()
 
 
-def test_the_env_example_lists_every_setting_of_the_readme():
+def test_the_env_example_lists_every_setting_of_the_configuration_doc():
     documented = set()
-    for row in re.findall(r"^\| (.+?) \|", readme_section("Configuration"), re.M):
+    for row in re.findall(r"^\| (.+?) \|", doc("configuration.md"), re.M):
         documented |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row))
     assert len(documented) > 20, documented
     listed = set(example_lines())
-    # SECRET_KEY is appended by a command the example and README show (test above).
+    # SECRET_KEY is appended by a command the example and docs/deployment.md show (test above).
     assert documented - listed == {"SECRET_KEY"}, "add them to deploy/tessera.env.example"
-    assert listed <= documented, "document them in README: Configuration"
+    assert listed <= documented, "document them in docs/configuration.md"
 
 
 def test_the_env_example_is_valid_sh_once_every_line_is_uncommented(tmp_path):

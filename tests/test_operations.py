@@ -1,4 +1,4 @@
-"""What an operator runs Tessera with (README: Operations): liveness and readiness probes,
+"""What an operator runs Tessera with (docs/operations.md): liveness and readiness probes,
 Prometheus metrics for every gunicorn worker, the address rule of the allow lists, request
 ids, the text and JSON log formats, and settings checked before serving.
 

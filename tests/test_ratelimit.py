@@ -1,4 +1,4 @@
-"""The throttle's store (portal.ratelimit), and every rule of README: Throttling held against
+"""The throttle's store (portal.ratelimit), and every rule of docs/operations.md: Throttling held against
 four gunicorn workers sharing it, on SQLite and PostgreSQL (issue: 18 tries instead of 5 with
 per-worker memory counters; issue 22 points 1, 5, 6, 15)."""
 
@@ -102,7 +102,7 @@ def test_a_correct_attempt_taken_back_after_its_window_ended_leaves_nothing(app,
         assert [store.get(key) for key in keys] == [0, 0]
 
 
-# --- four gunicorn workers, one store: each sentence of README: Throttling -----------------
+# --- four gunicorn workers, one store: each sentence of docs/operations.md: Throttling -----
 
 PASSWORD = "correct horse battery"
 SECRET_KEY = secrets.token_hex(32)

@@ -2,7 +2,7 @@
 /userinfo, GeoNode, Crafter) cannot be guessed online: they are checked first, a right one
 passes whatever others failed and without a statement on the counters, and a failure counts
 against the address (and a confidential client's id at that address), answered 429 with
-Retry-After once over the limit (README: Throttling)."""
+Retry-After once over the limit (docs/operations.md: Throttling)."""
 
 import base64
 import hashlib

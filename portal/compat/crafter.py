@@ -1,4 +1,4 @@
-"""Crafter Profile's v1 access-token API, for Crafter's clients (README: Crafter clients).
+"""Crafter Profile's v1 access-token API, for Crafter's clients (docs/geonode-crafter.md: Crafter clients).
 
 The caller's token comes as `accessTokenId` (the bearer door, portal.tokens.bearer); the
 answers and errors are Crafter's JSON (`{"errorCode", "message"}`); the rules are the

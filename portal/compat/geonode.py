@@ -1,5 +1,5 @@
 """GeoNode's endpoints, for GeoServer's GeoNode OAuth2 module and its GeoNode REST role
-service, in GeoNode's request and response shapes (README: GeoNode and GeoServer).
+service, in GeoNode's request and response shapes (docs/geonode-crafter.md: GeoNode and GeoServer).
 
 - `/o/authorize`, `/o/token`: Tessera's own endpoints under django-oauth-toolkit's paths.
 - `/api/o/v4/tokeninfo`: GeoServer checks a token (form field `token`; it also sends its

@@ -165,7 +165,7 @@ class TesseraIssuerParameter(IssuerParameter):
 
 class TesseraOAuth2Request(FlaskOAuth2Request):
     """Authlib's Flask request, with `uri` joined from the cached host URL instead of
-    werkzeug's `request.url` (an IRI conversion; README: Benchmark). Authlib reads it only
+    werkzeug's `request.url` (an IRI conversion; docs/benchmark.md). Authlib reads it only
     for its https check. tests/test_library_overrides.py compares it with Authlib's."""
 
     def __init__(self, request):

@@ -1,4 +1,4 @@
-"""The README's curl walk-through (README: The JSON API), against a real gunicorn after
+"""docs/api.md's curl walk-through, against a real gunicorn after
 `portal init`, with the adminconsole token it printed."""
 
 import pytest

@@ -1,5 +1,5 @@
 """GeoNode's endpoints, sent what GeoServer's GeoNode OAuth2 module and its GeoNode REST
-role service send (README: GeoNode and GeoServer), on SQLite and PostgreSQL."""
+role service send (docs/geonode-crafter.md: GeoNode and GeoServer), on SQLite and PostgreSQL."""
 
 import base64
 import html

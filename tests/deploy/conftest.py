@@ -1,5 +1,5 @@
 """The production shape, started once for tests/deploy and stopped at the end, even on
-failure, following README: Deployment: a wheel built from this checkout and installed
+failure, following docs/deployment.md: a wheel built from this checkout and installed
 into a fresh virtual environment; a throwaway PostgreSQL cluster with a `tessera` role
 that logs in with a password and owns the `tessera` database; the settings in an env
 file (mode 0600) that every command reads; `portal init`; gunicorn with the bundled
@@ -44,15 +44,15 @@ NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "instance", "build", "dist"
                                     ".pytest_cache", ".hypothesis")
 # Where deploy/nginx.conf writes its access log; the tests write it in their own folder.
 NGINX_ACCESS_LOG = "/var/log/nginx/tessera.access.log"
-# README: Deployment's way to run a command with the env file's settings: `set -a` exports
+# docs/deployment.md's way to run a command with the env file's settings: `set -a` exports
 # every assignment the file makes (the file is sh syntax as well as systemd's EnvironmentFile).
 WITH_ENV_FILE = 'set -a; . "$0"; set +a; exec "$@"'
-# The database role and name, as in README: Deployment.
+# The database role and name, as in docs/deployment.md.
 DATABASE_ROLE = "tessera"
-# When the tests run as root, Tessera's commands run as this unprivileged user (README's
+# When the tests run as root, Tessera's commands run as this unprivileged user (docs/deployment.md's
 # `runuser -u tessera`; nobody, so that the test adds no user to the machine).
 SERVICE_USER = "nobody"
-# README installs with Debian's python3 (python3-venv), which every user may run.
+# docs/deployment.md installs with Debian's python3 (python3-venv), which every user may run.
 SYSTEM_PYTHON = os.environ.get("DEPLOY_PYTHON", "/usr/bin/python3")
 
 
@@ -162,7 +162,7 @@ class Postgres:
 
     def init(self, role: str, password: str) -> None:
         """A cluster where only the local socket is trusted (for the postgres superuser) and a
-        TCP connection must give its password; then README's role and database."""
+        TCP connection must give its password; then docs/deployment.md's role and database."""
         run([*self.as_postgres, self.bin_dir / "initdb", "-D", self.data, "--auth-local=trust",
              "--auth-host=scram-sha-256", "-U", "postgres", "-E", "UTF8", "--no-sync"], timeout=120)
         self.start()
@@ -196,7 +196,7 @@ class Postgres:
 
 
 def write_env_file(path: Path, settings: dict) -> None:
-    """README's env file: KEY=value lines, readable by its owner only."""
+    """docs/deployment.md's env file: KEY=value lines, readable by its owner only."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.writelines(f"{key}={value}\n" for key, value in settings.items())
@@ -204,7 +204,7 @@ def write_env_file(path: Path, settings: dict) -> None:
 
 def with_env_file(env_file: Path, *command, server: bool = False) -> list:
     """The command with the env file's settings, as the service user when we are root: a
-    `portal` command as README runs it (`(set -a; . /etc/tessera/tessera.env; set +a; exec
+    `portal` command as docs/deployment.md runs it (`(set -a; . /etc/tessera/tessera.env; set +a; exec
     runuser -u tessera -- ...)`); the server as systemd starts it, the user changed in place
     (runuser would stay as its parent and turn signals into TERM)."""
     as_user = []
@@ -349,7 +349,7 @@ def deployment(tmp_path_factory):
     with ExitStack() as cleanup:
         for name in ("source", "dist"):  # big; the logs stay for a look afterwards
             cleanup.callback(shutil.rmtree, folder / name, ignore_errors=True)
-        # README's /opt/tessera and /var/lib/tessera, where the service user can reach them
+        # docs/deployment.md's /opt/tessera and /var/lib/tessera, where the service user can reach them
         # (pytest's temp folder is private to us).
         installed = Path(tempfile.mkdtemp(prefix="tessera-deploy-opt-"))
         cleanup.callback(shutil.rmtree, installed, ignore_errors=True)
@@ -370,7 +370,7 @@ def deployment(tmp_path_factory):
 
         https_port, http_port, gunicorn_port = free_port(), free_port(), free_port()
         url = f"https://127.0.0.1:{https_port}"
-        # README's env file, with the test's ports; the commands start with nothing else but
+        # docs/deployment.md's env file, with the test's ports; the commands start with nothing else but
         # PATH (the venv and the system), HOME and LANG.
         database_url = (f"postgresql+psycopg://{DATABASE_ROLE}:{database_password}@127.0.0.1:{postgres.port}/"
                         f"{DATABASE_ROLE}")

@@ -1,4 +1,4 @@
-"""The README's deployment, for real: the installed wheel on PostgreSQL, gunicorn with 4
+"""docs/deployment.md, for real: the installed wheel on PostgreSQL, gunicorn with 4
 workers, nginx with TLS in front (see conftest.py). Everything goes through nginx's
 https URL unless a test says otherwise. The tests run in file order: every secret they
 send or receive is remembered, and the last test looks for each in every log."""
@@ -130,7 +130,7 @@ def test_the_installed_wheel_serves_https_through_nginx(deployment):
 
 
 def test_tessera_connects_as_its_own_role_with_a_password(deployment):
-    """README's database: a `tessera` role (not a superuser) that owns the database and
+    """docs/deployment.md's database: a `tessera` role (not a superuser) that owns the database and
     every table `portal init` made; TCP connections need the role's password."""
     psql = [deployment.postgres.bin_dir / "psql", "-X", "-w", "-A", "-t"]
     wrong = deployment.database_url.replace("postgresql+psycopg://", "postgresql://").replace(

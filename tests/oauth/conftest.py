@@ -104,7 +104,7 @@ def oauth_user(app):
 
 @pytest.fixture
 def demo_app(app):
-    """The README's application: confidential, client_secret_post."""
+    """docs/oauth.md's application: confidential, client_secret_post."""
     return make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                             redirect_uris=[REDIRECT_URI], response_types=["code"], scope="openid email profile")
 

@@ -1,4 +1,4 @@
-"""End to end against a real gunicorn: the README's curl flow, exactly; a code flow with
+"""End to end against a real gunicorn: docs/oauth.md's curl flow, exactly; a code flow with
 PKCE driven by requests-oauthlib from discovery, the ID token checked with PyJWT."""
 
 import json
@@ -55,7 +55,7 @@ def test_readme_curl_flow(server):
                          "--scope", "openid email profile")
     assert CLIENT_ID in created.stdout
     session = browser(server)
-    # Open the authorization URL as the README shows it (spaces in scope and all).
+    # Open the authorization URL as docs/oauth.md shows it (spaces in scope and all).
     page = session.get(server.url + "/authorize?client_id=651462&redirect_uri=http://example.org/"
                        "&response_type=code&scope=openid email profile&state=123123")
     assert page.status_code == 200 and 'name="decision" value="allow"' in page.text

@@ -26,7 +26,7 @@ LOGGED_OUT_URI = "https://rp.example/logged-out?from=tessera"
 
 @pytest.fixture
 def rp(client, auth, oauth_user):
-    """The README's client, with a post-logout redirect URI, logged in with an ID token."""
+    """docs/oauth.md's client, with a post-logout redirect URI, logged in with an ID token."""
     application = make_application(name="demo", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                                    redirect_uris=[REDIRECT_URI], post_logout_redirect_uris=[LOGGED_OUT_URI])
     flow = Flow(client, auth, application, CLIENT_SECRET, oauth_user)
