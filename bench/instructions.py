@@ -12,8 +12,8 @@ WSGI app, then N measured ones. Only the measured loop is counted: it runs insid
 is the ceiling's count over the scenario's, in the spirit of the benchmark's ratios (it
 leaves out gunicorn's and the load generator's share, which both sides pay).
 
-`--revision` counts an earlier release instead (bench/releases.py: its code on PYTHONPATH,
-run by this environment's libraries), to see where two versions differ; the verdict on
+`--revision` counts an earlier release instead (bench/releases.py: its own venv, and its
+source tree when its wheel lacks the application), to see where two versions differ; the verdict on
 speed stays `python -m bench --baseline`, through real gunicorn.
 """
 
@@ -41,7 +41,8 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
     from bench.load import RequestSpec
 
     with tempfile.TemporaryDirectory(prefix="tessera-instructions-") as workdir:
-        runtime = harness.Runtime(pythonpath=os.environ.get("PYTHONPATH") or None)
+        # This interpreter's own `portal` (an earlier release's venv with --revision).
+        runtime = harness.Runtime(bin_dir=Path(sys.executable).parent, pythonpath=os.environ.get("PYTHONPATH") or None)
         prepared = harness.prepare(None, Path(workdir), [token_format], runtime=runtime)
         os.environ.update(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
         if scenario == "ceiling":
@@ -72,14 +73,16 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
         list(map(send, range(count)))  # the only code callgrind counts (--toggle-collect=map_next)
 
 
-def count(scenario: str, token_format: str, requests: int, outdir: Path, source: Path | None = None) -> int:
+def count(scenario: str, token_format: str, requests: int, outdir: Path, release=None) -> int:
     out = outdir / f"callgrind.{scenario}.out"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if source is not None:  # an earlier release's code, before the checkout's (bench stays importable)
-        env["PYTHONPATH"] = f"{source}:{harness.ROOT}"
+    python = sys.executable
+    if release is not None:  # its venv's interpreter and libraries, its code before the checkout's (for bench)
+        python = str(release.venv / "bin" / "python")
+        env["PYTHONPATH"] = f"{release.source}:{harness.ROOT}" if release.source else str(harness.ROOT)
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=map_next",
-         f"--callgrind-out-file={out}", sys.executable, "-m", "bench.instructions", "--child", scenario,
+         f"--callgrind-out-file={out}", python, "-m", "bench.instructions", "--child", scenario,
          "--format", token_format, "--requests", str(requests)],
         cwd=harness.ROOT, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -108,15 +111,14 @@ def main(argv=None) -> int:
     unknown = set(scenarios) - set(HOT)
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    source = None
+    release = None
     if args.revision:
         from bench import releases
 
         release = releases.install(args.revision)
-        source = release.source or release.venv.parent / "src"
     with tempfile.TemporaryDirectory(prefix="tessera-callgrind-") as outdir, \
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        counts = dict(zip(scenarios, pool.map(lambda s: count(s, args.format, args.requests, Path(outdir), source),
+        counts = dict(zip(scenarios, pool.map(lambda s: count(s, args.format, args.requests, Path(outdir), release),
                                               scenarios)))
     print(f"instructions per request ({args.revision or 'working tree'}, {args.format}, {args.requests} requests "
           "each, callgrind)")

@@ -1,5 +1,5 @@
-"""SQL statements per request on the hot paths, budgeted (docs/benchmark.md, "Profiling
-a hot path"). A path that grows past its budget fails here, on SQLite and PostgreSQL, with the
+"""SQL statements per request on the hot paths, budgeted (docs/benchmark.md, "Statements per
+request"). A path that grows past its budget fails here, on SQLite and PostgreSQL, with the
 statements it ran; lower the budget when a path gets cheaper.
 
 Counted as a deployment runs: the throttle in the database, a warmed-up worker (the first
