@@ -12,8 +12,8 @@ WSGI app, then N measured ones. Only the measured loop is counted: it runs insid
 is the ceiling's count over the scenario's, in the spirit of the benchmark's ratios (it
 leaves out gunicorn's and the load generator's share, which both sides pay).
 
-`--revision` counts an earlier release instead (bench/releases.py: its own venv, and its
-source tree when its wheel lacks the application), to see where two versions differ; the verdict on
+`--revision` counts an earlier release instead (bench/releases.py: its source tree and its
+venv's libraries on PYTHONPATH, before this venv's), to see where two versions differ; the verdict on
 speed stays `python -m bench --baseline`, through real gunicorn.
 """
 
@@ -41,8 +41,7 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
     from bench.load import RequestSpec
 
     with tempfile.TemporaryDirectory(prefix="tessera-instructions-") as workdir:
-        # This interpreter's own `portal` (an earlier release's venv with --revision).
-        runtime = harness.Runtime(bin_dir=Path(sys.executable).parent, pythonpath=os.environ.get("PYTHONPATH") or None)
+        runtime = harness.Runtime(pythonpath=os.environ.get("PYTHONPATH") or None)
         prepared = harness.prepare(None, Path(workdir), [token_format], runtime=runtime)
         os.environ.update(prepared.env, ACCESS_TOKEN_FORMAT=token_format)
         if scenario == "ceiling":
@@ -76,15 +75,16 @@ def measured_loop(scenario: str, token_format: str, count: int) -> None:
 def count(scenario: str, token_format: str, requests: int, outdir: Path, release=None) -> int:
     out = outdir / f"callgrind.{scenario}.out"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    python = sys.executable
-    if release is not None:  # its venv's interpreter and libraries, its code before the checkout's (for bench)
-        python = str(release.venv / "bin" / "python")
-        env["PYTHONPATH"] = f"{release.source}:{harness.ROOT}" if release.source else str(harness.ROOT)
+    cwd = harness.ROOT
+    if release is not None:  # its code and libraries before this venv's (which still has bench's own)
+        site_packages = next(release.venv.glob("lib/python*/site-packages"))
+        env["PYTHONPATH"] = ":".join(str(path) for path in (release.source, site_packages, harness.ROOT) if path)
+        cwd = outdir  # `-m` puts the working directory first: not the checkout's portal
     result = subprocess.run(
         ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=map_next",
-         f"--callgrind-out-file={out}", python, "-m", "bench.instructions", "--child", scenario,
+         f"--callgrind-out-file={out}", sys.executable, "-m", "bench.instructions", "--child", scenario,
          "--format", token_format, "--requests", str(requests)],
-        cwd=harness.ROOT, capture_output=True, text=True, env=env)
+        cwd=cwd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{scenario}: {result.stderr[-2000:]}")
     totals = re.search(r"^(?:totals|summary): (\d+)", out.read_text(), re.MULTILINE)
