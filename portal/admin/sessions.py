@@ -62,17 +62,8 @@ def sessions_end_all():
     me = db.session.get(User, current_user.id)
     keep_mine = not form.include_me.data
     sessions, users = session_counts(exclude_token_id=own if keep_mine else None)
-    if keep_mine:
-        tokens.end_login_sessions(select(User.id).where(User.id != me.id))
-        # The admin's other browsers end too; this one goes on with the new session version.
-        others = select(AccessToken.id).where(AccessToken.user_id == me.id, AccessToken.source == SESSION)
-        if own is not None:
-            others = others.where(AccessToken.id != own)
-        for token_id in list(db.session.scalars(others)):
-            tokens.end_session_token(token_id, me)
-        me.session_version += 1
-    else:
-        tokens.end_login_sessions(select(User.id))
+    # Unless the admin goes too, this browser's session token stays; its cookie gets the new version below.
+    tokens.end_login_sessions(select(User.id), keep_token_id=own if keep_mine else None)
     audit.record("sessions.ended_all", actor=current_actor(), target_type="login sessions",
                  sessions_ended=sessions, users=users, own_session_kept=keep_mine)
     db.session.commit()

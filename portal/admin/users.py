@@ -48,13 +48,12 @@ def users_new():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = users.add_user(form.username.data, form.password.data, email=form.email.data.strip(),
-                                  name=form.name.data or "", tenant=form.resolved_tenant,
-                                  is_admin=form.is_admin.data)
+            user = users.create(form.username.data, form.password.data, actor=current_actor(),
+                                email=form.email.data.strip(), name=form.name.data or "",
+                                tenant=form.resolved_tenant, is_admin=form.is_admin.data)
         except users.UserError as error:  # a concurrent request took the name
             getattr(form, error.field).errors.append(error.message[0].upper() + error.message[1:] + ".")
             return render_template("admin/users/new.html", form=form), 422
-        audit.record("user.created", actor=current_actor(), target=user, is_admin=user.is_admin)
         db.session.commit()
         flash(f"User {user.username} created.", "success")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
@@ -92,13 +91,8 @@ def users_edit(user_id: int):
             form.is_admin.errors = list(form.is_admin.errors) + [
                 "You cannot take away your own administrator rights or deactivate yourself."]
         else:
-            new = {"email": (form.email.data or "").strip() or None, "name": form.name.data or "",
-                   "tenant": form.resolved_tenant, "is_admin": form.is_admin.data, "active": form.active.data}
-            changed = sorted(field for field, value in new.items() if getattr(user, field) != value)
-            for field in changed:
-                setattr(user, field, new[field])
-            if "active" in changed and not user.active:
-                user.session_version += 1  # as Deactivate does: every session ends
+            changed = users.update(user, email=(form.email.data or "").strip() or None, name=form.name.data or "",
+                                   tenant=form.resolved_tenant, is_admin=form.is_admin.data, active=form.active.data)
             if changed:
                 audit.record("user.updated", actor=current_actor(), target=user, fields=changed)
             db.session.commit()
@@ -156,8 +150,7 @@ def users_deactivate(user_id: int):
     if user.id == current_user.id:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    user.active = False
-    user.session_version += 1
+    users.update(user, active=False)
     audit.record("user.deactivated", actor=current_actor(), target=user)
     db.session.commit()
     flash(f"{user.username} is deactivated: they cannot log in and their tokens stop working.", "success")
@@ -167,7 +160,7 @@ def users_deactivate(user_id: int):
 @bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
 def users_reactivate(user_id: int):
     user = confirmed_user(user_id)
-    user.active = True
+    users.update(user, active=True)
     audit.record("user.reactivated", actor=current_actor(), target=user)
     db.session.commit()
     flash(f"{user.username} is active again.", "success")
@@ -180,7 +173,7 @@ def users_password(user_id: int):
     user = get_user_or_404(user_id)
     form = PasswordForm()
     if form.validate_on_submit():
-        user.set_password(form.password.data)
+        users.set_password(user, form.password.data)
         audit.record("user.password_set", actor=current_actor(), target=user)
         db.session.commit()
         flash(f"New password set for {user.username}; their browser sessions ended.", "success")
