@@ -33,8 +33,6 @@ def sessions_list():
 @bp.route("/sessions/<int:token_id>/end", methods=["POST"])
 def sessions_end(token_id: int):
     """End one login session: its token goes, and that browser is logged out at once."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
     token = row_or_404(AccessToken, token_id, NO_SUCH_SESSION)
     if token.source != SESSION:
         abort(404, NO_SUCH_SESSION)
@@ -57,8 +55,6 @@ def sessions_end_all():
         sessions, users = session_counts()
         return render_template("admin/sessions/end_all.html", form=form, sessions=sessions, users=users,
                                tracked=current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"])
-    if not form.validate_on_submit():
-        abort(400, "The form expired; try again.")
     me = db.session.get(User, current_user.id)
     keep_mine = not form.include_me.data
     sessions, users = session_counts(exclude_token_id=own if keep_mine else None)

@@ -98,30 +98,20 @@ def users_edit(user_id: int):
             db.session.commit()
             flash(f"User {user.username} saved.", "success")
             return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    elif form.is_submitted() and form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
     return render_template("admin/users/edit.html", user=user, form=form), (422 if form.is_submitted() else 200)
-
-
-def confirmed_user(user_id: int) -> User:
-    user = get_user_or_404(user_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    return user
 
 
 @bp.route("/users/<int:user_id>/end-sessions", methods=["GET", "POST"])
 def users_end_sessions(user_id: int):
     """GET asks, saying what goes with the sessions; POST deletes every token of the user
     and ends every login session they have, at once."""
+    user = get_user_or_404(user_id)
     if request.method == "GET":
-        user = get_user_or_404(user_id)
         sessions, total = db.session.execute(
             select(func.count().filter(AccessToken.source == "session"), func.count())
             .where(AccessToken.user_id == user.id)).one()
         return render_template("admin/users/end_sessions.html", user=user, sessions=sessions,
                                others=total - sessions, form=ConfirmForm())
-    user = confirmed_user(user_id)
     count = tokens.delete_for_user(user, actor=current_actor())
     flash(f"Ended every login session of {user.username}: {count} token(s) deleted. They can log in again "
           "unless deactivated or given a new password.", "success")
@@ -131,7 +121,7 @@ def users_end_sessions(user_id: int):
 @bp.route("/users/<int:user_id>/sessions/<int:token_id>/end", methods=["POST"])
 def users_end_session(user_id: int, token_id: int):
     """End one login session: its session token goes, and that browser is logged out at once."""
-    user = confirmed_user(user_id)
+    user = get_user_or_404(user_id)
     token = row_or_404(AccessToken, token_id, "No such session (it may have ended already).")
     if token.user_id != user.id or token.source != "session":
         abort(404, "No such session (it may have ended already).")
@@ -146,7 +136,7 @@ def users_end_session(user_id: int, token_id: int):
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 def users_deactivate(user_id: int):
     """Refuse the user's logins and tokens until reactivated."""
-    user = confirmed_user(user_id)
+    user = get_user_or_404(user_id)
     if user.id == current_user.id:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
@@ -159,7 +149,7 @@ def users_deactivate(user_id: int):
 
 @bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
 def users_reactivate(user_id: int):
-    user = confirmed_user(user_id)
+    user = get_user_or_404(user_id)
     users.update(user, active=True)
     audit.record("user.reactivated", actor=current_actor(), target=user)
     db.session.commit()
@@ -178,8 +168,6 @@ def users_password(user_id: int):
         db.session.commit()
         flash(f"New password set for {user.username}; their browser sessions ended.", "success")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    if form.csrf_token.errors:
-        abort(400, "The form expired; try again.")
     return render_detail(user, form, 422)
 
 
