@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from portal import audit, clock, tokens, users
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
-from portal.admin.queries import like_prefix, live_sessions, row_or_404, text_arg
+from portal.admin.queries import like_prefix, live_sessions, row_or_404, split_page, text_arg
 from portal.admin.sessions import logged_out
 from portal.audit import current_actor
 from portal.auth.sessions import SESSION_TOKEN_KEY
@@ -35,10 +35,8 @@ def users_list():
     if after:
         statement = statement.where(User.username > after)
     found = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
-    next_url = None
-    if len(found) > PAGE_SIZE:
-        found = found[:PAGE_SIZE]
-        next_url = url_for("admin.users", q=q or None, after=found[-1].username)
+    found, last = split_page(found, PAGE_SIZE)
+    next_url = url_for("admin.users", q=q or None, after=last.username) if last else None
     return render_template("admin/users/list.html", users=found, q=q, next_url=next_url)
 
 
