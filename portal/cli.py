@@ -51,11 +51,10 @@ def find_tenant(name: str) -> Tenant:
 def create_user(username: str, password: str, *, email=None, name="", tenant=None, admin=False) -> User:
     """A new user (an administrator belongs to no tenant), by the rules of portal.users."""
     try:
-        user = users.add_user(username, password, email=email, name=name, tenant=tenant, is_admin=admin)
+        user = users.create(username, password, actor=CLI_ACTOR, email=email, name=name, tenant=tenant,
+                            is_admin=admin)
     except users.UserError as error:
         fail(f"{error.field}: {error.message}")
-    audit.record("user.created", actor=CLI_ACTOR, target=user, tenant=tenant.name if tenant else None,
-                 administrator=admin or None)
     db.session.commit()
     return user
 
@@ -92,7 +91,7 @@ def init_command():
             click.echo(f"  {name:<14} {value}")
     if db.session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)) is None:
         username = "admin"
-        if db.session.scalar(select(User.id).where(User.username == username)):
+        if users.username_taken(username):
             username = "admin-" + secrets.token_hex(2)
         password = secrets.token_urlsafe(12)
         create_user(username, password, admin=True)
@@ -138,11 +137,10 @@ def set_password_command(username):
 
     The password is read from standard input (one line); at a terminal, a prompt asks
     for it twice."""
-    user = users.find_by_login_name(username)
+    user = users.find_by_name(username)
     if user is None:
         fail(f"no user named {username!r}")
-    user.set_password(read_password(password_stdin=not sys.stdin.isatty()))
-    _, sessions = tokens.end_login_sessions(select(User.id).where(User.id == user.id))
+    sessions = users.set_password(user, read_password(password_stdin=not sys.stdin.isatty()))
     audit.record("user.password_set", actor=CLI_ACTOR, target=user, sessions_ended=sessions)
     db.session.commit()
     click.echo(f"New password set for {user.username}; their login sessions ended.")
@@ -211,7 +209,7 @@ def create_token_command(application_name, username, value, master, scope, expir
         fail(f"no application named {application_name!r}")
     user = None
     if username:
-        user = db.session.scalar(select(User).where(User.username == username))
+        user = users.find_by_name(username)
         if user is None:
             fail(f"no user named {username!r}")
     try:

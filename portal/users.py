@@ -1,4 +1,5 @@
-"""Users: the rules the admin form, the API and the CLI share.
+"""Users: the rules and the lifecycle (create, update, new password, delete, end
+sessions, find by name) that the admin views, the API, the CLI, the importers and login share.
 
 A username is NFKC-normalised, then may use only ASCII letters, digits and . _ @ + -
 (1 to 150 characters), so no two names render alike (Cyrillic letters, zero-width and
@@ -14,6 +15,7 @@ import unicodedata
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from portal import audit, tokens
 from portal.extensions import db
 from portal.hashing import django_hash_problem
 from portal.models import Tenant, User
@@ -27,6 +29,8 @@ PASSWORD_MAX_LENGTH = 1000
 PASSWORD_RULE = f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"
 # SQL: the user is a tenant's profile, not an administrator (whatever its tenant column says).
 PROFILE = User.is_admin.is_(False)
+# What `update` may change (the username never changes; the password has `set_password`).
+PROFILE_FIELDS = ("email", "name", "tenant", "is_admin", "active")
 
 
 class UserError(RuleError):
@@ -61,8 +65,8 @@ def username_taken(username: str) -> bool:
         select(User.id).where(func.lower(User.username) == username.lower()).limit(1)) is not None
 
 
-def find_by_login_name(text: str) -> User | None:
-    """The user a login form's username names: surrounding spaces ignored, any letter case."""
+def find_by_name(text: str) -> User | None:
+    """The user a name names, as login reads it: surrounding spaces ignored, any letter case."""
     return db.session.scalar(select(User).where(func.lower(User.username) == text.strip().lower()))
 
 
@@ -90,10 +94,12 @@ def keep_password_hash(user: User, encoded: str) -> bool:
     return True
 
 
-def add_user(username: str, password: str | None, *, email: str | None = None, name: str = "",
-             tenant: Tenant | None = None, is_admin: bool = False, active: bool = True) -> User:
-    """Check and add a user to the session (flushed, so it has an id; not committed).
-    Password rules stay with the callers."""
+def create(username: str, password: str | None, *, actor: str | None = None, email: str | None = None,
+           name: str = "", tenant: Tenant | None = None, is_admin: bool = False, active: bool = True,
+           **details) -> User:
+    """Check and add a user with its `user.created` audit event (`details` go into the event
+    too: an importer's source). Flushed, so it has an id; the caller commits. Password rules
+    stay with the callers (check_password)."""
     check_membership(is_admin, tenant)
     user = User(username=new_username(username), email=email, name=name or "", tenant=tenant,
                 is_admin=is_admin, active=active)
@@ -104,4 +110,42 @@ def add_user(username: str, password: str | None, *, email: str | None = None, n
     except IntegrityError:  # a concurrent request took the name
         db.session.rollback()
         raise UsernameTakenError(user.username) from None
+    audit.record("user.created", actor=actor, target=user, sub=user.sub, tenant=tenant.name if tenant else None,
+                 administrator=is_admin or None, **details)
     return user
+
+
+def update(user: User, **changes) -> list[str]:
+    """Set PROFILE_FIELDS; returns the names of those that changed, sorted. Deactivating ends
+    every session of the user. The caller audits and commits."""
+    if unknown := set(changes) - set(PROFILE_FIELDS):
+        raise TypeError(f"not a field update() sets: {', '.join(sorted(unknown))}")
+    check_membership(changes.get("is_admin", user.is_admin), changes.get("tenant", user.tenant))
+    changed = sorted(field for field, value in changes.items() if getattr(user, field) != value)
+    for field in changed:
+        setattr(user, field, changes[field])
+    if "active" in changed and not user.active:
+        end_sessions(user)
+    return changed
+
+
+def set_password(user: User, password: str | None) -> int:
+    """Give the user a new password (None: none) and end every session of theirs; returns
+    how many session tokens ended. The caller checks the password, audits and commits."""
+    user.set_password(password)
+    return end_sessions(user)
+
+
+def end_sessions(user: User) -> int:
+    """End every login session of the user, in every browser: their session tokens are
+    deleted and their session version moves on, which every session cookie is checked
+    against (so also without SESSION_EXPIRED_CONTROL_ENABLED). Returns how many session
+    tokens were deleted; the caller audits and commits."""
+    _, deleted = tokens.end_login_sessions(select(User.id).where(User.id == user.id))
+    return deleted
+
+
+def delete(user: User) -> None:
+    """Delete the user; their tokens, login sessions, grants and consents go with them (ON
+    DELETE CASCADE). The caller audits and commits."""
+    db.session.delete(user)

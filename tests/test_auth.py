@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal import tokens
+from portal import tokens, users
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import Auth, csrf_token_from
@@ -135,7 +135,7 @@ def test_deleting_a_users_tokens_logs_the_user_out(app, client, auth, admin_user
 
 def test_password_change_and_deactivation_end_sessions(app, client, auth, admin_user):
     auth.login()
-    admin_user.set_password("a brand new password")
+    users.set_password(admin_user, "a brand new password")
     db.session.commit()
     assert client.get("/admin").status_code == 302
     auth.login(password="a brand new password")

@@ -42,10 +42,14 @@ def test_the_duplicate_check_compares_normalised_names_whatever_the_case(app):
 def test_an_administrator_belongs_to_no_tenant(app):
     site1 = make_tenant("site1")
     with pytest.raises(users.UserError) as refused:
-        users.add_user("boss", "a long password", tenant=site1, is_admin=True)
+        users.create("boss", "a long password", tenant=site1, is_admin=True)
     assert refused.value.field == "tenant"
-    assert users.add_user("boss", "a long password", is_admin=True).tenant is None
-    assert users.add_user("alice", None, tenant=site1).tenant.name == "site1"
+    boss = users.create("boss", "a long password", is_admin=True)
+    assert boss.tenant is None
+    assert users.create("alice", None, tenant=site1).tenant.name == "site1"
+    with pytest.raises(users.UserError) as refused:
+        users.update(boss, tenant=site1)
+    assert refused.value.field == "tenant" and boss.tenant is None
 
 
 # --- the CLI -------------------------------------------------------------------------------

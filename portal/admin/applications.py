@@ -1,6 +1,6 @@
 """Applications (OAuth clients): list, create, view, delete, regenerate the secret."""
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from portal import audit
@@ -95,8 +95,6 @@ def applications_edit(application_id: int):
                 flash(f"Warning: {warning}", "warning")
             flash(f"Application {application.name} saved.", "success")
             return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
-    elif form.is_submitted() and form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
     return render_template("admin/applications/edit.html", application=application, form=form), (
         422 if form.is_submitted() else 200)
 
@@ -121,8 +119,6 @@ def applications_regenerate_secret(application_id: int):
         return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
     if request.method == "GET":
         return render_template("admin/applications/regenerate.html", application=application, form=form)
-    if not form.validate_on_submit():
-        abort(400, "The form expired; try again.")
     secret = application.set_secret()
     audit.record("application.secret_regenerated", actor=current_actor(), target=application)
     db.session.commit()
@@ -140,7 +136,7 @@ def applications_delete(application_id: int):
         return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
     token_count = db.session.scalar(select(func.count()).select_from(AccessToken)
                                     .where(AccessToken.application_id == application.id))
-    if form.validate_on_submit():
+    if request.method == "POST":
         name = application.name
         audit.record("application.deleted", actor=current_actor(), target=application, tokens_deleted=token_count)
         db.session.delete(application)

@@ -6,7 +6,7 @@ from flask import render_template, request, url_for
 from sqlalchemy import select
 
 from portal.admin import bp
-from portal.admin.queries import id_arg, text_arg
+from portal.admin.queries import id_arg, split_page, text_arg
 from portal.extensions import db
 from portal.models import AuditEvent
 
@@ -82,11 +82,9 @@ def audit_list():
     if before:
         statement = statement.where(AuditEvent.id < before)
     events = list(db.session.scalars(statement.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)))
-    next_url = None
-    if len(events) > PAGE_SIZE:
-        events = events[:PAGE_SIZE]
-        args = {k: v for k, v in {"actor": actor, "action": action, "target": target}.items() if v}
-        next_url = url_for("admin.audit", before=events[-1].id, **args)
+    events, last = split_page(events, PAGE_SIZE)
+    next_url = url_for("admin.audit", before=last.id, actor=actor or None, action=action or None,
+                       target=target or None) if last else None
     known_actions = list(db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
     return render_template("admin/audit/list.html", history=events, next_url=next_url, actor=actor,
                            action=action, target=target, known_actions=known_actions)

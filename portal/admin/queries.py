@@ -85,6 +85,14 @@ def like_prefix(text: str) -> str:
     return escape_like(text) + "%"
 
 
+def split_page(rows: list, page_size: int) -> tuple[list, object | None]:
+    """The rows of a keyset query that asked for page_size + 1: this page's, and its last
+    row when another page follows (None on the last page)."""
+    if len(rows) > page_size:
+        return rows[:page_size], rows[page_size - 1]
+    return rows, None
+
+
 def encode_cursor(moment: datetime, row_id: int) -> str:
     return f"{moment.isoformat()}~{row_id}"
 
@@ -237,12 +245,8 @@ def token_page(filters: TokenFilters, cursor: str | None, page_size: int = PAGE_
     else:
         statement = statement.where(*conditions)
     rows = list(db.session.scalars(statement.order_by(*order).limit(page_size + 1)).unique())
-    next_cursor = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, column.key), last.id)
-    return rows, next_cursor
+    rows, last = split_page(rows, page_size)
+    return rows, encode_cursor(getattr(last, column.key), last.id) if last else None
 
 
 def audit_for(target_type: str, target_id, limit: int = 50) -> list[AuditEvent]:
@@ -315,10 +319,8 @@ def session_page(cursor: str | None, page_size: int = PAGE_SIZE):
         select(AccessToken, LoginSession).outerjoin(LoginSession, LoginSession.token_id == AccessToken.id)
         .where(*conditions).order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(page_size + 1)
     ).all()
-    next_cursor = None
-    if len(rows) > page_size:
-        rows = rows[:page_size]
-        next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id)
+    rows, last = split_page(rows, page_size)
+    next_cursor = encode_cursor(last[0].created_at, last[0].id) if last else None
     return [(token, details) for token, details in rows], next_cursor
 
 

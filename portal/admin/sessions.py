@@ -33,8 +33,6 @@ def sessions_list():
 @bp.route("/sessions/<int:token_id>/end", methods=["POST"])
 def sessions_end(token_id: int):
     """End one login session: its token goes, and that browser is logged out at once."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
     token = row_or_404(AccessToken, token_id, NO_SUCH_SESSION)
     if token.source != SESSION:
         abort(404, NO_SUCH_SESSION)
@@ -57,22 +55,11 @@ def sessions_end_all():
         sessions, users = session_counts()
         return render_template("admin/sessions/end_all.html", form=form, sessions=sessions, users=users,
                                tracked=current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"])
-    if not form.validate_on_submit():
-        abort(400, "The form expired; try again.")
     me = db.session.get(User, current_user.id)
     keep_mine = not form.include_me.data
     sessions, users = session_counts(exclude_token_id=own if keep_mine else None)
-    if keep_mine:
-        tokens.end_login_sessions(select(User.id).where(User.id != me.id))
-        # The admin's other browsers end too; this one goes on with the new session version.
-        others = select(AccessToken.id).where(AccessToken.user_id == me.id, AccessToken.source == SESSION)
-        if own is not None:
-            others = others.where(AccessToken.id != own)
-        for token_id in list(db.session.scalars(others)):
-            tokens.end_session_token(token_id, me)
-        me.session_version += 1
-    else:
-        tokens.end_login_sessions(select(User.id))
+    # Unless the admin goes too, this browser's session token stays; its cookie gets the new version below.
+    tokens.end_login_sessions(select(User.id), keep_token_id=own if keep_mine else None)
     audit.record("sessions.ended_all", actor=current_actor(), target_type="login sessions",
                  sessions_ended=sessions, users=users, own_session_kept=keep_mine)
     db.session.commit()

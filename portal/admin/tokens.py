@@ -4,7 +4,7 @@ Every write goes through the token core (portal.tokens); these views only read r
 validate forms and show results. A token's value is shown once, on the page that made it.
 """
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -82,8 +82,6 @@ def sortable_headers(filters: TokenFilters) -> dict:
 def tokens_delete_selected():
     """Bulk delete in one confirmed step: the first POST asks, the second (confirm=yes) deletes."""
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400, "The form expired; try again.")
     ids = [i for i in map(parse_id, request.form.getlist("ids")) if i is not None][:500]
     if not ids:
         flash("Select at least one token to delete.", "error")
@@ -108,12 +106,9 @@ def tokens_new():
     rows = PermissionRows.from_form(request.form)
     button, index = editor_button()
     if button != "save":
-        edit_rows(form, rows, button, index)
+        edit_rows(rows, button, index)
         return render_template("admin/tokens/new.html", form=form, **editor_context(rows))
-    fields_ok = form.validate_on_submit()
-    if form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
-    if fields_ok and rows.validate() and confirmed_for(form, rows):
+    if form.validate_on_submit() and rows.validate() and confirmed_for(form, rows):
         try:
             issued = tokens.create_token(
                 application=form.resolved_application, source="admin", actor=current_actor(),
@@ -144,17 +139,13 @@ def tokens_created(token_id: int):
     return no_store(make_response(render_template("admin/tokens/created.html", token=token, value=value)))
 
 
-def edit_rows(form, rows: PermissionRows, button: str, index: int | None) -> None:
-    """The no-JavaScript editor: add or remove a row and show the form again, unsaved."""
-    form.validate_on_submit()  # checks the CSRF token; field errors wait for the real submit
-    if form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
+def edit_rows(rows: PermissionRows, button: str, index: int | None) -> None:
+    """The no-JavaScript editor: add or remove a row (the form is shown again, unsaved and
+    unchecked: field errors wait for the real submit)."""
     if button == "add":
         rows.add_row()
     else:
         rows.remove_row(index)
-    for field in form:
-        field.errors = []
 
 
 def powerful(master: bool, entries: list[dict]) -> bool:
@@ -234,8 +225,6 @@ def tokens_extend(token_id: int):
         else:
             flash(f"Token {token.hint}… now expires on {token.expires_at:%Y-%m-%d %H:%M} UTC.", "success")
             return redirect(url_for("admin.tokens_detail", token_id=token.id), code=303)
-    if form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
     history = audit_for("access_token", token.id)
     return render_template("admin/tokens/detail.html", token=token, history=history, actions=ACTIONS,
                            extend_form=form, form=ConfirmForm()), 422
@@ -258,12 +247,9 @@ def tokens_replace(token_id: int):
     rows = PermissionRows.from_form(request.form)
     button, index = editor_button()
     if button != "save":
-        edit_rows(form, rows, button, index)
+        edit_rows(rows, button, index)
         return render_template("admin/tokens/replace.html", token=token, form=form, **editor_context(rows))
-    fields_ok = form.validate_on_submit()
-    if form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
-    if fields_ok and rows.validate() and confirmed_for(form, rows):
+    if form.validate_on_submit() and rows.validate() and confirmed_for(form, rows):
         try:
             new = tokens.replace(token, actor=current_actor(), application=form.resolved_application,
                                  user=form.resolved_user, master=form.master.data, scope=form.scope.data or "",
@@ -285,8 +271,6 @@ def tokens_delete(token_id: int):
     token = get_token_or_404(token_id)
     form = ConfirmForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400, "The form expired; try again.")
         hint = token.hint
         tokens.delete(token, actor=current_actor())
         flash(f"Token {hint}… deleted. Applications using it lost access.", "success")

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from portal import audit, clock, tokens, users
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
-from portal.admin.queries import like_prefix, live_sessions, row_or_404, text_arg
+from portal.admin.queries import like_prefix, live_sessions, row_or_404, split_page, text_arg
 from portal.admin.sessions import logged_out
 from portal.audit import current_actor
 from portal.auth.sessions import SESSION_TOKEN_KEY
@@ -35,10 +35,8 @@ def users_list():
     if after:
         statement = statement.where(User.username > after)
     found = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
-    next_url = None
-    if len(found) > PAGE_SIZE:
-        found = found[:PAGE_SIZE]
-        next_url = url_for("admin.users", q=q or None, after=found[-1].username)
+    found, last = split_page(found, PAGE_SIZE)
+    next_url = url_for("admin.users", q=q or None, after=last.username) if last else None
     return render_template("admin/users/list.html", users=found, q=q, next_url=next_url)
 
 
@@ -48,13 +46,12 @@ def users_new():
     form = UserForm()
     if form.validate_on_submit():
         try:
-            user = users.add_user(form.username.data, form.password.data, email=form.email.data.strip(),
-                                  name=form.name.data or "", tenant=form.resolved_tenant,
-                                  is_admin=form.is_admin.data)
+            user = users.create(form.username.data, form.password.data, actor=current_actor(),
+                                email=form.email.data.strip(), name=form.name.data or "",
+                                tenant=form.resolved_tenant, is_admin=form.is_admin.data)
         except users.UserError as error:  # a concurrent request took the name
             getattr(form, error.field).errors.append(error.message[0].upper() + error.message[1:] + ".")
             return render_template("admin/users/new.html", form=form), 422
-        audit.record("user.created", actor=current_actor(), target=user, is_admin=user.is_admin)
         db.session.commit()
         flash(f"User {user.username} created.", "success")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
@@ -92,42 +89,27 @@ def users_edit(user_id: int):
             form.is_admin.errors = list(form.is_admin.errors) + [
                 "You cannot take away your own administrator rights or deactivate yourself."]
         else:
-            new = {"email": (form.email.data or "").strip() or None, "name": form.name.data or "",
-                   "tenant": form.resolved_tenant, "is_admin": form.is_admin.data, "active": form.active.data}
-            changed = sorted(field for field, value in new.items() if getattr(user, field) != value)
-            for field in changed:
-                setattr(user, field, new[field])
-            if "active" in changed and not user.active:
-                user.session_version += 1  # as Deactivate does: every session ends
+            changed = users.update(user, email=(form.email.data or "").strip() or None, name=form.name.data or "",
+                                   tenant=form.resolved_tenant, is_admin=form.is_admin.data, active=form.active.data)
             if changed:
                 audit.record("user.updated", actor=current_actor(), target=user, fields=changed)
             db.session.commit()
             flash(f"User {user.username} saved.", "success")
             return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    elif form.is_submitted() and form.csrf_token.errors:
-        abort(400, "The form expired; reload the page and try again.")
     return render_template("admin/users/edit.html", user=user, form=form), (422 if form.is_submitted() else 200)
-
-
-def confirmed_user(user_id: int) -> User:
-    user = get_user_or_404(user_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400, "The form expired; try again.")
-    return user
 
 
 @bp.route("/users/<int:user_id>/end-sessions", methods=["GET", "POST"])
 def users_end_sessions(user_id: int):
     """GET asks, saying what goes with the sessions; POST deletes every token of the user
     and ends every login session they have, at once."""
+    user = get_user_or_404(user_id)
     if request.method == "GET":
-        user = get_user_or_404(user_id)
         sessions, total = db.session.execute(
             select(func.count().filter(AccessToken.source == "session"), func.count())
             .where(AccessToken.user_id == user.id)).one()
         return render_template("admin/users/end_sessions.html", user=user, sessions=sessions,
                                others=total - sessions, form=ConfirmForm())
-    user = confirmed_user(user_id)
     count = tokens.delete_for_user(user, actor=current_actor())
     flash(f"Ended every login session of {user.username}: {count} token(s) deleted. They can log in again "
           "unless deactivated or given a new password.", "success")
@@ -137,7 +119,7 @@ def users_end_sessions(user_id: int):
 @bp.route("/users/<int:user_id>/sessions/<int:token_id>/end", methods=["POST"])
 def users_end_session(user_id: int, token_id: int):
     """End one login session: its session token goes, and that browser is logged out at once."""
-    user = confirmed_user(user_id)
+    user = get_user_or_404(user_id)
     token = row_or_404(AccessToken, token_id, "No such session (it may have ended already).")
     if token.user_id != user.id or token.source != "session":
         abort(404, "No such session (it may have ended already).")
@@ -152,12 +134,11 @@ def users_end_session(user_id: int, token_id: int):
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 def users_deactivate(user_id: int):
     """Refuse the user's logins and tokens until reactivated."""
-    user = confirmed_user(user_id)
+    user = get_user_or_404(user_id)
     if user.id == current_user.id:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    user.active = False
-    user.session_version += 1
+    users.update(user, active=False)
     audit.record("user.deactivated", actor=current_actor(), target=user)
     db.session.commit()
     flash(f"{user.username} is deactivated: they cannot log in and their tokens stop working.", "success")
@@ -166,8 +147,8 @@ def users_deactivate(user_id: int):
 
 @bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
 def users_reactivate(user_id: int):
-    user = confirmed_user(user_id)
-    user.active = True
+    user = get_user_or_404(user_id)
+    users.update(user, active=True)
     audit.record("user.reactivated", actor=current_actor(), target=user)
     db.session.commit()
     flash(f"{user.username} is active again.", "success")
@@ -180,13 +161,11 @@ def users_password(user_id: int):
     user = get_user_or_404(user_id)
     form = PasswordForm()
     if form.validate_on_submit():
-        user.set_password(form.password.data)
+        users.set_password(user, form.password.data)
         audit.record("user.password_set", actor=current_actor(), target=user)
         db.session.commit()
         flash(f"New password set for {user.username}; their browser sessions ended.", "success")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
-    if form.csrf_token.errors:
-        abort(400, "The form expired; try again.")
     return render_detail(user, form, 422)
 
 

@@ -5,9 +5,9 @@ Administrators are no tenant's profiles: never listed, 404 on read, change and d
 from flask import abort
 from sqlalchemy import func, or_, select
 
-from portal import users
+from portal import audit, users
 from portal.api import bp
-from portal.api.auth import fail, record, require
+from portal.api.auth import current_token, fail, record, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import ProfileCreate, ProfileListQuery, ProfileOut, ProfilePage, ProfileUpdate
 from portal.api.spec import responses, spec
@@ -60,13 +60,13 @@ def create_profile(name: str, json: ProfileCreate):
     """Create a profile in the tenant, with a password or none (MANAGE_PROFILES)."""
     tenant = tenant_or_404(name)
     try:
-        user = users.add_user(json.username, json.password, email=json.email, name=json.name, tenant=tenant,
-                              active=json.active)
+        user = users.create(json.username, json.password, actor=audit.token_actor(current_token()),
+                            email=json.email, name=json.name, tenant=tenant, active=json.active)
     except users.UsernameTakenError as error:
         fail(409, f"{error.message[0].upper()}{error.message[1:]}.", "duplicate_username", field=error.field)
     except users.UserError as error:
         fail(422, f"{error.field}: {error.message}.", "validation_error", field=error.field)
-    record("user.created", target=user, tenant=tenant.name)
+    db.session.commit()
     return ProfileOut.of(user), 201
 
 
@@ -91,13 +91,9 @@ def update_profile(name: str, profile_id: int, json: ProfileUpdate):
         fail(422, "name cannot be null.", "validation_error", field="name")
     if changes.get("active", True) is None:
         fail(422, "active cannot be null.", "validation_error", field="active")
-    for field in ("email", "name", "active"):
-        if field in changes:
-            setattr(user, field, changes[field])
+    users.update(user, **{field: changes[field] for field in ("email", "name", "active") if field in changes})
     if "password" in changes:
-        user.set_password(changes["password"])  # also bumps session_version
-    if changes.get("active") is False:
-        user.session_version = (user.session_version or 0) + 1
+        users.set_password(user, changes["password"])
     record("user.updated", target=user, tenant=name, fields=sorted(changes))
     return ProfileOut.of(user)
 
@@ -109,6 +105,6 @@ def delete_profile(name: str, profile_id: int):
     """Delete a profile; its tokens and sessions go with it (MANAGE_PROFILES)."""
     user = profile_or_404(tenant_or_404(name), profile_id)
     record("user.deleted", target=user, tenant=name, commit=False)
-    db.session.delete(user)
+    users.delete(user)
     db.session.commit()
     return "", 204

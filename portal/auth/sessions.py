@@ -2,7 +2,7 @@
 
 from flask import current_app, g, request, session
 
-from portal import clock, tokens
+from portal import clock, tokens, users
 from portal.extensions import db, login_manager
 from portal.models import AccessToken, User
 
@@ -43,7 +43,7 @@ def drop_session_token(user: User) -> bool:
 def end_session(user: User | None) -> None:
     """Make this session's cookie worthless, even if someone kept a copy."""
     if user is not None and not drop_session_token(user):
-        user.session_version += 1  # without session tokens, end every session of the user
+        users.end_sessions(user)  # without a session token, only ending every session of the user ends this one
     db.session.commit()
     session.clear()
 

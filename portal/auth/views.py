@@ -57,7 +57,7 @@ def login():
         except throttle.Refused as refused:
             raise TooManyRequests(f"Too many attempts: try again in {refused.retry_after} seconds.",
                                   retry_after=refused.retry_after) from None
-        user = users.find_by_login_name(form.username.data)
+        user = users.find_by_name(form.username.data)
         if user is None or not user.password_hash:
             check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long
         if user is None or not user.check_password(form.password.data) or not user.active:

@@ -57,11 +57,6 @@ class RecordError(Exception):
     """A field of one record that cannot be read as what it should be."""
 
 
-def find_user(username: str) -> User | None:
-    """The Tessera user with this name, whatever its letter case (names are unique so)."""
-    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-
-
 def as_datetime(value, name: str) -> datetime | None:
     if value is None:
         return None
@@ -178,7 +173,7 @@ class UserMatcher:
             if target.lower() in self.claimed:
                 return self.refuse(label, f"{why}: {target!r} is made in this run for GeoNode user "
                                           f"{self.claimed[target.lower()]!r}")
-            existing = find_user(target)
+            existing = users.find_by_name(target)
             if existing is None:
                 return self.create(row, label, target, email, email_problem)
             if existing.username != target:
@@ -199,7 +194,7 @@ class UserMatcher:
                 return self.refuse(label, f"{len(same)} Tessera users have the email {email}: choose one with --map")
             if same:
                 return self.attach(row, label, email, same[0], "the same email (--match email)")
-        existing = find_user(username)
+        existing = users.find_by_name(username)
         if existing is not None:
             return self.refuse(label, f"Tessera has a user {existing.username!r} ({role(existing)}, email "
                                       f"{existing.email or 'none'}) and no rule you chose makes them the same person: "
@@ -252,15 +247,14 @@ class UserMatcher:
             joined = None
         if summary.apply:
             try:
-                user = users.add_user(username, None, email=email, name=name[:200], is_admin=bool(row.is_superuser),
-                                      active=bool(row.is_active))
+                user = users.create(username, None, actor=IMPORT_ACTOR, email=email, name=name[:200],
+                                    is_admin=bool(row.is_superuser), active=bool(row.is_active),
+                                    imported_from=SOURCE_NAME, source_username=source)
             except users.UserError as error:
                 db.session.rollback()
                 return self.refuse(label, error.message)
             users.keep_password_hash(user, password)
             user.created_at = min(joined, clock.now()) if joined else user.created_at
-            audit.record("user.created", actor=IMPORT_ACTOR, target=user, imported_from=SOURCE_NAME,
-                         source_username=source, sub=user.sub, administrator=bool(row.is_superuser) or None)
             db.session.commit()
         summary.count("users", CREATED)
         return username
@@ -479,5 +473,5 @@ def import_token_row(row, summary: Summary, now: datetime, refresh_lifetime: tim
     summary.add_token(
         label, application=db.session.scalar(select(Application).where(Application.client_id == client_id)),
         source=source, value=value, expires_at=capped_expiry(expires_at, now, summary, label), scope=scope,
-        user=db.session.scalar(select(User).where(User.username == username)) if username else None,
+        user=users.find_by_name(username) if username else None,
         issued_at=issued_at, refresh_value=refresh_value, refresh_expires_at=refresh_expires_at)

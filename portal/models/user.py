@@ -38,8 +38,8 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
-    # Bumped on logout (without session tokens), password change and deactivation:
-    # every older session cookie stops working.
+    # Moved on whenever sessions end (portal.users.end_sessions: logout without a session
+    # token, a new password, deactivation; logging everyone out): every older cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     # When the profile (the claims: username, name, email) last changed: OIDC `updated_at`.
@@ -60,8 +60,8 @@ class User(UserMixin, db.Model):
         return self.active
 
     def set_password(self, password: str | None) -> None:
+        """Only the hash: portal.users.set_password also ends the user's sessions."""
         self.password_hash = generate_password_hash(password) if password else None
-        self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
         if not self.password_hash:

@@ -305,14 +305,17 @@ def delete_many(token_ids: Iterable[int], *, actor: str | None = None) -> int:
     return len(tokens)
 
 
-def end_login_sessions(user_ids) -> tuple[int, int]:
+def end_login_sessions(user_ids, keep_token_id: int | None = None) -> tuple[int, int]:
     """End every login session of the users that `user_ids` (a SELECT of user ids) names,
     with or without SESSION_EXPIRED_CONTROL_ENABLED: their session tokens are deleted, and
     their session version moves on, which every browser session checks (a cookie holds the
-    version it was issued with). Returns (users logged out, session tokens deleted); the
+    version it was issued with). The session token `keep_token_id` stays (its browser needs
+    the new version in its cookie). Returns (users logged out, session tokens deleted); the
     caller audits and commits."""
-    deleted = db.session.execute(
-        sql_delete(AccessToken).where(AccessToken.source == "session", AccessToken.user_id.in_(user_ids)))
+    doomed = sql_delete(AccessToken).where(AccessToken.source == "session", AccessToken.user_id.in_(user_ids))
+    if keep_token_id is not None:
+        doomed = doomed.where(AccessToken.id != keep_token_id)
+    deleted = db.session.execute(doomed)
     logged_out = db.session.execute(
         update(User).where(User.id.in_(user_ids)).values(session_version=User.session_version + 1))
     return logged_out.rowcount, deleted.rowcount

@@ -73,7 +73,7 @@ def visible_to(caller: TokenView) -> list:
 
 def user_to_bind(caller: TokenView, username: str) -> User:
     """The profile a new token is for, which the caller must be able to manage."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = users.find_by_name(username)
     if user is None:
         raise TokenError(f"unknown user {username}", "user")
     if user.is_admin:

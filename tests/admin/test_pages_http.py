@@ -4,7 +4,7 @@ import pytest
 
 from portal import tokens
 from portal.extensions import db
-from portal.models import Application, AuditEvent, Tenant, User
+from portal.models import AccessToken, Application, AuditEvent, Tenant, User
 from tests.admin.conftest import audit_count
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant, make_token, make_user
@@ -178,18 +178,31 @@ def test_audit_log_filters_and_no_secrets(admin_client, setup):
     assert "admin" in admin_client.get("/admin/audit?actor=admin").get_data(as_text=True)
 
 
-def test_csrf_missing_on_every_write_is_400(admin_client, setup):
+@pytest.mark.parametrize("csrf_token, message", [(None, "The CSRF token is missing."),
+                                                 ("not-the-token", "The CSRF token is invalid.")])
+def test_a_write_without_the_csrf_token_is_400_and_says_why(admin_client, setup, admin_user, csrf_token, message):
+    """CSRFProtect checks every POST before the view runs: the views have no check of their own."""
     issued = make_token(setup["app"])
     user = make_user("ivan")
+    own_session = db.session.scalar(db.select(AccessToken.id).where(AccessToken.user_id == admin_user.id,
+                                                                   AccessToken.source == "session"))
+    form_csrf(admin_client, "/admin")  # the session holds the real token; the form sends none, or another
     before = audit_count()
+    data = {"ids": [str(issued.token.id)], "active": "", **({"csrf_token": csrf_token} if csrf_token else {})}
     for path in [f"/admin/tokens/{issued.token.id}/delete", f"/admin/tokens/{issued.token.id}/extend",
                  f"/admin/tokens/{issued.token.id}/replace", "/admin/tokens/delete", "/admin/tokens/new",
                  f"/admin/users/{user.id}/end-sessions", f"/admin/users/{user.id}/deactivate",
-                 f"/admin/users/{user.id}/password", "/admin/tenants", f"/admin/applications/{setup['app'].id}/secret",
+                 f"/admin/users/{user.id}/reactivate", f"/admin/users/{user.id}/edit",
+                 f"/admin/users/{user.id}/password", f"/admin/users/{admin_user.id}/sessions/{own_session}/end",
+                 f"/admin/sessions/{own_session}/end", "/admin/sessions/end-all",
+                 "/admin/tenants", f"/admin/tenants/{setup['site1'].id}/delete",
+                 f"/admin/applications/{setup['app'].id}/secret", f"/admin/applications/{setup['app'].id}/edit",
                  f"/admin/applications/{setup['app'].id}/delete", "/admin/applications/new", "/admin/users/new"]:
-        assert admin_client.post(path, data={"ids": [str(issued.token.id)]}).status_code == 400, path
+        response = admin_client.post(path, data=data)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), path
     assert audit_count() == before
     assert tokens.find_by_value(issued.value) is not None
+    assert db.session.get(User, user.id).active and admin_client.get("/admin").status_code == 200
 
 
 def test_get_never_changes_anything(admin_client, setup):
