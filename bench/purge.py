@@ -63,7 +63,7 @@ TOKEN_COLUMNS = "token_hash, hint, source, application_id, scope, master, issued
 
 def fill(database_url: str, rows: int) -> tuple[int, float]:
     """Insert `rows` expired tokens (+ one permission each), rows/100 used codes and live tokens."""
-    from portal import clock  # naive UTC, as the app stores it
+    from portal.domain import clock  # naive UTC, as the app stores it
 
     now = clock.now().replace(microsecond=0)
     past, issued = now - timedelta(days=1), now - timedelta(days=2)

@@ -98,7 +98,8 @@ def insert_sqlite(connection, tokens, perms):
 def seed(app, count: int, users: int = 1000, applications: int = 20, batch: int = 50_000, seed: int = 1,
          out=sys.stdout) -> int:
     """Insert `count` token rows into the app's database; return how many exist now."""
-    from portal import clock, models
+    from portal.domain import clock
+    from portal import models
     from portal.extensions import db
 
     with app.app_context():

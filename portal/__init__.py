@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import BaseConfig, server_threads, settings_from_environment
-from portal.connections import close_hot_connection
+from portal.db.connections import close_hot_connection
 from portal.extensions import csrf, db, init_migrations, login_manager
 
 PACKAGE = Path(__file__).resolve().parent
@@ -95,14 +95,14 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         # A file cannot drop a connection: the pre-ping would be one more statement per request.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     else:
-        # A worker thread holds up to two connections (portal.connections), a third for a
-        # moment while a failed authentication counts (portal.ratelimit).
+        # A worker thread holds up to two connections (portal.db.connections), a third for a
+        # moment while a failed authentication counts (portal.web.ratelimit).
         threads = server_threads()
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 2 * threads, "max_overflow": threads,
                                                    **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
-    from portal import addresses, errors, metrics, operations, security, throttle
-    from portal.logging import RequestIds, configure_app_logging
+    from portal.web import addresses, errors, metrics, operations, security, throttle
+    from portal.web.logging import RequestIds, configure_app_logging
 
     configure_app_logging(app)
     addresses.register(app)

@@ -10,7 +10,9 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from portal import __version__, audit, lifecycle, tenants, tokens, users
+from portal import __version__, tokens
+from portal.domain import audit, tenants, users
+from portal.db import lifecycle
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.models.application import CONFIDENTIAL, PUBLIC, SECRET_METHODS
@@ -49,7 +51,7 @@ def find_tenant(name: str) -> Tenant:
 
 
 def create_user(username: str, password: str, *, email=None, name="", tenant=None, admin=False) -> User:
-    """A new user (an administrator belongs to no tenant), by the rules of portal.users."""
+    """A new user (an administrator belongs to no tenant), by the rules of portal.domain.users."""
     try:
         user = users.create(username, password, actor=CLI_ACTOR, email=email, name=name, tenant=tenant,
                             is_admin=admin)
@@ -64,8 +66,8 @@ def create_user(username: str, password: str, *, email=None, name="", tenant=Non
 def init_command():
     """Migrate the database to the latest schema (a SQLite file is backed up beside itself
     first), then create keys, built-in applications, default tokens and an admin if missing."""
-    from portal.lifecycle import migrate_database
-    from portal.signing import ensure_signing_key
+    from portal.db.lifecycle import migrate_database
+    from portal.domain.signing import ensure_signing_key
 
     for line in migrate_database():
         click.echo(line)
@@ -178,7 +180,7 @@ def create_tenant_command(name, label):
 def create_application_command(name, client_id, client_secret, redirect_uris, grant_types,
                                response_types, scope, public, auth_method, post_logout_redirect_uris, resources):
     """Register an application (OAuth client); prints its client_id and client_secret."""
-    from portal.applications import ApplicationError, register_application
+    from portal.domain.applications import ApplicationError, register_application
 
     try:
         application, secret = register_application(
@@ -229,7 +231,7 @@ def create_token_command(application_name, username, value, master, scope, expir
 @with_appcontext
 def purge_expired_command(batch_size, revoked_days):
     """Delete expired tokens, used or expired codes and long-revoked rows, in batches."""
-    from portal import ratelimit
+    from portal.web import ratelimit
     from portal.tokens.purge import purges
 
     totals = {}
@@ -252,7 +254,7 @@ def purge_expired_command(batch_size, revoked_days):
 def rotate_keys_command(at_once):
     """Make the next signing key: published in /jwks now, signing after the JWKS cache
     lifetime (JWKS_CACHE_SECONDS); the old key stays in /jwks until its tokens expire."""
-    from portal.signing import RotationError, jwks_cache_seconds, rotate
+    from portal.domain.signing import RotationError, jwks_cache_seconds, rotate
 
     try:
         rotation = rotate(at_once=at_once)

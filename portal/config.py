@@ -48,7 +48,7 @@ def server_workers() -> int:
 
 def server_worker_class() -> str:
     """gthread, or sync (one request at a time per worker). Not gevent or eventlet: their
-    greenlets would share one thread's database connection (portal.connections)."""
+    greenlets would share one thread's database connection (portal.db.connections)."""
     worker_class = os.environ.get("WORKER_CLASS", "").strip().lower() or "gthread"
     if worker_class not in WORKER_CLASSES:
         raise ConfigError(f"WORKER_CLASS must be gthread or sync, not {worker_class!r}")
@@ -109,14 +109,14 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         "AUTH_IP_WHITELIST": os.environ.get("AUTH_IP_WHITELIST", "").strip() or "127.0.0.1, ::1",
         # The audiences (client ids, resource URIs) whose tokens its tokeninfo and userinfo accept; empty: any.
         "GEONODE_AUDIENCES": os.environ.get("GEONODE_AUDIENCES", ""),
-        # Who may read /metrics (portal.addresses reads both lists).
+        # Who may read /metrics (portal.web.addresses reads both lists).
         "METRICS_ALLOW": os.environ.get("METRICS_ALLOW", "").strip() or "127.0.0.1, ::1",
-        # How many proxies' X-Forwarded-* headers to trust (werkzeug's ProxyFix; portal.addresses).
+        # How many proxies' X-Forwarded-* headers to trust (werkzeug's ProxyFix; portal.web.addresses).
         "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0, minimum=0, unit=""),
         "LOG_FORMAT": log_format(),
         "ACCESS_TOKEN_FORMAT": token_format,
-        # The throttle's counters (portal.throttle): the application database by default, one
-        # count for every worker and host (portal.ratelimit).
+        # The throttle's counters (portal.web.throttle): the application database by default, one
+        # count for every worker and host (portal.web.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
         "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
@@ -144,6 +144,6 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
-    WTF_CSRF_SSL_STRICT = False  # replaced by portal.csrf's same-origin check, which reads what browsers send
+    WTF_CSRF_SSL_STRICT = False  # replaced by portal.web.csrf's same-origin check, which reads what browsers send
     MAX_CONTENT_LENGTH = 1024 * 1024
     JSON_SORT_KEYS = False

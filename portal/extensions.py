@@ -5,7 +5,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from portal.csrf import SameOriginCSRFProtect
+from portal.web.csrf import SameOriginCSRFProtect
 
 # Stable constraint names, so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 def prepare_metrics_folder() -> str | None:
     """PROMETHEUS_MULTIPROC_DIR, where each worker keeps its counts for /metrics
-    (portal.metrics): emptied if the operator set it, else a new private folder (returned,
+    (portal.web.metrics): emptied if the operator set it, else a new private folder (returned,
     to be removed at exit). Set before anything imports prometheus_client, which reads it once:
     here rather than in a server hook, so that it holds with --preload too."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -36,7 +36,7 @@ created_metrics_folder = prepare_metrics_folder()
 MASTER_PID = os.getpid()
 
 from portal.config import ConfigError, log_format, server_threads, server_worker_class, server_workers  # noqa: E402
-from portal.logging import ACCESS_LOG_FORMAT  # noqa: E402
+from portal.web.logging import ACCESS_LOG_FORMAT  # noqa: E402
 
 
 @atexit.register
@@ -55,13 +55,13 @@ def stop(error: ConfigError):
 
 try:
     workers = server_workers()
-    # Threads (portal.connections keeps a connection per thread): gevent or eventlet would
+    # Threads (portal.db.connections keeps a connection per thread): gevent or eventlet would
     # share one thread's connection between greenlets, so only gthread or sync, as Tessera's
     # subclasses (they answer gunicorn's own errors in JSON; the threaded one reads requests
     # in its event loop).
     worker_class = WORKER_CLASS_PATHS[server_worker_class()]
     threads = server_threads()  # sync: one
-    log_format()  # read by the logger (portal.logging.RedactingLogger) before any hook runs
+    log_format()  # read by the logger (portal.web.logging.RedactingLogger) before any hook runs
 except ConfigError as error:
     stop(error)
 
@@ -101,7 +101,7 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 errorlog = "-"
 # Token values in URLs (?access_token=, accessTokenId) are replaced by [REDACTED]; LOG_FORMAT=json
 # makes the access and error logs JSON lines.
-logger_class = "portal.logging.RedactingLogger"
+logger_class = "portal.web.logging.RedactingLogger"
 access_log_format = ACCESS_LOG_FORMAT
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from portal import create_app
-from portal.connections import close_hot_connection, release_idle_connection
+from portal.db.connections import close_hot_connection, release_idle_connection
 from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +175,7 @@ def client(app):
 def schema_at_head(app):
     """Record the latest revision as Alembic would: the `app` fixture's tables come from
     create_all, and /readyz wants a migrated database."""
-    from portal import schema
+    from portal.db import schema
 
     with db.engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))  # left by a test that failed

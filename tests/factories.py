@@ -29,7 +29,7 @@ def make_user(username=None, password="correct horse battery", *, email=None, is
 
 
 def make_application(name=None, **overrides) -> Application:
-    from portal.applications import register_application
+    from portal.domain.applications import register_application
 
     application, secret = register_application(name=name or f"app{next(_counter)}", actor="test", **overrides)
     application.test_secret = secret

@@ -2,7 +2,8 @@
 
 import pytest
 
-from portal import tokens, users
+from portal import tokens
+from portal.domain import users
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import Auth, csrf_token_from

@@ -96,7 +96,7 @@ def test_duplicates_are_refused(app, runner):
 
 
 def test_rotate_keys_keeps_the_previous_key_published(app, runner):
-    from portal.signing import ensure_signing_key, published_keys
+    from portal.domain.signing import ensure_signing_key, published_keys
 
     first = ensure_signing_key()
     assert invoke(runner, "rotate-keys").exit_code == 0

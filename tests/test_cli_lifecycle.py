@@ -22,10 +22,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 import portal
-from portal import backups
+from portal.db import backups
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent, User
-from portal.schema import head, steps_between
+from portal.db.schema import head, steps_between
 from tests.conftest import (NO_POSTGRES, ROOT, TEST_DATABASE_URL, VENV_BIN, base_config, fresh_postgres_database,
                             server_env)
 from tests.factories import make_token, make_user

@@ -66,6 +66,6 @@ def test_healthz(client):
     ("/x?access_token=abc&y=2", "/x?access_token=[REDACTED]&y=2"),
 ])
 def test_redact_decodes_names_and_takes_the_whole_value(line, expected):
-    from portal.logging import redact
+    from portal.web.logging import redact
 
     assert redact(line) == expected

@@ -6,7 +6,7 @@ import jwt as pyjwt
 import pytest
 
 from portal import tokens
-from portal.signing import published_keys
+from portal.domain.signing import published_keys
 from tests.factories import make_application, make_tenant, make_token, make_user
 
 

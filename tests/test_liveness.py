@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken
 from portal.models.token import ACTIVE, INACTIVE_USER, STATES, token_state

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken
 from tests.api.conftest import bearer

@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, MetaData, String, Text, select, text
 
-from portal import create_app, schema
+from portal import create_app
+from portal.db import schema
 from portal.extensions import db
 
 BOTH = "client_secret_basic client_secret_post"
@@ -207,7 +208,7 @@ def test_a_broken_reference_stops_the_sqlite_upgrade_and_changes_nothing(tmp_pat
 
 
 def test_schema_reads_the_revisions_as_alembic_does():
-    """portal/schema.py reads the migrations without Alembic; it must agree with Alembic."""
+    """portal/db/schema.py reads the migrations without Alembic; it must agree with Alembic."""
     script = ScriptDirectory(schema.migrations_directory())
     assert schema.heads() == tuple(script.get_heads())
     assert set(schema.revisions()) == {revision.revision for revision in script.walk_revisions()}

@@ -1,5 +1,5 @@
 """The same username, password and tenant name are accepted or refused alike by the
-portal, the API and the CLI (issue 14: one home per rule: portal/users.py, portal/tenants.py)."""
+portal, the API and the CLI (issue 14: one home per rule: portal/domain/users.py, portal/domain/tenants.py)."""
 
 import pytest
 from tests.api.conftest import bearer
@@ -95,7 +95,7 @@ APPLICATION_NAMES = [("Map viewer", True), ("Карты: 2 ✓", True), ("Map \u
 def test_application_names(app, admin_client, tmp_path, name, accepted):
     """Consent pages show an application's name: the portal (new and edit), the CLI and the
     importers refuse one with control, bidirectional or invisible characters alike
-    (portal/applications.py: check_name; issue 22)."""
+    (portal/domain/applications.py: check_name; issue 22)."""
     import json
 
     from sqlalchemy import select

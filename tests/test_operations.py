@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from portal import addresses, schema
+from portal.web import addresses
+from portal.db import schema
 from portal.config import ConfigError
 from portal.extensions import db
 from tests.api.conftest import bearer

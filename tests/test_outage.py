@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import event
 
-from portal.connections import release_idle_connection
+from portal.db.connections import release_idle_connection
 from portal.extensions import db
 from tests.api.conftest import bearer
 from tests.factories import make_application, make_tenant, make_token

@@ -1,4 +1,4 @@
-"""The throttle's store (portal.ratelimit), and every rule of docs/operations.md: Throttling held against
+"""The throttle's store (portal.web.ratelimit), and every rule of docs/operations.md: Throttling held against
 four gunicorn workers sharing it, on SQLite and PostgreSQL (issue: 18 tries instead of 5 with
 per-worker memory counters; issue 22 points 1, 5, 6, 15)."""
 
@@ -20,7 +20,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import create_engine, insert, select, text
 
-from portal import ratelimit
+from portal.web import ratelimit
 from portal.extensions import db
 from portal.models import RateLimitCounter
 from tests.conftest import NO_POSTGRES, TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database, start_live_server
@@ -90,7 +90,7 @@ def test_each_write_deletes_at_most_a_hundred_finished_windows_oldest_first(stor
 def test_a_correct_attempt_taken_back_after_its_window_ended_leaves_nothing(app, monkeypatch):
     """Attempt.succeeded subtracts one; if the window ended in between, it must not leave -1
     (a free guess) in the next window."""
-    from portal import throttle
+    from portal.web import throttle
 
     with app.test_request_context("/login", environ_base={"REMOTE_ADDR": "10.0.0.1"}):
         attempt = throttle.guess(throttle.PASSWORD, "alice")

@@ -10,9 +10,9 @@ import hashlib
 import pytest
 from sqlalchemy import event
 
-from portal import throttle
+from portal.web import throttle
 from portal.extensions import db
-from portal.hashing import django_password_matches
+from portal.domain.hashing import django_password_matches
 from portal.models import Application
 from tests.api.conftest import bearer
 from tests.conftest import Auth
@@ -226,7 +226,7 @@ def test_each_kind_names_settings_that_exist(app):
 
 
 def test_no_flask_limiter_is_loaded(tmp_path):
-    """One throttle (portal.throttle): the served app never imports Flask-Limiter."""
+    """One throttle (portal.web.throttle): the served app never imports Flask-Limiter."""
     import os
     import subprocess
     import sys
@@ -239,4 +239,4 @@ def test_no_flask_limiter_is_loaded(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("False <portal.ratelimit.DatabaseStorage")
+    assert result.stdout.startswith("False <portal.web.ratelimit.DatabaseStorage")

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from tests.factories import make_application, make_tenant, make_token, make_user

@@ -1,4 +1,4 @@
-"""portal.users is a user's one home (issue: users get one home): the admin portal, the
+"""portal.domain.users is a user's one home (issue: users get one home): the admin portal, the
 API, the CLI and login find a user by name with login's rule (any letter case), record
 the same `user.created` event, and a deactivation, wherever it is made, ends every
 session of the user."""

@@ -1,10 +1,10 @@
-"""portal.users: one username rule and one administrator rule for the admin form, the API
+"""portal.domain.users: one username rule and one administrator rule for the admin form, the API
 and the CLI (issue 13)."""
 
 import pytest
 from sqlalchemy import select
 
-from portal import users
+from portal.domain import users
 from portal.extensions import db
 from portal.models import User
 from portal.tokens.core import MAX_EXPIRES_IN

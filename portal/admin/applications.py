@@ -3,15 +3,15 @@
 from flask import flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import audit
+from portal.domain import audit
 from portal.admin import bp, shown_once
 from portal.admin.forms import ApplicationEditForm, ApplicationForm, ConfirmForm
 from portal.admin.queries import row_or_404
-from portal.applications import ApplicationError, register_application, update_application
-from portal.audit import current_actor
+from portal.domain.applications import ApplicationError, register_application, update_application
+from portal.domain.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, Application
-from portal.security import no_store
+from portal.web.security import no_store
 
 
 def get_application_or_404(application_id: int) -> Application:
@@ -51,7 +51,7 @@ def applications_new():
 
 
 def settings_of(form) -> dict:
-    """The settings the new and the edit form share, as `portal.applications` takes them."""
+    """The settings the new and the edit form share, as `portal.domain.applications` takes them."""
     def lines(field) -> list[str]:
         return (field.data or "").splitlines()
 

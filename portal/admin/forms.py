@@ -12,14 +12,14 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
-from portal import clock, users
-from portal.applications import GRANT_TYPES
+from portal.domain import clock, users
+from portal.domain.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
 from portal.tokens import ANY, DEFAULT_ROW_ACTIONS, TokenError
 from portal.tokens import permissions as perms
 from portal.tokens.values import MAX_VALUE_LENGTH
-from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
+from portal.domain.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
 
 # Dates are typed and shown as the rest of the portal shows them, in UTC; the form of
 # <input type=datetime-local> is accepted too (scripts and older pages send it).
@@ -41,7 +41,7 @@ class MaxLength:
             raise ValidationError(self.message or f"Too long: at most {self.max:,} characters (this has {length:,}).")
 
 
-# portal.users' password rule as form validators, so the form says it next to the field
+# portal.domain.users' password rule as form validators, so the form says it next to the field
 # (Length with only a minimum sets `minlength`, which cuts nothing).
 PASSWORD_LENGTH = [Length(min=PASSWORD_MIN_LENGTH, message=f"A password needs {PASSWORD_RULE}."),
                    MaxLength(PASSWORD_MAX_LENGTH, f"A password needs {PASSWORD_RULE}.")]
@@ -321,7 +321,7 @@ class PasswordForm(FlaskForm):
 
 
 class TenantForm(FlaskForm):
-    # The rules (slug, uniqueness) are portal.tenants'; the view shows their refusals here.
+    # The rules (slug, uniqueness) are portal.domain.tenants'; the view shows their refusals here.
     name = StringField("Name (a slug; never changes)", validators=[DataRequired("Give the tenant a name.")])
     label = StringField("Label (display name)", validators=[Optional()])
 

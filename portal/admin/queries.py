@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from flask import abort
 from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, LoginSession, TokenPermission, User
 from portal.models.token import ACTIVE, STATES
-from portal.sql import MAX_ID, escape_like, in_id_range
+from portal.db.sql import MAX_ID, escape_like, in_id_range
 from portal.tokens import find_by_value
 from portal.tokens.values import MAX_VALUE_LENGTH
 

@@ -4,11 +4,12 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, logout_user
 from sqlalchemy import select
 
-from portal import audit, tokens
+from portal.domain import audit
+from portal import tokens
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, LogEveryoneOutForm
 from portal.admin.queries import SESSION, row_or_404, session_counts, session_page
-from portal.audit import current_actor
+from portal.domain.audit import current_actor
 from portal.auth.sessions import SESSION_TOKEN_KEY, SESSION_VERSION_KEY
 from portal.extensions import db
 from portal.models import AccessToken, User

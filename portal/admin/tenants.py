@@ -3,11 +3,11 @@
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from portal import tenants
+from portal.domain import tenants
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, TenantForm, TenantLabelForm
 from portal.admin.queries import row_or_404
-from portal.audit import current_actor
+from portal.domain.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, Tenant, User
 

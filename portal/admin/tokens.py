@@ -8,18 +8,19 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import throttle, tokens
+from portal.web import throttle
+from portal import tokens
 from portal.admin import bp, shown_once
 from portal.admin.forms import (ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm, TokenReplaceForm,
                                 application_choices, default_expiry, tenant_names)
 from portal.admin.queries import (EXPIRING_DAYS, SORT_LABELS, TokenFilters, audit_for, count_tokens,
                                   estimated_count, parse_id, row_or_404, token_page)
-from portal.audit import current_actor
+from portal.domain.audit import current_actor
 from portal.auth.sessions import confirm_password_given, recently_authenticated
 from portal.extensions import db
 from portal.models import AccessToken, User
 from portal.models.token import SOURCES, STATES
-from portal.security import no_store
+from portal.web.security import no_store
 from portal.tokens import ACTIONS, ANY, DEFAULT_ROW_ACTIONS
 
 

@@ -5,12 +5,13 @@ from flask import abort, flash, jsonify, redirect, render_template, request, ses
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from portal import audit, clock, tokens, users
+from portal.domain import audit, clock, users
+from portal import tokens
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
 from portal.admin.queries import like_prefix, live_sessions, row_or_404, split_page, text_arg
 from portal.admin.sessions import logged_out
-from portal.audit import current_actor
+from portal.domain.audit import current_actor
 from portal.auth.sessions import SESSION_TOKEN_KEY
 from portal.extensions import db
 from portal.models import AccessToken, LoginSession, User

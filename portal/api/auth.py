@@ -11,8 +11,8 @@ from functools import wraps
 from flask import abort, g, request
 from pydantic import ValidationError
 
-from portal import audit
-from portal.errors import json_error
+from portal.domain import audit
+from portal.web.errors import json_error
 from portal.extensions import db
 from portal.tokens import ANY, TokenView
 from portal.tokens.bearer import BearerRefused, bearer_of_request

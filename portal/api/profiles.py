@@ -5,7 +5,7 @@ Administrators are no tenant's profiles: never listed, 404 on read, change and d
 from flask import abort
 from sqlalchemy import func, or_, select
 
-from portal import audit, users
+from portal.domain import audit, users
 from portal.api import bp
 from portal.api.auth import current_token, fail, record, require
 from portal.api.paging import keyset_page
@@ -13,9 +13,9 @@ from portal.api.schemas import ProfileCreate, ProfileListQuery, ProfileOut, Prof
 from portal.api.spec import responses, spec
 from portal.api.tenants import tenant_or_404
 from portal.extensions import db
-from portal.sql import in_id_range
+from portal.db.sql import in_id_range
 from portal.models import Tenant, User
-from portal.sql import escape_like
+from portal.db.sql import escape_like
 
 TAGS = ["profiles"]
 PROFILE_ID = "/tenants/<name>/profiles/<int:profile_id>"

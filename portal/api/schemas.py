@@ -6,14 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from portal import tenants
-from portal.sql import MAX_ID
+from portal.domain import tenants
+from portal.db.sql import MAX_ID
 from portal.models.token import STATES
 from portal.tokens import ACTIONS, ANY
 from portal.tokens.permissions import MAX_ENTRIES
 from portal.tokens.values import CUSTOM_VALUE_PATTERN
 from portal.tokens.core import MAX_EXPIRES_IN
-from portal.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
+from portal.domain.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_MAX_LENGTH, USERNAME_RULE
 
 MAX_LIMIT = 100
 

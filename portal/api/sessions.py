@@ -5,7 +5,7 @@ belong to no tenant: their sessions are never listed or ended here."""
 
 from sqlalchemy import select
 
-from portal import clock, users
+from portal.domain import clock, users
 from portal.api import bp
 from portal.api.auth import record, require
 from portal.api.paging import keyset_page

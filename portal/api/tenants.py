@@ -5,13 +5,13 @@ denies it), create (CREATE_TENANT on *), read, update the label, delete
 from flask import abort
 from sqlalchemy import bindparam, func, select
 
-from portal import audit, tenants
+from portal.domain import audit, tenants
 from portal.api import bp
 from portal.api.auth import current_token, fail, require
 from portal.api.paging import keyset_page
 from portal.api.schemas import PageQuery, TenantCreate, TenantOut, TenantPage, TenantUpdate
 from portal.api.spec import responses, spec
-from portal.connections import hot_read
+from portal.db.connections import hot_read
 from portal.extensions import db
 from portal.models import Tenant
 from portal.tokens import TokenView

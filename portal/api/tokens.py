@@ -7,14 +7,15 @@ become HTTP: a token it may not see is 404, what it lacks is 403 with `missing`.
 from flask import abort
 from sqlalchemy import select
 
-from portal import audit, tokens
+from portal.domain import audit
+from portal import tokens
 from portal.api import bp
 from portal.api.auth import current_token, fail, insufficient_scope, master_required
 from portal.api.paging import keyset_page
 from portal.api.schemas import TokenCreate, TokenCreated, TokenListQuery, TokenOut, TokenPage
 from portal.api.spec import responses, spec
 from portal.extensions import db
-from portal.sql import in_id_range
+from portal.db.sql import in_id_range
 from portal.models import AccessToken, Application
 from portal.tokens import master
 

@@ -2,7 +2,7 @@
 
 A successful sign-in sets a signed cookie naming the account (case-insensitively) and a
 random device id. A later attempt for that account carrying it counts in the device's own
-small bucket instead of the account's (portal.throttle, LOGIN_DEVICE_RATE_LIMIT), so
+small bucket instead of the account's (portal.web.throttle, LOGIN_DEVICE_RATE_LIMIT), so
 strangers who fail for the account elsewhere never lock its owner out of a browser they
 signed in from before; a stolen cookie buys only its own bucket's guesses.
 """

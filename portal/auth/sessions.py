@@ -2,7 +2,8 @@
 
 from flask import current_app, g, request, session
 
-from portal import clock, tokens, users
+from portal.domain import clock, users
+from portal import tokens
 from portal.extensions import db, login_manager
 from portal.models import AccessToken, User
 

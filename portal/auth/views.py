@@ -7,7 +7,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 
-from portal import audit, clock, throttle, users
+from portal.domain import audit, clock, users
+from portal.web import throttle
 from portal.auth import bp
 from portal.auth.devices import device_for, remember_device
 from portal.auth.forms import LoginForm
@@ -42,7 +43,7 @@ def home_for(user: User) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login form; on success start a fresh session. Each attempt is counted
-    before the password is checked, and taken back when it was right (portal.throttle)."""
+    before the password is checked, and taken back when it was right (portal.web.throttle)."""
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")

@@ -10,7 +10,7 @@ by hash, and the list (`all`) cannot give values back: its `id`s are null. As in
 reading an unknown id answers `null` and deleting one changes nothing. Only tokens people
 made (admin, API, CLI) are Crafter access tokens: OAuth grants' and login sessions' are
 not listed, read or deleted here, nor are revoked ones. The value in the path never
-reaches a log (portal.logging.redact).
+reaches a log (portal.web.logging.redact).
 """
 
 from datetime import datetime, timedelta
@@ -19,7 +19,8 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from portal import audit, tokens
+from portal.domain import audit
+from portal import tokens
 from portal.extensions import csrf, db
 from portal.models import AccessToken
 from portal.models.token import EXPIRED, INACTIVE_USER, WHY_NOT_LIVE

@@ -6,7 +6,7 @@ service, in GeoNode's request and response shapes (docs/geonode-crafter.md: GeoN
   client credentials as HTTP Basic, which GeoNode ignores and so does this).
 - `/api/o/v4/userinfo`: the bearer token's user.
 - `/api/roles`, `/api/adminRole`, `/api/users[/<username or email>]`: the role service,
-  answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting; portal.addresses).
+  answered only to the addresses in AUTH_IP_WHITELIST (GeoNode's setting; portal.web.addresses).
 
 tokeninfo and userinfo say of the user only what the token's scopes release (the rule of
 /userinfo: records.released_claims), and accept only tokens made for an audience in
@@ -22,8 +22,9 @@ from functools import wraps
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
-from portal import addresses, clock
-from portal.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
+from portal.web import addresses
+from portal.domain import clock
+from portal.domain.applications import CLIENT_ID_PATTERN, ApplicationError, check_resources
 from portal.config import ConfigError
 from portal.extensions import csrf, db
 from portal.models import Tenant, User

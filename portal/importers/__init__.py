@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from portal import applications, audit
+from portal.domain import applications, audit
 from portal.extensions import db
 from portal.tokens.core import MAX_EXPIRES_IN, MAX_LIFETIME_WORDS
 from portal.tokens.errors import DuplicateValueError, TokenError

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from portal import applications, clock, tenants
+from portal.domain import applications, clock, tenants
 from portal.extensions import db
 from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
                               capped_expiry, one_transaction, read_text, utc_naive)

@@ -25,9 +25,9 @@ from flask import current_app
 from sqlalchemy import MetaData, String, create_engine, func, select, type_coerce
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from portal import applications, audit, clock, users
+from portal.domain import applications, audit, clock, users
 from portal.extensions import db
-from portal.hashing import django_algorithm, django_hash_problem
+from portal.domain.hashing import django_algorithm, django_hash_problem
 from portal.importers import (CREATED, EXPIRED, IMPORT_ACTOR, PRESENT, ApplicationMaker, SourceError, Summary,
                               capped_expiry, one_transaction, utc_naive)
 from portal.models import Application, AuditEvent, User

@@ -8,9 +8,9 @@ from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from sqlalchemy import JSON, String, Text, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
-from portal.hashing import django_algorithm, django_password_matches, sha256_hex
+from portal.domain.hashing import django_algorithm, django_password_matches, sha256_hex
 
 CONFIDENTIAL = "confidential"
 PUBLIC = "public"
@@ -27,7 +27,7 @@ def hash_secret(secret: str) -> str:
 def adopt_secret_hash(application_id: int, kept_hash: str, client_secret: str) -> None:
     """Store Tessera's hash of a secret that matched its kept Django hash: Django's PBKDF2
     would cost most of a second on every /token and /introspect call."""
-    from portal.connections import hot_connection
+    from portal.db.connections import hot_connection
 
     applications = Application.__table__
     connection = hot_connection()
@@ -77,7 +77,7 @@ class ClientRules(ClientMixin):
         if not self.client_secret_hash or not isinstance(client_secret, str):
             return False
         if django_algorithm(self.client_secret_hash):  # kept from django-oauth-toolkit
-            from portal import throttle
+            from portal.web import throttle
 
             throttle.check_address(throttle.CLIENT_SECRET)  # no slow hash for an address over its limit
             if not django_password_matches(self.client_secret_hash, client_secret):

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models.application import Application
 from portal.models.user import User
@@ -53,7 +53,7 @@ class Consent(db.Model):
 
 class SigningKey(db.Model):
     """An RS256 key pair. Its state follows from the clock alone, so every worker agrees
-    (portal.signing): next until `signs_from`, current until a later key's `signs_from`,
+    (portal.domain.signing): next until `signs_from`, current until a later key's `signs_from`,
     then retiring while a token it signed may still be valid."""
 
     __tablename__ = "signing_keys"

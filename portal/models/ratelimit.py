@@ -1,4 +1,4 @@
-"""The throttle's counters kept in the application database (see portal.ratelimit)."""
+"""The throttle's counters kept in the application database (see portal.web.ratelimit)."""
 
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column

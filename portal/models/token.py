@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, exists, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models.application import Application
 from portal.models.user import User

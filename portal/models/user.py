@@ -8,9 +8,9 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
-from portal.hashing import django_algorithm, django_password_matches
+from portal.domain.hashing import django_algorithm, django_password_matches
 
 
 class Tenant(db.Model):
@@ -38,7 +38,7 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
-    # Moved on whenever sessions end (portal.users.end_sessions: logout without a session
+    # Moved on whenever sessions end (portal.domain.users.end_sessions: logout without a session
     # token, a new password, deactivation; logging everyone out): every older cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -60,7 +60,7 @@ class User(UserMixin, db.Model):
         return self.active
 
     def set_password(self, password: str | None) -> None:
-        """Only the hash: portal.users.set_password also ends the user's sessions."""
+        """Only the hash: portal.domain.users.set_password also ends the user's sessions."""
         self.password_hash = generate_password_hash(password) if password else None
 
     def check_password(self, password: str) -> bool:

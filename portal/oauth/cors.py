@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import request
 from sqlalchemy import select
 
-from portal.connections import hot_read
+from portal.db.connections import hot_read
 from portal.models import Application
 from portal.models.application import PUBLIC
 from portal.oauth import bp

@@ -12,14 +12,15 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app
 from joserfc.jwk import KeySet
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import User
-from portal.signing import current_key
+from portal.domain.signing import current_key
 from portal.oauth.records import AuthlibToken, CodeRecord, user_claims
 from portal.tokens import oauth_store
 from portal.tokens.view import REFRESH
-from portal.signing import issuer
+from portal.domain.signing import issuer
 
 PUBLIC_AND_CONFIDENTIAL = ["client_secret_basic", "client_secret_post", "none"]
 

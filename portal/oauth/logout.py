@@ -11,12 +11,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy import select
 
-from portal import audit
+from portal.domain import audit
 from portal.auth.sessions import AUTHENTICATED_AT_KEY, end_session
 from portal.extensions import csrf, db
 from portal.models import Application
 from portal.oauth import bp
-from portal.signing import issuer, published_keys
+from portal.domain.signing import issuer, published_keys
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

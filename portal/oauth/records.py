@@ -2,7 +2,7 @@
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
-from portal import clock
+from portal.domain import clock
 from portal.models import AuthorizationCode, User
 from portal.models.token import EXPIRED, INACTIVE_USER, REVOKED
 from portal.tokens.view import TokenUser, TokenView

@@ -17,8 +17,10 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
-from portal import clock, throttle, tokens
-from portal.connections import hot_read
+from portal.domain import clock
+from portal.web import throttle
+from portal import tokens
+from portal.db.connections import hot_read
 from portal.models import Application, ClientRecord
 from portal.models.application import SECRET_METHODS
 from portal.oauth.grants import (
@@ -29,7 +31,7 @@ from portal.oauth.grants import (
     TesseraOpenIDCode,
 )
 from portal.oauth.records import AuthlibToken
-from portal.signing import issuer, request_host_url
+from portal.domain.signing import issuer, request_host_url
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token, token_audience
 from portal.tokens.view import ACCESS, REFRESH
 
@@ -228,7 +230,7 @@ class TesseraAuthorizationServer(AuthorizationServer):
     def authenticate_client(self, request, methods, endpoint="token"):
         """Authlib's check first: a right secret passes without a look at the counters. A
         failure counts against the address and, for a confidential client, its client id at
-        that address; past a limit it answers 429 instead of 401 (portal.throttle)."""
+        that address; past a limit it answers 429 instead of 401 (portal.web.throttle)."""
         try:
             return super().authenticate_client(request, methods, endpoint)
         except throttle.Refused as refused:  # an imported slow hash, from an address over its limit

@@ -15,15 +15,15 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal import audit, clock
+from portal.domain import audit, clock
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
 from portal.oauth.grants import quotable
-from portal.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
+from portal.domain.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
-from portal.security import basic_credentials
+from portal.web.security import basic_credentials
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 SCOPE_WORDS = {

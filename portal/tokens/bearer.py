@@ -1,5 +1,5 @@
 """The one door for bearer tokens (RFC 6750): read the token from the request, authenticate
-it, and on failure count it against the address (portal.throttle). The API, /userinfo,
+it, and on failure count it against the address (portal.web.throttle). The API, /userinfo,
 GeoNode's tokeninfo and userinfo and the Crafter API all come through here; each keeps
 only the shape of its answers.
 
@@ -10,7 +10,7 @@ ALLOW_QUERY_ACCESS_TOKEN=false.
 
 from flask import Request, current_app
 
-from portal import throttle
+from portal.web import throttle
 from portal.tokens.core import authenticate
 from portal.tokens.errors import InvalidTokenError
 from portal.tokens.view import TokenView

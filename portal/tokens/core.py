@@ -10,8 +10,9 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from portal import audit, clock, metrics
-from portal.connections import hot_connection, hot_read
+from portal.domain import audit, clock
+from portal.web import metrics
+from portal.db.connections import hot_connection, hot_read
 from portal.extensions import db
 from portal.models import AccessToken, Application, ClientRecord, LoginSession, Tenant, TokenPermission, User
 from portal.models.token import WHY_NOT_LIVE, token_state
@@ -20,7 +21,7 @@ from portal.tokens.errors import DuplicateValueError, InvalidTokenError, TokenEr
 from portal.tokens.jwt_format import jwt_format_enabled, sign_access_token
 from portal.tokens.values import MAX_VALUE_LENGTH, check_custom_value, generate_value, hash_value, hint_for
 from portal.tokens.view import ACCESS, QUERIES, TokenView, view_of_rows
-from portal.user_agents import browser_summary, stored_user_agent
+from portal.web.user_agents import browser_summary, stored_user_agent
 
 PORTAL_APPLICATION = "portal"
 PERSON_SOURCES = ("admin", "api")  # tokens made by create_token; grants and logins have their own

@@ -1,6 +1,6 @@
 """Errors the token core raises; each names the field or reason at fault."""
 
-from portal.rules import RuleError
+from portal.domain.rules import RuleError
 
 
 class TokenError(RuleError):

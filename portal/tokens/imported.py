@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, Application, User
 from portal.models.token import SOURCES

@@ -13,8 +13,8 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import current_app
 from joserfc.jwk import KeySet
 
-from portal import clock
-from portal.signing import current_key, grant_token_lifetime, issuer, keep_published
+from portal.domain import clock
+from portal.domain.signing import current_key, grant_token_lifetime, issuer, keep_published
 from portal.tokens.permissions import Permission
 
 

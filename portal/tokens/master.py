@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, or_, select
 
-from portal import audit, users
+from portal.domain import audit, users
 from portal.extensions import db
 from portal.models import AccessToken, Application, Tenant, TokenPermission, User
 from portal.tokens import permissions as perms

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuthorizationCode, ClientRecord, User
 from portal.tokens.values import MAX_VALUE_LENGTH, hash_value

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, AuthorizationCode
 

@@ -3,7 +3,7 @@
 import re
 import secrets
 
-from portal.hashing import sha256_hex
+from portal.domain.hashing import sha256_hex
 from portal.tokens.errors import TokenError
 
 PREFIX = "tsr_"

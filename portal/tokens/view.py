@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
-from portal import clock
+from portal.domain import clock
 from portal.models import AccessToken, Application, TokenPermission, User
 from portal.models.token import ACTIVE, token_state
 from portal.tokens import permissions as perms

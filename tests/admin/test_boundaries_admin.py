@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, User
 from portal.tokens.core import MAX_EXPIRES_IN

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from portal import clock
+from portal.domain import clock
 from tests.admin.browsing import db_rows, log_in
 
 PASSWORD = "pat's long password"

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal import clock
+from portal.domain import clock
 from tests.admin.conftest import token_count
 from tests.admin.test_tokens_http import create_data
 from tests.factories import make_token

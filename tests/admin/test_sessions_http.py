@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import clock, create_app, tokens
+from portal.domain import clock
+from portal import create_app, tokens
 from portal.admin.queries import session_counts, session_page
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent, LoginSession, User
-from portal.user_agents import browser_summary
+from portal.web.user_agents import browser_summary
 from tests.conftest import FreshContextClient, base_config, csrf_token_from
 from tests.factories import make_user
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken
 from tests.admin.conftest import audit_count, token_count

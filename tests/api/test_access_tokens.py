@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.api.conftest import bearer

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, text
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.api.conftest import bearer
@@ -204,7 +205,7 @@ def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_on
 def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, monkeypatch):
     """Idle past IDLE_RECHECK_SECONDS, the kept connection is given up and the next request
     checks one out of the pool again (whose pre-ping checks it on PostgreSQL)."""
-    from portal import connections
+    from portal.db import connections
 
     value = token_for(("*", ["*"]))
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
@@ -220,7 +221,7 @@ def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, mon
 def test_connections_the_database_dropped_cost_the_next_request_nothing(app, client, token_for, monkeypatch, idle):
     """What the pool's pre-ping does for a pooled connection: a server restart (here, every
     backend of the test database terminated) between two requests, and the second is answered."""
-    from portal import connections
+    from portal.db import connections
 
     value = token_for(("*", ["*"]))
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from portal import audit, clock, tokens
+from portal.domain import audit, clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.factories import make_application, make_tenant, make_token, make_user
@@ -314,7 +315,7 @@ def test_other_paths_and_methods_answer_in_crafters_shape(client, master):
     ("GET /api/v1/tenants/site%201 HTTP/1.1", "GET /api/v1/tenants/site%201 HTTP/1.1"),
 ])
 def test_redact_takes_a_token_value_out_of_a_crafter_path(line, expected):
-    from portal.logging import redact
+    from portal.web.logging import redact
 
     assert redact(line) == expected
 

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.config import ConfigError
 from portal.extensions import db
 from tests.conftest import base_config, csrf_token_from

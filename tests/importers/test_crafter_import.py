@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.hashing import sha256_hex
+from portal.domain.hashing import sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, Tenant
 
 EXPORT = Path(__file__).with_name("crafter_access_tokens.jsonl")
@@ -67,7 +67,7 @@ def test_dry_run_then_apply_then_apply_again(app, runner):
 
 def test_tokens_keep_their_settings_and_values(app, runner, monkeypatch):
     # In 2090 the export's 2096 expiries lie within ten years, so they are kept as they are.
-    monkeypatch.setattr("portal.clock.now", lambda: datetime(2090, 1, 1))
+    monkeypatch.setattr("portal.domain.clock.now", lambda: datetime(2090, 1, 1))
     assert invoke(runner, EXPORT, "--apply").exit_code == 0
     by_hash = {t.token_hash: t for t in db.session.scalars(select(AccessToken))}
     master, engine, social = (by_hash[sha256_hex(v)] for v in (MASTER, ENGINE, SOCIAL))

@@ -13,7 +13,7 @@ from django.contrib.auth.hashers import (Argon2PasswordHasher, BCryptSHA256Passw
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.hashing import django_hash_problem, django_password_matches
+from portal.domain.hashing import django_hash_problem, django_password_matches
 from portal.models import Application, User
 from tests.factories import make_application, make_user
 

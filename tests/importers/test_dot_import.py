@@ -7,7 +7,7 @@ import base64
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.hashing import django_algorithm, django_password_matches, sha256_hex
+from portal.domain.hashing import django_algorithm, django_password_matches, sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, User
 
 

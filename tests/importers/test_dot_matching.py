@@ -41,7 +41,7 @@ def user(username: str) -> User | None:
 
 
 def token_user(value: str) -> str | None:
-    from portal.hashing import sha256_hex
+    from portal.domain.hashing import sha256_hex
 
     token = db.session.scalar(select(AccessToken).where(AccessToken.token_hash == sha256_hex(value)))
     return None if token is None else (token.user.username if token.user else "")

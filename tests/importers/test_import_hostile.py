@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
-from portal.hashing import sha256_hex
+from portal.domain.hashing import sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, Tenant, User
 from tests.factories import make_user
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from portal import clock
+from portal.domain import clock
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_user
 

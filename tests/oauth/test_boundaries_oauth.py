@@ -5,7 +5,7 @@ failed login leaves in the audit log."""
 import pytest
 from sqlalchemy import func, select
 
-from portal.applications import ApplicationError
+from portal.domain.applications import ApplicationError
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import csrf_token_from

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock, tokens
+from portal.domain import clock
+from portal import tokens
 from portal.extensions import db
 from portal.models import AuthorizationCode, User
 from tests.conftest import csrf_token_from

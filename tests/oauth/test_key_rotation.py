@@ -14,10 +14,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import SigningKey
-from portal.signing import ensure_signing_key
+from portal.domain.signing import ensure_signing_key
 from tests.conftest import start_live_server
 from tests.factories import make_application, make_token
 from tests.oauth.test_live import allow, browser

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent
-from portal.signing import current_key
+from portal.domain.signing import current_key
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_user
 from tests.oauth.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, Flow, query_of

@@ -8,7 +8,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from portal import signing
+from portal.domain import signing
 from tests.oauth.conftest import CLIENT_ID
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, AuthorizationCode, TokenPermission
 from tests.factories import make_application, make_tenant, make_token, make_user

@@ -29,7 +29,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, inspect, select, table, text
 
-from portal.schema import head, steps_between
+from portal.db.schema import head, steps_between
 from tests.conftest import NO_POSTGRES, TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database
 from tests.deploy.conftest import skip_or_fail
 from tests.upgrade.conftest import RELEASES, ROOT, Install, Site, unavailable

@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import bindparam, delete, or_, select, update
 from werkzeug.sansio.utils import get_current_url
 
-from portal import clock
+from portal.domain import clock
 from portal.extensions import db
 from portal.models import SigningKey
 

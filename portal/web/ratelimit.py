@@ -1,5 +1,5 @@
 """The throttle's counters in the application database: `RATELIMIT_STORAGE_URI=database://`,
-the default (portal.throttle owns this storage).
+the default (portal.web.throttle owns this storage).
 
 Every worker of a host, and every host on the same PostgreSQL, counts in the same rows,
 so a documented limit holds whatever the worker count, with no Redis. Each change is one
@@ -17,9 +17,9 @@ from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from portal.connections import hot_read
+from portal.db.connections import hot_read
 from portal.extensions import db
-from portal.hashing import sha256_hex
+from portal.domain.hashing import sha256_hex
 from portal.models import RateLimitCounter
 
 _counters = RateLimitCounter.__table__
@@ -73,7 +73,7 @@ class DatabaseStorage(Storage):
         return count
 
     def get(self, key: str) -> int:
-        """Read on the request's hot connection (portal.connections)."""
+        """Read on the request's hot connection (portal.db.connections)."""
         parameters = {"key_hash": sha256_hex(key), "now": time.time()}
         if has_app_context():
             return hot_read(_COUNT, parameters).scalar() or 0

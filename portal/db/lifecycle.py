@@ -9,9 +9,10 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
-from portal import __version__, backups
+from portal import __version__
+from portal.db import backups
 from portal.extensions import db
-from portal.schema import database_revision, head, revisions, steps_between
+from portal.db.schema import database_revision, head, revisions, steps_between
 
 NOT_INITIALISED = "not initialised; run portal init"
 

@@ -3,7 +3,7 @@ and the step-up password (portal.auth.views, portal.admin.tokens), client authen
 the OAuth endpoints (portal.oauth.server) and bearer tokens (portal.tokens.bearer).
 
 The counters are fixed windows of the `limits` library in one store, RATELIMIT_STORAGE_URI:
-`database://` (the application database, portal.ratelimit; the default), `redis://...`, or
+`database://` (the application database, portal.web.ratelimit; the default), `redis://...`, or
 `memory://` (one process only). Two rules (docs/operations.md: Throttling):
 
 - A password can be guessed: an attempt is counted before the password is checked, with one
@@ -26,9 +26,9 @@ from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError
 from limits.storage import Storage, storage_from_string
 
-from portal import metrics, ratelimit  # ratelimit registers the database:// storage
+from portal.web import metrics, ratelimit  # ratelimit registers the database:// storage
 from portal.config import ConfigError
-from portal.hashing import sha256_hex
+from portal.domain.hashing import sha256_hex
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Kind:
     per_device: str | None = None
 
 
-# The names label the metrics (portal.metrics) and key the counters.
+# The names label the metrics (portal.web.metrics) and key the counters.
 PASSWORD = Kind("password", "LOGIN_IP_RATE_LIMIT", "LOGIN_RATE_LIMIT", per_device="LOGIN_DEVICE_RATE_LIMIT")
 CLIENT_SECRET = Kind("client", "CLIENT_AUTH_IP_RATE_LIMIT", "CLIENT_AUTH_RATE_LIMIT", subject_at_address=True)
 BEARER_TOKEN = Kind("bearer", "BEARER_IP_RATE_LIMIT")

@@ -1,5 +1,5 @@
 """Tenants: the rules the admin form, the API and the CLI share (the pattern of
-portal/applications.py). A tenant's name is a slug that never changes; its label is the
+portal/domain/applications.py). A tenant's name is a slug that never changes; its label is the
 display name, which may."""
 
 import re
@@ -7,10 +7,10 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit
+from portal.domain import audit
 from portal.extensions import db
 from portal.models import Tenant, TokenPermission, User
-from portal.rules import RuleError
+from portal.domain.rules import RuleError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_RULE = "1 to 64 lower-case letters, digits, - and _, starting with a letter or digit (a slug such as site1)"

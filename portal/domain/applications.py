@@ -6,12 +6,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from portal import audit
+from portal.domain import audit
 from portal.extensions import db
-from portal.hashing import django_hash_problem
+from portal.domain.hashing import django_hash_problem
 from portal.models import Application
 from portal.models.application import CONFIDENTIAL, EITHER_SECRET_METHOD, PUBLIC, SECRET_METHODS
-from portal.rules import RuleError
+from portal.domain.rules import RuleError
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)

@@ -15,11 +15,12 @@ import unicodedata
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit, tokens
+from portal.domain import audit
+from portal import tokens
 from portal.extensions import db
-from portal.hashing import django_hash_problem
+from portal.domain.hashing import django_hash_problem
 from portal.models import Tenant, User
-from portal.rules import RuleError
+from portal.domain.rules import RuleError
 
 USERNAME_MAX_LENGTH = 150
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._@+-]{{1,{USERNAME_MAX_LENGTH}}}")

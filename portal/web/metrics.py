@@ -25,7 +25,7 @@ TOKENS_ISSUED = Counter("tessera_tokens_issued", "Access tokens issued, by sourc
                         "OAuth grant)", ["source"])
 AUTHENTICATION_FAILURES = Counter("tessera_authentication_failures", "Failed authentications, by kind: password "
                                   "(login form), client (OAuth client credentials), bearer (access tokens)", ["kind"])
-THROTTLED = Counter("tessera_throttled_requests", "Requests refused with 429 by the throttle (portal.throttle), by "
+THROTTLED = Counter("tessera_throttled_requests", "Requests refused with 429 by the throttle (portal.web.throttle), by "
                     "kind: password, client, bearer", ["kind"])
 DATABASE_ERRORS = Counter("tessera_database_errors", "Requests answered 503 because the database could not answer, "
                           "by error", ["error"])

@@ -7,9 +7,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from portal import metrics
+from portal.web import metrics
 from portal.extensions import db
-from portal.logging import redact
+from portal.web.logging import redact
 
 JSON_PREFIXES = ("/api/", "/token", "/revoke", "/introspect", "/userinfo", "/jwks", "/.well-known/", "/healthz",
                  "/readyz", "/metrics", "/o/token", "/crafter-profile/")

@@ -3,8 +3,9 @@
 from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import addresses, metrics, schema
-from portal.errors import RETRY_AFTER_SECONDS, json_error
+from portal.web import addresses, metrics
+from portal.db import schema
+from portal.web.errors import RETRY_AFTER_SECONDS, json_error
 from portal.extensions import db
 
 bp = Blueprint("operations", __name__)

@@ -11,7 +11,7 @@ import ipaddress
 from flask import current_app, request
 
 from portal.config import ConfigError
-from portal.logging import redact
+from portal.web.logging import redact
 
 ALLOW_LISTS = ("AUTH_IP_WHITELIST", "METRICS_ALLOW")
 FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded")
