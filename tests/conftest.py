@@ -1,5 +1,17 @@
-"""Fixtures: an app per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
-a real gunicorn for end-to-end tests, and Debian's Chromium through Playwright.
+"""Fixtures: an app per test, a real gunicorn for end-to-end tests, and Debian's Chromium
+through Playwright.
+
+Which database a test's `app` uses: SQLite, unless the test is marked `both_databases`
+(on the test, its class, or the module's `pytestmark`); then it runs once on SQLite and
+once on PostgreSQL (skipped there without TEST_DATABASE_URL; CI sets it). Mark a test
+`both_databases` when the database can change its outcome: migrations and schema,
+constraints and what the database refuses (NUL characters, over-long values, duplicates),
+SQL that differs by dialect or that the test counts (statement budgets, LIKE and case
+rules, ordering and keyset pages, estimates), transactions, locking and concurrency, the
+throttle's store, outages and readiness. Logic above the database (forms, OAuth flows,
+headers, permissions) runs on SQLite only. A test that names its database itself
+(`@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`) keeps that
+choice. Test ids keep the database's name (`test_x[sqlite]`, `test_x[postgresql]`).
 
 Under pytest-xdist (`-n 2`) each worker has its own PostgreSQL database, TEST_DATABASE_URL's
 name plus the worker's id (test_gw0, test_gw1, ...), made on first use; a module that holds
@@ -93,7 +105,29 @@ def ensure_test_database() -> str:
 
 # --- the app, per test ---------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+DATABASES = ("sqlite", "postgresql")
+
+
+def chooses_its_database(definition) -> bool:
+    """Whether the test parametrizes `database_url` itself."""
+    for marker in definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = names.split(",")
+        if "database_url" in (name.strip() for name in names):
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc):
+    """The database matrix (module docstring): SQLite, or both for `both_databases`."""
+    if "database_url" not in metafunc.fixturenames or chooses_its_database(metafunc.definition):
+        return
+    both = metafunc.definition.get_closest_marker("both_databases") is not None
+    metafunc.parametrize("database_url", DATABASES if both else DATABASES[:1], indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"

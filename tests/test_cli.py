@@ -86,6 +86,7 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(app, runner, args, me
     assert before == after
 
 
+@pytest.mark.both_databases  # unique constraints
 def test_duplicates_are_refused(app, runner):
     make_tenant("site1")
     tokens.portal_application()

@@ -92,10 +92,12 @@ def test_healthz_answers_without_touching_the_database(client, statements):
     assert statements == []
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_healthz_stays_up_while_the_database_is_down(client, database_down):
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_at_the_latest_schema(client, schema_at_head):
     for path in ("/readyz", "/readyz/"):
         response = client.get(path)
@@ -103,12 +105,14 @@ def test_readyz_at_the_latest_schema(client, schema_at_head):
         assert response.get_json() == {"status": "ok", "database": "ok", "schema": schema.head()}
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_readyz_says_the_database_is_unreachable(client, database_down):
     response = client.get("/readyz")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_says_the_schema_is_behind(client, app, schema_at_head):
     response = client.get("/readyz")
     assert response.status_code == 200
@@ -124,6 +128,7 @@ def test_readyz_says_the_schema_is_behind(client, app, schema_at_head):
     assert client.get("/readyz").get_json()["schema"] == "unknown"
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_on_a_database_never_migrated(client):
     """The test database is made by create_all: no alembic_version table at all."""
     response = client.get("/readyz")
@@ -190,6 +195,7 @@ def test_metrics_count_login_throttling(app, client, auth, admin_user):
     assert sample("tessera_throttled_requests_total", kind="password") == before + 1
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_metrics_count_database_outages(client, database_down):
     before = sample("tessera_database_errors_total", error="OperationalError")
     assert client.get("/api/v1/tenants", headers=bearer("tsr_anything")).status_code == 503

@@ -82,6 +82,7 @@ def test_delete_application_ends_its_tokens(admin_client, setup):
     assert tokens.find_by_value(issued.value) is None
 
 
+@pytest.mark.both_databases  # search (LIKE) in SQL
 def test_users_create_search_and_controls(admin_client, setup):
     data = {"csrf_token": form_csrf(admin_client, "/admin/users/new"), "username": "frank",
             "email": "frank@example.org", "name": "Frank", "tenant": "site1", "password": "long enough pw"}
@@ -166,6 +167,7 @@ def test_tenant_bad_input_writes_nothing(admin_client, setup, name, message):
     assert db.session.scalar(db.select(db.func.count()).select_from(Tenant)) == before
 
 
+@pytest.mark.both_databases  # the audit log's filters in SQL
 def test_audit_log_filters_and_no_secrets(admin_client, setup):
     issued = make_token(setup["app"])
     html = admin_client.get("/admin/audit").get_data(as_text=True)

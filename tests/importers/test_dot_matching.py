@@ -12,6 +12,9 @@ from portal.extensions import db
 from portal.models import AccessToken, AuditEvent, User
 from tests.factories import make_user
 
+# On SQLite and PostgreSQL (tests/conftest.py): users matched by SQL (lower(), case rules) in the target database.
+pytestmark = pytest.mark.both_databases
+
 
 def invoke(runner, geonode, *args, ok=True):
     result = runner.invoke(args=["import", "dot", geonode["url"], *map(str, args)])
