@@ -146,6 +146,35 @@ def cheap_password_hashes(request, monkeypatch):
                             functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
+_premade_keys: list = []  # RSA private keys (cryptography's), made once per process
+
+
+@pytest.fixture(autouse=True)
+def premade_signing_keys(request, monkeypatch):
+    """Signing keys made once per process (a 2048-bit RSA key costs about 0.07 s to make,
+    and every test that has a token issued or signed needs one). The n-th key a test asks
+    for is the process's n-th, under the kid the app chose, so the keys of one test still
+    differ from each other (rotations, a hint signed by an older key). Tests marked
+    `real_signing_keys` make theirs; so do gunicorn servers, in their own processes."""
+    if request.node.get_closest_marker("real_signing_keys") is not None:
+        return
+    from joserfc.jwk import RSAKey
+
+    handed_out = 0
+
+    def premade(kid: str) -> RSAKey:
+        nonlocal handed_out
+        while len(_premade_keys) <= handed_out:
+            _premade_keys.append(RSAKey.generate_key(2048, private=True).raw_value)
+        raw = _premade_keys[handed_out]
+        handed_out += 1
+        # What RSAKey.generate_key returns, minus the generation (import_key would check
+        # the key again, which costs as much as making it).
+        return RSAKey(raw, raw, {"kid": kid, "use": "sig", "alg": "RS256"})
+
+    monkeypatch.setattr("portal.signing.generate_rsa_key", premade)
+
+
 def base_config(tmp_path, database_url, **overrides) -> dict:
     config = {
         "TESTING": True,

@@ -96,6 +96,7 @@ def test_duplicates_are_refused(app, runner):
     assert result.exit_code != 0 and "already exists" in result.output
 
 
+@pytest.mark.real_signing_keys  # the one in-process test that makes its keys as the app does
 def test_rotate_keys_keeps_the_previous_key_published(app, runner):
     from portal.signing import ensure_signing_key, published_keys
 
