@@ -67,7 +67,8 @@ TEST_DATABASE_URL = worker_database_url(SERVER_DATABASE_URL, XDIST_WORKER)
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 NO_POSTGRES = "TEST_DATABASE_URL is not set: the PostgreSQL run of this test is skipped"
-CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)" name="csrf_token"|name="csrf_token" value="([^"]+)"')
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)" name="csrf_token"'
+                          r'|name="csrf_token" value="([^"]+)"')
 
 _postgres_schema_ready = False
 

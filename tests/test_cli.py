@@ -60,7 +60,8 @@ def test_create_admin(app, runner):
 @pytest.mark.parametrize("args, message", [
     (["create-tenant", "Not A Slug"], "a tenant name needs 1 to 64 lower-case letters"),
     (["create-user", "bob", "--email", "not-an-email", "--password-stdin"], "--email"),
-    (["create-user", "bob", "--email", "bob@example.org", "--tenant", "nowhere", "--password-stdin"], "no tenant named"),
+    (["create-user", "bob", "--email", "bob@example.org", "--tenant", "nowhere", "--password-stdin"],
+     "no tenant named"),
     (["create-token", "--application", "nope"], "no application named 'nope'"),
     (["create-token", "--application", "portal", "--value", "short"], "at least 16"),
     (["create-token", "--application", "portal", "--tenant", "site1"], "expected TENANT=ACTION"),

@@ -27,7 +27,7 @@ from portal.config import ConfigError
 from portal.extensions import db
 from tests.api.conftest import bearer
 from tests.conftest import ROOT, VENV_BIN, base_config
-from tests.factories import make_application, make_token, make_user
+from tests.factories import make_application
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 ELSEWHERE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -431,8 +431,8 @@ def test_allow_lists_behind_a_proxy_on_the_same_host(live_server_factory):
     time.sleep(0.5)
     warnings = [line for line in plain.log().splitlines() if "but TRUSTED_PROXIES is 0" in line]
     assert len(warnings) == 1  # once per process (one worker here)
-    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[WARNING\] \[[0-9a-f]{32}\] portal: a request "
-                    r"to /metrics came through a proxy", warnings[0])
+    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[WARNING\] \[[0-9a-f]{32}\] "
+                    r"portal: a request to /metrics came through a proxy", warnings[0])
 
     trusted = live_server_factory(workers=1, run_init=False, database_url=plain.env.get("DATABASE_URL"),
                                   extra_env={"TRUSTED_PROXIES": "1", "TESSERA_INSTANCE_PATH": plain.env[
@@ -482,7 +482,8 @@ def test_json_logs_parse_carry_request_ids_and_no_token(live_server_factory):
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     using_sync = "Using worker: portal.gunicorn_workers.SyncWorker"
     assert any(line["logger"] == "gunicorn.error" and line["message"] == using_sync for line in lines)
-    access = next(line for line in lines if line.get("request_id") == request_id and line["logger"] == "gunicorn.access")
+    access = next(line for line in lines
+                  if line.get("request_id") == request_id and line["logger"] == "gunicorn.access")
     assert access["method"] == "GET" and access["path"] == "/healthz?access_token=[REDACTED]"
     assert access["status"] == 200 and access["bytes"] > 0 and access["duration_ms"] >= 0
     assert access["remote_addr"] == "127.0.0.1" and access["user_agent"].startswith("python-requests/")
@@ -500,7 +501,8 @@ def test_worker_class_sync_is_honoured(live_server_factory):
 # --- settings checked before serving -------------------------------------------------------
 
 BAD_SETTINGS = [
-    ("ACCESS_TOKEN_EXPIRE_SECONDS", "soon", "ACCESS_TOKEN_EXPIRE_SECONDS must be a whole number of seconds, not 'soon'"),
+    ("ACCESS_TOKEN_EXPIRE_SECONDS", "soon",
+     "ACCESS_TOKEN_EXPIRE_SECONDS must be a whole number of seconds, not 'soon'"),
     ("LOG_FORMAT", "xml", "LOG_FORMAT must be text or json, not 'xml'"),
     ("METRICS_ALLOW", "prometheus.local", "METRICS_ALLOW: 'prometheus.local' is not an IP address or network"),
     ("WORKER_CLASS", "gevent", "WORKER_CLASS must be gthread or sync, not 'gevent'"),

@@ -10,7 +10,8 @@ from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from tests.factories import make_application, make_tenant, make_token, make_user
 
-# On SQLite and PostgreSQL (tests/conftest.py): the token core's writes, constraints and lookups, in each database's SQL.
+# On SQLite and PostgreSQL (tests/conftest.py): the token core's writes, constraints and
+# lookups, in each database's SQL.
 pytestmark = pytest.mark.both_databases
 
 

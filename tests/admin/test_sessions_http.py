@@ -78,7 +78,8 @@ def test_an_over_long_user_agent_is_kept_to_its_first_512_characters(app, admin_
 
 def test_a_user_agent_with_control_characters_is_kept_without_them(app, admin_user):
     client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x1b\x07 tail"  # NUL is refused outright (400), like anywhere in a request
+    # NUL is refused outright (400), like anywhere in a request
+    client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x1b\x07 tail"
     csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf})
     assert response.status_code == 303

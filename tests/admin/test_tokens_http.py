@@ -155,7 +155,8 @@ def test_extend(admin_client, setup, csrf):
     bad = admin_client.post(url + "/extend", data={"csrf_token": csrf(url), "expires_at": "2000-01-01T00:00"})
     assert bad.status_code == 422 and "The new expiry must be in the future." in bad.get_data(as_text=True)
     target = clock.now() + timedelta(days=30)
-    ok = admin_client.post(url + "/extend", data={"csrf_token": csrf(url), "expires_at": target.strftime("%Y-%m-%dT%H:%M")})
+    ok = admin_client.post(url + "/extend",
+                           data={"csrf_token": csrf(url), "expires_at": target.strftime("%Y-%m-%dT%H:%M")})
     assert ok.status_code == 303
     db.session.expire_all()
     assert db.session.get(AccessToken, issued.token.id).expires_at == target.replace(second=0)
