@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import portal, pytest, playwright" && touch $@ $(VENV)/.installed
+	$(BIN)/python -c "import portal, pytest, playwright" && $(BIN)/ruff --version >/dev/null && touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -37,9 +37,11 @@ run: install
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
-# The whole suite, then with JWT access tokens the tests whose outcome depends on the
-# format (marked token_format: they have access tokens issued and use them).
+# ruff's lint rules first (pyproject.toml: [tool.ruff]); then the whole suite, then with
+# JWT access tokens the tests whose outcome depends on the format (marked token_format:
+# they have access tokens issued and use them).
 test: install-dev $(JS_TEST_TOOLS)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 	ACCESS_TOKEN_FORMAT=jwt $(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m token_format $(PYTEST_ARGS)
 

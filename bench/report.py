@@ -40,7 +40,8 @@ def render(prepared: Prepared, results: list[Result], memory: dict, *, connectio
     if paired:
         lines.append(f"  note: each hot scenario's ratio is to the ceiling measured just before it "
                      f"({min(paired):.0f}-{max(paired):.0f} req/s this run; the ceiling row is the first)")
-    header = f"{'variant':<8} {'scenario':<42} {'fmt':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}  goal / note"
+    header = (f"{'variant':<8} {'scenario':<42} {'fmt':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+              "  goal / note")
     lines += ["", header, "-" * len(header)]
     for result in results:
         ceiling = result.ceiling_rps or ceiling_of(results, result.variant)

@@ -1,5 +1,23 @@
-"""Fixtures: an app per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
-a real gunicorn for end-to-end tests, and Debian's Chromium through Playwright.
+"""Fixtures: an app per test, a real gunicorn for end-to-end tests, and Debian's Chromium
+through Playwright.
+
+Which database a test's `app` uses: SQLite, unless the test is marked `both_databases`
+(on the test, its class, or the module's `pytestmark`); then it runs once on SQLite and
+once on PostgreSQL (skipped there without TEST_DATABASE_URL; CI sets it). Mark a test
+`both_databases` when the database can change its outcome: migrations and schema,
+constraints and what the database refuses (NUL characters, over-long values, duplicates),
+SQL that differs by dialect or that the test counts (statement budgets, LIKE and case
+rules, ordering and keyset pages, estimates), transactions, locking and concurrency, the
+throttle's store, outages and readiness. Logic above the database (forms, OAuth flows,
+headers, permissions) runs on SQLite only. A test that names its database itself
+(`@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`) keeps that
+choice. Test ids keep the database's name (`test_x[sqlite]`, `test_x[postgresql]`).
+
+What is made once per process rather than per test, as nothing a test does can change it:
+the tables (SQLite: a file with the schema, copied for each test; PostgreSQL: made once,
+their rows deleted after each test), the RSA signing keys (`premade_signing_keys`; tests
+marked `real_signing_keys` and gunicorn servers make their own) and Jinja's compiled
+templates. Each test still gets its own app, database rows, keys and kids.
 
 Under pytest-xdist (`-n 2`) each worker has its own PostgreSQL database, TEST_DATABASE_URL's
 name plus the worker's id (test_gw0, test_gw1, ...), made on first use; a module that holds
@@ -21,6 +39,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
@@ -48,7 +67,8 @@ TEST_DATABASE_URL = worker_database_url(SERVER_DATABASE_URL, XDIST_WORKER)
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 NO_POSTGRES = "TEST_DATABASE_URL is not set: the PostgreSQL run of this test is skipped"
-CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)" name="csrf_token"|name="csrf_token" value="([^"]+)"')
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|value="([^"]+)" name="csrf_token"'
+                          r'|name="csrf_token" value="([^"]+)"')
 
 _postgres_schema_ready = False
 
@@ -93,7 +113,29 @@ def ensure_test_database() -> str:
 
 # --- the app, per test ---------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+DATABASES = ("sqlite", "postgresql")
+
+
+def chooses_its_database(definition) -> bool:
+    """Whether the test parametrizes `database_url` itself."""
+    for marker in definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = names.split(",")
+        if "database_url" in (name.strip() for name in names):
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc):
+    """The database matrix (module docstring): SQLite, or both for `both_databases`."""
+    if "database_url" not in metafunc.fixturenames or chooses_its_database(metafunc.definition):
+        return
+    both = metafunc.definition.get_closest_marker("both_databases") is not None
+    metafunc.parametrize("database_url", DATABASES if both else DATABASES[:1], indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
@@ -110,6 +152,35 @@ def cheap_password_hashes(request, monkeypatch):
     if request.node.get_closest_marker("real_password_hashes") is None:
         monkeypatch.setattr("portal.models.user.generate_password_hash",
                             functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
+
+
+_premade_keys: list = []  # RSA private keys (cryptography's), made once per process
+
+
+@pytest.fixture(autouse=True)
+def premade_signing_keys(request, monkeypatch):
+    """Signing keys made once per process (a 2048-bit RSA key costs about 0.07 s to make,
+    and every test that has a token issued or signed needs one). The n-th key a test asks
+    for is the process's n-th, under the kid the app chose, so the keys of one test still
+    differ from each other (rotations, a hint signed by an older key). Tests marked
+    `real_signing_keys` make theirs; so do gunicorn servers, in their own processes."""
+    if request.node.get_closest_marker("real_signing_keys") is not None:
+        return
+    from joserfc.jwk import RSAKey
+
+    handed_out = 0
+
+    def premade(kid: str) -> RSAKey:
+        nonlocal handed_out
+        while len(_premade_keys) <= handed_out:
+            _premade_keys.append(RSAKey.generate_key(2048, private=True).raw_value)
+        raw = _premade_keys[handed_out]
+        handed_out += 1
+        # What RSAKey.generate_key returns, minus the generation (import_key would check
+        # the key again, which costs as much as making it).
+        return RSAKey(raw, raw, {"kid": kid, "use": "sig", "alg": "RS256"})
+
+    monkeypatch.setattr("portal.domain.signing.generate_rsa_key", premade)
 
 
 def base_config(tmp_path, database_url, **overrides) -> dict:
@@ -140,30 +211,74 @@ class FreshContextClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates kept in memory for the whole process: each test's app has
+    its own Jinja environment, which would compile every page it renders again. Keyed by
+    the template's name and checked against its source (Jinja's own bytecode cache rules)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory) -> Path:
+    """An empty SQLite database with the models' tables, made once per process: each test's
+    `app` starts from a copy of the file (PostgreSQL's tables are made once and emptied
+    after each test instead)."""
+    folder = tmp_path_factory.mktemp("sqlite-schema")
+    path = folder / "schema.db"
+    schema_app = create_app(base_config(folder, f"sqlite:///{path}"))
+    with schema_app.app_context():
+        db.create_all()
+        db.engine.dispose()  # checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def app(database_url, tmp_path, app_config):
+def app(database_url, tmp_path, app_config, sqlite_schema):
     global _postgres_schema_ready
+    if database_url.startswith("sqlite"):
+        shutil.copyfile(sqlite_schema, make_url(database_url).database)
     app = create_app(base_config(tmp_path, database_url, **app_config))
     app.test_client_class = FreshContextClient
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     with app.app_context():
-        if database_url.startswith("postgresql"):
-            if not _postgres_schema_ready:
-                db.drop_all()
-                db.create_all()
-                _postgres_schema_ready = True
-        else:
+        if database_url.startswith("postgresql") and not _postgres_schema_ready:
+            db.drop_all()
             db.create_all()
+            _postgres_schema_ready = True
         yield app
         db.session.remove()
         close_hot_connection()
         release_idle_connection()
         if database_url.startswith("postgresql"):
-            names = ", ".join(table.name for table in db.metadata.sorted_tables)
-            with db.engine.begin() as connection:
-                # Fail clearly, rather than hang, if another process holds these tables.
-                connection.execute(text("SET LOCAL lock_timeout = '60s'"))
-                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            empty_postgres_tables()
         db.engine.dispose()
+
+
+def empty_postgres_tables() -> None:
+    """Every row deleted, children first, and the id sequences restarted: what TRUNCATE ...
+    RESTART IDENTITY does, at a tenth of its cost on tables this small (TRUNCATE makes
+    every table and index a new file)."""
+    with db.engine.begin() as connection:
+        # Fail clearly, rather than hang, if another process holds these rows.
+        connection.execute(text("SET LOCAL lock_timeout = '60s'"))
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+        sequences = connection.scalars(text("SELECT sequencename FROM pg_sequences "
+                                            "WHERE schemaname = current_schema()")).all()
+        for name in sequences:
+            connection.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
 
 
 @pytest.fixture
@@ -405,12 +520,16 @@ def new_page(browser):
         context.close()
 
 
+# Session-scoped, but a cheap file every process makes for itself: no reason to group.
+PER_PROCESS_FIXTURES = {"sqlite_schema"}
+
+
 def holds_a_server_or_browser(item) -> bool:
     """Whether the test uses one of the suite's module- or session-scoped fixtures (a
     gunicorn, a browser, the deployment)."""
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
     return any(fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")
-               for fixturedefs in definitions.values())
+               and name not in PER_PROCESS_FIXTURES for name, fixturedefs in definitions.items())
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

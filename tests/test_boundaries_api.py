@@ -165,6 +165,7 @@ def test_binding_a_new_token_to_a_user_needs_manage_profiles_there(client, token
         assert response.json["field"] == "user" and "administrator" in response.json["message"]
 
 
+@pytest.mark.both_databases  # keyset pages in SQL
 def test_listing_pages_stay_full_and_lead_to_the_end(client, token_for, site1, site2):
     narrow = token_for(("site1", ["READ_TENANT"]), master=True)
     expected = [token_id(narrow)]
@@ -194,6 +195,7 @@ def permission_sets() -> list[list[perms.Permission]]:
     return sets
 
 
+@pytest.mark.both_databases  # the permission rule as SQL
 def test_the_sql_rule_for_lists_says_what_beyond_says(app, application, site1, site2):
     """within_clause (lists) and beyond (create) agree on every pair of permission sets."""
     sets = permission_sets()
@@ -290,6 +292,7 @@ def test_json_nested_too_deep_is_400_malformed_json(client, master, site1, metho
 
 # --- 7. out-of-range ids and expiries -------------------------------------------------------
 
+@pytest.mark.both_databases  # PostgreSQL refuses integers past its columns' range
 @pytest.mark.parametrize("method, path, status", [
     ("get", f"{TOKENS}/99999999999999999999", 404),
     ("delete", f"{TOKENS}/99999999999999999999", 404),

@@ -60,7 +60,8 @@ def test_create_admin(app, runner):
 @pytest.mark.parametrize("args, message", [
     (["create-tenant", "Not A Slug"], "a tenant name needs 1 to 64 lower-case letters"),
     (["create-user", "bob", "--email", "not-an-email", "--password-stdin"], "--email"),
-    (["create-user", "bob", "--email", "bob@example.org", "--tenant", "nowhere", "--password-stdin"], "no tenant named"),
+    (["create-user", "bob", "--email", "bob@example.org", "--tenant", "nowhere", "--password-stdin"],
+     "no tenant named"),
     (["create-token", "--application", "nope"], "no application named 'nope'"),
     (["create-token", "--application", "portal", "--value", "short"], "at least 16"),
     (["create-token", "--application", "portal", "--tenant", "site1"], "expected TENANT=ACTION"),
@@ -86,6 +87,7 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(app, runner, args, me
     assert before == after
 
 
+@pytest.mark.both_databases  # unique constraints
 def test_duplicates_are_refused(app, runner):
     make_tenant("site1")
     tokens.portal_application()
@@ -95,6 +97,7 @@ def test_duplicates_are_refused(app, runner):
     assert result.exit_code != 0 and "already exists" in result.output
 
 
+@pytest.mark.real_signing_keys  # the one in-process test that makes its keys as the app does
 def test_rotate_keys_keeps_the_previous_key_published(app, runner):
     from portal.domain.signing import ensure_signing_key, published_keys
 

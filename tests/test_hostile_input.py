@@ -10,6 +10,9 @@ from tests.api.conftest import bearer
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant, make_token
 
+# On SQLite and PostgreSQL (tests/conftest.py): NUL bytes, which PostgreSQL refuses to store.
+pytestmark = pytest.mark.both_databases
+
 REDIRECT_URI = "http://example.org/"
 UNQUOTABLE = ['"', "\\", "é", "\t", "\x7f"]
 

@@ -4,6 +4,7 @@ by every reader: a deactivated user's token is not "active" anywhere (issue 14).
 import itertools
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portal.domain import clock
@@ -13,6 +14,9 @@ from portal.models import AccessToken
 from portal.models.token import ACTIVE, INACTIVE_USER, STATES, token_state
 from tests.api.conftest import bearer
 from tests.factories import make_application, make_token, make_user
+
+# On SQLite and PostgreSQL (tests/conftest.py): the liveness rule's SQL (AccessToken.in_state) against its Python.
+pytestmark = pytest.mark.both_databases
 
 
 def test_python_and_sql_put_every_token_in_the_same_state(app):

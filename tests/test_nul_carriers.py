@@ -10,6 +10,9 @@ import pytest
 
 from tests.factories import make_application
 
+# On SQLite and PostgreSQL (tests/conftest.py): NUL bytes, which PostgreSQL refuses to store.
+pytestmark = pytest.mark.both_databases
+
 JSON, CRAFTER, PAGE = "json", "crafter", "page"
 ENDPOINTS = [
     ("POST", "/token", JSON),

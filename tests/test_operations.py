@@ -28,7 +28,7 @@ from portal.config import ConfigError
 from portal.extensions import db
 from tests.api.conftest import bearer
 from tests.conftest import ROOT, VENV_BIN, base_config
-from tests.factories import make_application, make_token, make_user
+from tests.factories import make_application
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 ELSEWHERE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -93,10 +93,12 @@ def test_healthz_answers_without_touching_the_database(client, statements):
     assert statements == []
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_healthz_stays_up_while_the_database_is_down(client, database_down):
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_at_the_latest_schema(client, schema_at_head):
     for path in ("/readyz", "/readyz/"):
         response = client.get(path)
@@ -104,12 +106,14 @@ def test_readyz_at_the_latest_schema(client, schema_at_head):
         assert response.get_json() == {"status": "ok", "database": "ok", "schema": schema.head()}
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_readyz_says_the_database_is_unreachable(client, database_down):
     response = client.get("/readyz")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_says_the_schema_is_behind(client, app, schema_at_head):
     response = client.get("/readyz")
     assert response.status_code == 200
@@ -125,6 +129,7 @@ def test_readyz_says_the_schema_is_behind(client, app, schema_at_head):
     assert client.get("/readyz").get_json()["schema"] == "unknown"
 
 
+@pytest.mark.both_databases  # readiness reads each database's schema
 def test_readyz_on_a_database_never_migrated(client):
     """The test database is made by create_all: no alembic_version table at all."""
     response = client.get("/readyz")
@@ -191,6 +196,7 @@ def test_metrics_count_login_throttling(app, client, auth, admin_user):
     assert sample("tessera_throttled_requests_total", kind="password") == before + 1
 
 
+@pytest.mark.both_databases  # each driver's connection errors
 def test_metrics_count_database_outages(client, database_down):
     before = sample("tessera_database_errors_total", error="OperationalError")
     assert client.get("/api/v1/tenants", headers=bearer("tsr_anything")).status_code == 503
@@ -426,8 +432,8 @@ def test_allow_lists_behind_a_proxy_on_the_same_host(live_server_factory):
     time.sleep(0.5)
     warnings = [line for line in plain.log().splitlines() if "but TRUSTED_PROXIES is 0" in line]
     assert len(warnings) == 1  # once per process (one worker here)
-    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[WARNING\] \[[0-9a-f]{32}\] portal: a request "
-                    r"to /metrics came through a proxy", warnings[0])
+    assert re.match(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[WARNING\] \[[0-9a-f]{32}\] "
+                    r"portal: a request to /metrics came through a proxy", warnings[0])
 
     trusted = live_server_factory(workers=1, run_init=False, database_url=plain.env.get("DATABASE_URL"),
                                   extra_env={"TRUSTED_PROXIES": "1", "TESSERA_INSTANCE_PATH": plain.env[
@@ -477,7 +483,8 @@ def test_json_logs_parse_carry_request_ids_and_no_token(live_server_factory):
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     using_sync = "Using worker: portal.gunicorn_workers.SyncWorker"
     assert any(line["logger"] == "gunicorn.error" and line["message"] == using_sync for line in lines)
-    access = next(line for line in lines if line.get("request_id") == request_id and line["logger"] == "gunicorn.access")
+    access = next(line for line in lines
+                  if line.get("request_id") == request_id and line["logger"] == "gunicorn.access")
     assert access["method"] == "GET" and access["path"] == "/healthz?access_token=[REDACTED]"
     assert access["status"] == 200 and access["bytes"] > 0 and access["duration_ms"] >= 0
     assert access["remote_addr"] == "127.0.0.1" and access["user_agent"].startswith("python-requests/")
@@ -495,7 +502,8 @@ def test_worker_class_sync_is_honoured(live_server_factory):
 # --- settings checked before serving -------------------------------------------------------
 
 BAD_SETTINGS = [
-    ("ACCESS_TOKEN_EXPIRE_SECONDS", "soon", "ACCESS_TOKEN_EXPIRE_SECONDS must be a whole number of seconds, not 'soon'"),
+    ("ACCESS_TOKEN_EXPIRE_SECONDS", "soon",
+     "ACCESS_TOKEN_EXPIRE_SECONDS must be a whole number of seconds, not 'soon'"),
     ("LOG_FORMAT", "xml", "LOG_FORMAT must be text or json, not 'xml'"),
     ("METRICS_ALLOW", "prometheus.local", "METRICS_ALLOW: 'prometheus.local' is not an IP address or network"),
     ("WORKER_CLASS", "gevent", "WORKER_CLASS must be gthread or sync, not 'gevent'"),

@@ -14,6 +14,9 @@ from portal.extensions import db
 from tests.api.conftest import bearer
 from tests.factories import make_application, make_tenant, make_token
 
+# On SQLite and PostgreSQL (tests/conftest.py): each driver's connection errors.
+pytestmark = pytest.mark.both_databases
+
 LEAK = "-".join(["leaked", "value"])  # never written whole in a source line a traceback quotes
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
                     "Strict-Transport-Security")

@@ -25,6 +25,9 @@ from portal.extensions import db
 from portal.models import RateLimitCounter
 from tests.conftest import NO_POSTGRES, TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database, start_live_server
 
+# On SQLite and PostgreSQL (tests/conftest.py): the throttle's store: an upsert and a purge per dialect.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def storage(app):

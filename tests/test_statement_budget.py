@@ -15,6 +15,9 @@ from portal.extensions import db
 from tests.factories import make_application, make_tenant, make_token, make_user
 from tests.oauth.conftest import PASSWORD, REDIRECT_URI, Flow, pkce_pair
 
+# On SQLite and PostgreSQL (tests/conftest.py): statements counted in each database.
+pytestmark = pytest.mark.both_databases
+
 # path: statements per request
 BUDGET = {
     "api read": 2,  # the token with its permissions; the tenant

@@ -169,6 +169,7 @@ def test_a_missing_token_does_not_count(client):
 
 # --- the default store ----------------------------------------------------------------------
 
+@pytest.mark.both_databases  # the counters in the database's own store
 class TestInTheDatabase:
     """database://: counts shared by every worker; nothing read or written when the secret is right."""
 

@@ -11,6 +11,10 @@ from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, TokenPermission, User
 from tests.factories import make_application, make_tenant, make_token, make_user
 
+# On SQLite and PostgreSQL (tests/conftest.py): the token core's writes, constraints and
+# lookups, in each database's SQL.
+pytestmark = pytest.mark.both_databases
+
 
 def test_generated_values_are_prefixed_random_and_stored_only_as_hash(app):
     issued = make_token()

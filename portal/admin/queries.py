@@ -184,7 +184,8 @@ def token_conditions(filters: TokenFilters) -> list:
     else:
         conditions.append(AccessToken.source != SESSION)
     if filters.expiring:
-        conditions += [*AccessToken.in_state(ACTIVE, now), AccessToken.expires_at <= now + timedelta(days=filters.expiring)]
+        conditions += [*AccessToken.in_state(ACTIVE, now),
+                       AccessToken.expires_at <= now + timedelta(days=filters.expiring)]
     return conditions
 
 

@@ -22,7 +22,8 @@ TAGS = ["tenants"]
 
 _TENANT_BY_NAME = select(Tenant).where(Tenant.name == bindparam("name"))
 # A read needs no ORM object: the columns the answer shows, by the unique name.
-_TENANT_READ = select(Tenant.__table__.c["name", "label", "created_at"]).where(Tenant.__table__.c.name == bindparam("name"))
+_TENANT_READ = select(Tenant.__table__.c["name", "label", "created_at"]).where(
+    Tenant.__table__.c.name == bindparam("name"))
 
 
 def readable_tenants(token: TokenView):

@@ -53,7 +53,8 @@ def head(directory: str | None = None) -> str:
     """The latest revision; a branched history is a packaging mistake, said plainly."""
     found = heads(directory)
     if len(found) != 1:
-        raise RuntimeError(f"the migrations in {directory or migrations_directory()} have {len(found)} heads: {', '.join(found)}")
+        raise RuntimeError(f"the migrations in {directory or migrations_directory()} have {len(found)} heads: "
+                           f"{', '.join(found)}")
     return found[0]
 
 

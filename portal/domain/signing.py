@@ -84,10 +84,22 @@ def key_times() -> list[KeyTimes]:
             for i, (kid, signs_from, signed_until) in enumerate(rows)]
 
 
+# Parsed keys by kid: parsing a private JWK costs more than the query that names it (about
+# as much as making the key: the key is checked), so a key made here is kept as made.
+_parsed: dict[str, RSAKey] = {}
+
+
+def generate_rsa_key(kid: str) -> RSAKey:
+    """A new 2048-bit RS256 key named `kid` (the test suite hands out keys it made earlier
+    instead: tests/conftest.py, `premade_signing_keys`)."""
+    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+
+
 def new_key(signs_from: datetime | None = None) -> SigningKey:
     now = clock.now()
     kid = now.strftime("%Y%m%d") + "-" + secrets.token_hex(4)
-    key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+    key = generate_rsa_key(kid)
+    _parsed[kid] = key  # parsing it back from the row would cost as much as making it
     return SigningKey(kid=kid, private_jwk=json.dumps(key.as_dict(private=True)), created_at=now,
                       signs_from=signs_from or now)
 
@@ -140,10 +152,6 @@ def rotate(at_once: bool = False) -> Rotation:
     db.session.commit()
     g.pop("signing_key", None)
     return Rotation(key, previous, waiting)
-
-
-# Parsed keys by kid: parsing a private JWK costs more than the query that names it.
-_parsed: dict[str, RSAKey] = {}
 
 
 def parsed(row: SigningKey) -> RSAKey:

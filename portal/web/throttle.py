@@ -26,7 +26,7 @@ from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError
 from limits.storage import Storage, storage_from_string
 
-from portal.web import metrics, ratelimit  # ratelimit registers the database:// storage
+from portal.web import metrics, ratelimit  # noqa: F401 (ratelimit is imported to register the database:// storage)
 from portal.config import ConfigError
 from portal.domain.hashing import sha256_hex
 

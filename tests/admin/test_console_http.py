@@ -10,6 +10,7 @@ from portal.extensions import db
 from tests.factories import make_application, make_token
 
 
+@pytest.mark.both_databases  # the bounded count's SQL
 def test_the_count_is_bounded_and_says_so(app, setup):
     other = make_application("billing")
     for _ in range(3):
@@ -30,6 +31,7 @@ def test_login_sessions_are_counted_only_when_asked_for(admin_client, setup):
     assert "1 token matches." in admin_client.get("/admin/tokens").get_data(as_text=True)
 
 
+@pytest.mark.both_databases  # PostgreSQL's planner estimate; none on SQLite
 def test_an_estimate_past_the_count(admin_client, setup, database_url):
     for _ in range(3):
         make_token(setup["app"])
@@ -122,6 +124,7 @@ def test_the_built_in_application_cannot_be_edited(admin_client, app):
         f"/admin/applications/{builtin.id}").get_data(as_text=True)
 
 
+@pytest.mark.both_databases  # every page's queries, which PostgreSQL checks more strictly
 def test_every_portal_page_answers_on_each_database(admin_client, setup):
     """The pages the browser checks look at, on SQLite and PostgreSQL (which refuses some
     SQL that SQLite lets through)."""

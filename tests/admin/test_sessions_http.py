@@ -69,6 +69,7 @@ def test_a_login_records_address_browser_and_first_use(app, admin_user):
     assert token.source == "session" and token.last_used_at == token.created_at >= before
 
 
+@pytest.mark.both_databases  # a column's length, which only PostgreSQL enforces
 def test_an_over_long_user_agent_is_kept_to_its_first_512_characters(app, admin_user):
     log_in(app, "admin", user_agent=FIREFOX + " x" * 400)
     [details] = details_of("admin")
@@ -78,7 +79,8 @@ def test_an_over_long_user_agent_is_kept_to_its_first_512_characters(app, admin_
 
 def test_a_user_agent_with_control_characters_is_kept_without_them(app, admin_user):
     client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x1b\x07 tail"  # NUL is refused outright (400), like anywhere in a request
+    # NUL is refused outright (400), like anywhere in a request
+    client.environ_base["HTTP_USER_AGENT"] = "curl/8.5.0\x1b\x07 tail"
     csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf})
     assert response.status_code == 303
@@ -99,6 +101,7 @@ def test_the_forwarded_address_counts_only_from_a_trusted_proxy(app, admin_user,
     assert [d.address for d in details_of("admin")] == ["127.0.0.1", "198.51.100.9"]
 
 
+@pytest.mark.both_databases  # a conditional write that compares times in SQL
 def test_last_use_is_written_at_most_once_a_minute(app, admin_user, monkeypatch):
     start = clock.now()
     client = log_in(app, "admin")
@@ -116,6 +119,7 @@ def test_last_use_is_written_at_most_once_a_minute(app, admin_user, monkeypatch)
     assert last_use_of("admin") == start + timedelta(seconds=125)
 
 
+@pytest.mark.both_databases  # a conditional write that compares times in SQL
 def test_a_replayed_older_cookie_does_not_write_more_often(app, admin_user, monkeypatch):
     """A client that keeps sending its login cookie (ignoring the updated one) still gets at
     most one write a minute: the row's own time decides."""
@@ -153,6 +157,7 @@ def test_the_sessions_page_lists_live_sessions_with_their_details(app, admin_use
     assert "Mobile Safari 17 on iOS" in user_page.get_data(as_text=True)
 
 
+@pytest.mark.both_databases  # keyset pages in SQL
 def test_sessions_are_paged_by_keyset_newest_first(app, admin_user):
     admin = log_in(app, "admin")
     people = [make_user(f"p{i}") for i in range(3)]

@@ -119,6 +119,7 @@ def test_new_form_defaults(admin_client, setup):
     assert '<option value="site2">' in html and '<option value="*">' in html
 
 
+@pytest.mark.both_databases  # search (LIKE), filters and keyset pages in SQL
 def test_list_search_filter_and_pages(admin_client, setup):
     other = make_user("dave", email="dave@corp.example")
     mine = make_token(setup["app"], value="tsr_abcdefSEARCHME0123456", user=other,
@@ -155,7 +156,8 @@ def test_extend(admin_client, setup, csrf):
     bad = admin_client.post(url + "/extend", data={"csrf_token": csrf(url), "expires_at": "2000-01-01T00:00"})
     assert bad.status_code == 422 and "The new expiry must be in the future." in bad.get_data(as_text=True)
     target = clock.now() + timedelta(days=30)
-    ok = admin_client.post(url + "/extend", data={"csrf_token": csrf(url), "expires_at": target.strftime("%Y-%m-%dT%H:%M")})
+    ok = admin_client.post(url + "/extend",
+                           data={"csrf_token": csrf(url), "expires_at": target.strftime("%Y-%m-%dT%H:%M")})
     assert ok.status_code == 303
     db.session.expire_all()
     assert db.session.get(AccessToken, issued.token.id).expires_at == target.replace(second=0)
@@ -203,6 +205,7 @@ def test_delete_and_bulk_delete(admin_client, setup, csrf):
     assert tokens.find_by_value(two.value) is None and tokens.find_by_value(three.value) is None
 
 
+@pytest.mark.both_databases  # search (LIKE) in SQL
 def test_user_search_json(admin_client, setup):
     make_user("erin", email="erin@example.org")
     assert admin_client.get("/admin/users/search?q=eri").get_json()[0]["username"] == "erin"

@@ -105,6 +105,7 @@ def test_malformed_json_is_400_and_other_bodies_415(client, master):
     assert response.status_code == 422 and response.json["field"] == "body"
 
 
+@pytest.mark.both_databases  # pages and filters in SQL
 def test_list_is_paginated_and_filtered_by_application(client, master, token_for):
     other = make_application("other")
     for _ in range(3):

@@ -126,6 +126,7 @@ class TestQueryTokensOff:
         assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 200
 
 
+@pytest.mark.both_databases  # the statements a lookup runs
 @pytest.mark.token_format
 def test_authentication_is_one_indexed_lookup(app, client, token_for):
     """The bearer check costs the same whatever the number of tokens: one SELECT by hash."""
@@ -181,6 +182,7 @@ def connections_in_a_transaction() -> int:
         "AND state LIKE 'idle in transaction%'")).scalar()
 
 
+@pytest.mark.both_databases  # each driver's connections and isolation
 @pytest.mark.token_format
 def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_once(app, client, token_for):
     """API reads take no connection from the pool after the first request, yet hold no
@@ -201,6 +203,7 @@ def test_the_thread_keeps_its_connection_between_requests_and_sees_changes_at_on
     assert client.get("/api/v1/tenants/site1", headers=bearer(value)).status_code == 401
 
 
+@pytest.mark.both_databases  # each driver's connections
 @pytest.mark.token_format
 def test_a_connection_kept_too_long_goes_back_to_the_pool(client, token_for, monkeypatch):
     """Idle past IDLE_RECHECK_SECONDS, the kept connection is given up and the next request

@@ -40,6 +40,7 @@ def test_crud(client, token_for, site1):
     assert db.session.get(User, alice["id"]) is None
 
 
+@pytest.mark.both_databases  # duplicates found by SQL lower() and the unique constraint
 def test_duplicate_username_409_and_bad_fields_422(client, master, site1):
     make_user(username="taken")
     response = client.post(url(), json={"username": "Taken"}, headers=bearer(master))
@@ -52,6 +53,7 @@ def test_duplicate_username_409_and_bad_fields_422(client, master, site1):
     assert db.session.scalar(select(func.count()).select_from(User)) == 1
 
 
+@pytest.mark.both_databases  # search (LIKE) and pages in SQL
 def test_paging_and_search(client, master, site1, site2):
     for i in range(5):
         make_user(username=f"user{i}", tenant=site1, name="Zed" if i == 3 else f"User {i}")

@@ -99,6 +99,7 @@ def test_create_without_expiry_permissions_or_master_uses_defaults(client, maste
     assert anywhere["master"] is True and anywhere["tenantPermissions"] == [{"tenant": "*", "allowedActions": ["*"]}]
 
 
+@pytest.mark.both_databases  # the reach rule as SQL
 def test_all_lists_the_tokens_the_master_token_reaches_without_values(client, master, token_for, engine_app):
     site1 = token_for(("site1", ["READ_TENANT"]), expires_in=3600)
     token_for(("site2", ["READ_TENANT"]))
@@ -350,6 +351,7 @@ def test_live_token_values_in_paths_never_reach_the_logs(live_server):
     assert value not in log and master not in log
 
 
+@pytest.mark.both_databases  # NUL bytes and lengths, which only PostgreSQL refuses
 @pytest.mark.parametrize("body", [
     crafter_body(application="crafter\u0000engine"),
     crafter_body(tenantPermissions=[{"tenant": "site\u00001", "allowedActions": ["READ_TENANT"]}]),

@@ -129,7 +129,7 @@ URL_TOKENS = [
     ("GET", "/crafter%2Dprofile/api/1/access_token/{v}", f"GET {CRAFTER}/[REDACTED]"),
     ("GET", f"{CRAFTER}/%74{{tail}}", f"GET {CRAFTER}/[REDACTED]"),
     ("GET", f"/{CRAFTER}//{{v}}", f"GET {CRAFTER}/[REDACTED]"),
-    ("POST", f"//crafter-profile//api/1/access_token//{{v}}//delete", f"POST {CRAFTER}/[REDACTED]/delete"),
+    ("POST", "//crafter-profile//api/1/access_token//{v}//delete", f"POST {CRAFTER}/[REDACTED]/delete"),
     ("GET", f"{CRAFTER}/x/../{{v}}", f"GET {CRAFTER}/[REDACTED]"),
     ("GET", "/Crafter-Profile/API/1/Access_Token/{v}", "GET /Crafter-Profile/API/1/Access_Token/[REDACTED]"),
     ("GET", f"{CRAFTER}/{{v}}%0Aend", f"GET {CRAFTER}/[REDACTED]"),

@@ -89,7 +89,8 @@ def pkce_pair() -> tuple[str, str]:
 # --- the front door ------------------------------------------------------------------------
 
 def test_the_installed_wheel_serves_https_through_nginx(deployment):
-    where = run([deployment.venv / "bin" / "python", "-c", "import portal, wsgi; print(portal.__file__, wsgi.__file__)"],
+    where = run([deployment.venv / "bin" / "python", "-c",
+                 "import portal, wsgi; print(portal.__file__, wsgi.__file__)"],
                 cwd=deployment.workdir, env=deployment.env).stdout
     for path in where.split():
         assert path.startswith(str(deployment.venv)), f"imported from outside the venv: {path}"

@@ -13,6 +13,9 @@ from portal.extensions import db
 from portal.domain.hashing import sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, Tenant
 
+# On SQLite and PostgreSQL (tests/conftest.py): an import is one transaction in the target database.
+pytestmark = pytest.mark.both_databases
+
 EXPORT = Path(__file__).with_name("crafter_access_tokens.jsonl")
 RECORDS = [json.loads(line) for line in EXPORT.read_text().splitlines()]
 MASTER, ENGINE, SOCIAL, EXPIRED, BAD_ACTION, SHORT, BAD_TENANT = (record["_id"] for record in RECORDS)

@@ -143,7 +143,8 @@ def test_client_authentication_with_a_costly_kept_secret_hash_fails_without_the_
     real = __import__("hashlib").pbkdf2_hmac
     monkeypatch.setattr("hashlib.pbkdf2_hmac", lambda *args: calls.append(args[3]) or real(*args[:3], 1))
     basic = base64.b64encode(f"harvester:{PASSWORD}".encode()).decode()
-    answer = client.post("/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+    answer = client.post("/token", data={"grant_type": "client_credentials"},
+                         headers={"Authorization": f"Basic {basic}"})
     assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
     assert calls == []
     assert db.session.scalar(select(Application.client_secret_hash).where(Application.id == application.id)) == encoded

@@ -4,11 +4,15 @@ over; afterwards the old passwords, the old client secret and the old tokens wor
 
 import base64
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.domain.hashing import django_algorithm, django_password_matches, sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, User
+
+# On SQLite and PostgreSQL (tests/conftest.py): an import is one transaction in the target database.
+pytestmark = pytest.mark.both_databases
 
 
 def invoke(runner, geonode, *args):

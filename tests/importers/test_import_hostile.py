@@ -16,6 +16,9 @@ from portal.domain.hashing import sha256_hex
 from portal.models import AccessToken, Application, AuditEvent, Tenant, User
 from tests.factories import make_user
 
+# On SQLite and PostgreSQL (tests/conftest.py): an import is one transaction; what each database refuses.
+pytestmark = pytest.mark.both_databases
+
 TEN_YEARS = timedelta(days=3650)
 GOOD = "a0f1e2d3-c4b5-4a69-8877-665544332211"  # a Crafter token value
 

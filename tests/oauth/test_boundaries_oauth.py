@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_user
-from tests.oauth.conftest import PASSWORD, REDIRECT_URI, query_of
+from tests.oauth.conftest import PASSWORD, query_of
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from tests.oauth.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
 # Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
-pytestmark = pytest.mark.token_format
+pytestmark = [pytest.mark.token_format, pytest.mark.both_databases]  # simultaneous claims: each database's locking
 
 RACERS = 4
 

@@ -60,6 +60,7 @@ def test_consent_for_one_resource_does_not_cover_another(flow):
     assert not asks_consent(flow, resource=BILLING)
 
 
+@pytest.mark.both_databases  # consents kept in a JSON column, rewritten as they grow
 def test_a_consent_covers_a_request_only_within_both_its_scopes_and_its_resources(flow):
     consent_to(flow, resource=API, scope="openid email")
     consent_to(flow, resource=BILLING, scope="openid")

@@ -22,6 +22,9 @@ from tests.conftest import start_live_server
 from tests.factories import make_application, make_token
 from tests.oauth.test_live import allow, browser
 
+# On SQLite and PostgreSQL (tests/conftest.py): key states from the key rows' times, compared in SQL.
+pytestmark = pytest.mark.both_databases
+
 CACHE_SECONDS = 4  # JWKS_CACHE_SECONDS of the live server: short, so the test waits it out
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 SIGNS_AT = re.compile(r"starts signing at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")

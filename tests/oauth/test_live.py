@@ -114,7 +114,8 @@ def test_requests_oauthlib_code_flow_with_pkce_from_discovery(server, monkeypatc
     assert token["access_token"] and token["refresh_token"] and token["id_token"]
 
     signing_key = jwt.PyJWKClient(discovery["jwks_uri"]).get_signing_key_from_jwt(token["id_token"])
-    claims = jwt.decode(token["id_token"], signing_key.key, algorithms=discovery["id_token_signing_alg_values_supported"],
+    claims = jwt.decode(token["id_token"], signing_key.key,
+                        algorithms=discovery["id_token_signing_alg_values_supported"],
                         audience=client_id, issuer=discovery["issuer"])
     assert claims["nonce"] == "n-42" and claims["sub"]
     assert jwt.get_unverified_header(token["id_token"])["alg"] == "RS256"

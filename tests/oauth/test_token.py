@@ -98,6 +98,7 @@ def test_verifier_without_challenge_is_a_downgrade(logged_in):
 
 
 # C1
+@pytest.mark.both_databases  # a code is claimed by a conditional write
 @pytest.mark.token_format
 def test_code_replay_is_refused_and_ends_the_first_tokens(logged_in):
     code = logged_in.code()
@@ -242,6 +243,7 @@ def test_client_credentials_token_is_a_row_without_user_or_refresh(client):
 
 
 # D1
+@pytest.mark.both_databases  # a refresh token is claimed by a conditional write
 @pytest.mark.token_format
 def test_refresh_rotates_and_reuse_ends_the_family(logged_in):
     first = logged_in.tokens()

@@ -5,12 +5,16 @@ Speed is measured by `python -m bench.purge`, never here."""
 import secrets
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from portal.domain import clock
 from portal.extensions import db
 from portal.models import AccessToken, AuthorizationCode, TokenPermission
 from tests.factories import make_application, make_tenant, make_token, make_user
+
+# On SQLite and PostgreSQL (tests/conftest.py): the purge's statements differ by dialect.
+pytestmark = pytest.mark.both_databases
 
 
 def token(application, **changes) -> int:

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database
+from tests.conftest import TEST_DATABASE_URL, csrf_token_from, fresh_postgres_database, start_live_server
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
 REDIS_DB = 3  # other test runs use other numbers; keys carry a random username anyway
@@ -31,26 +31,34 @@ def redis_url() -> str:
     return base if base.rsplit("/", 1)[-1].isdigit() else f"{base}/{REDIS_DB}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shared_database_url():
-    """A fresh PostgreSQL database (test_bench_scale_*), dropped after the test."""
+    """A fresh PostgreSQL database (test_bench_scale_*), dropped after the module."""
     with fresh_postgres_database("test_bench_scale") as url:
         yield url
 
 
-@pytest.fixture
-def two_servers(live_server_factory, shared_database_url):
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory, shared_database_url):
     """Two gunicorn processes, as two hosts behind a load balancer: one database, one
-    Redis, one SECRET_KEY; `portal init` runs once."""
+    Redis, one SECRET_KEY; `portal init` runs once. Shared by the module's tests, which
+    leave each other alone (each its own username; its own tokens)."""
     env = {
         "RATELIMIT_STORAGE_URI": redis_url(),
         "LOGIN_RATE_LIMIT": "3 per minute",
         "SECRET_KEY": secrets.token_hex(32),
     }
-    first = live_server_factory(database_url=shared_database_url, extra_env=env, workers=2)
-    second = live_server_factory(database_url=shared_database_url, extra_env=env, workers=2, run_init=False)
-    assert first.url != second.url
-    return first, second
+    servers = []
+    try:
+        servers.append(start_live_server(tmp_path_factory.mktemp("scale"), database_url=shared_database_url,
+                                         extra_env=env, workers=2))
+        servers.append(start_live_server(tmp_path_factory.mktemp("scale"), database_url=shared_database_url,
+                                         extra_env=env, workers=2, run_init=False))
+        assert servers[0].url != servers[1].url
+        yield tuple(servers)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def failed_login(server, username: str) -> int:

@@ -84,7 +84,8 @@ class Install:
                 stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, process, log, path="/readyz" if self.name == "current" else "/healthz")  # /readyz came in 0.3.0
+            # /readyz came in 0.3.0
+            wait_until_up(url, process, log, path="/readyz" if self.name == "current" else "/healthz")
             yield url
         finally:
             stop_process(process, signal.SIGQUIT)  # gunicorn's quick shutdown: no waiting on idle keep-alives
