@@ -72,13 +72,15 @@ class Proxy:
             response.read()
         finally:
             connection.close()
-        # nginx writes the line after the answer has gone out: wait for it.
+        # nginx writes a line after its answer has gone out: wait for this request's. The
+        # start-up probe's line (GET /readyz) may land after `before` was read: not ours.
         deadline = time.monotonic() + 5
         while True:
             with open(self.log, errors="replace") as log:
                 log.seek(before)
-                lines = log.read()
-            if lines.endswith("\n") or time.monotonic() > deadline:
+                written = log.read()
+            lines = "".join(line for line in written.splitlines(keepends=True) if '"GET /readyz ' not in line)
+            if (lines and written.endswith("\n")) or time.monotonic() > deadline:
                 return response.status, lines
             time.sleep(0.01)
 
