@@ -101,11 +101,12 @@ def create_app(config: dict | None = None, *, migrations: bool = True) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 2 * threads, "max_overflow": threads,
                                                    **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
-    from portal.web import addresses, errors, metrics, operations, security, throttle
+    from portal.web import addresses, errors, metrics, operations, security, throttle, times
     from portal.web.logging import RequestIds, configure_app_logging
 
     configure_app_logging(app)
     addresses.register(app)
+    times.register(app)
     db.init_app(app)
     app.teardown_appcontext(close_hot_connection)
     if migrations:
