@@ -35,7 +35,7 @@ run: install
 # faster than 2 (the suite is CPU-bound), and 2 start fewer servers and browsers.
 # TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadgroup
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # ruff's lint rules first (pyproject.toml: [tool.ruff]); then the whole suite, then with
 # JWT access tokens the tests whose outcome depends on the format (marked token_format:

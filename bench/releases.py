@@ -105,16 +105,26 @@ def unavailable(revision: str) -> str | None:
 
 def wheel_into_venv(source: Path, folder: Path) -> Path:
     """`pip wheel --no-deps` of `source`, installed with its dependencies into folder/venv."""
-    dist, venv = folder / "dist", folder / "venv"
-    # Only the venv's own packages: not a checkout (nor its editable install's metadata) on PYTHONPATH.
-    alone = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    run([sys.executable, *PIP, "wheel", "--no-deps", "-w", dist, source], env=alone)
+    dist = folder / "dist"
+    run([sys.executable, *PIP, "wheel", "--no-deps", "-w", dist, source], env=without_pythonpath())
     wheels = list(dist.glob("*.whl"))
     assert len(wheels) == 1, wheels
-    # No pip of its own (ensurepip costs seconds): this Python's pip installs into it.
-    run([sys.executable, "-m", "venv", "--without-pip", venv], env=alone)
-    run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheels[0]], timeout=900, env=alone)
+    venv = venv_with(wheels[0], folder / "venv")
     shutil.rmtree(dist)
+    return venv
+
+
+def without_pythonpath() -> dict:
+    """Only a venv's own packages: not a checkout (nor its editable install's metadata) on PYTHONPATH."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
+def venv_with(wheel: Path, venv: Path) -> Path:
+    """A new venv with `wheel` and its dependencies installed."""
+    # No pip of its own (ensurepip costs seconds): this Python's pip installs into it.
+    run([sys.executable, "-m", "venv", "--without-pip", venv], env=without_pythonpath())
+    run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheel], timeout=900,
+        env=without_pythonpath())
     return venv
 
 

@@ -17,12 +17,14 @@ What is made once per process rather than per test, as nothing a test does can c
 the tables (SQLite: a file with the schema, copied for each test; PostgreSQL: made once,
 their rows deleted after each test), the RSA signing keys (`premade_signing_keys`; tests
 marked `real_signing_keys` and gunicorn servers make their own) and Jinja's compiled
-templates. Each test still gets its own app, database rows, keys and kids.
+templates, and the URL builders of the app's routes (`CachedBuilderRule`). Each test still
+gets its own app, database rows, keys and kids.
 
 Under pytest-xdist (`-n 2`) each worker has its own PostgreSQL database, TEST_DATABASE_URL's
 name plus the worker's id (test_gw0, test_gw1, ...), made on first use; a module that holds
 a server or a browser for several tests runs on one worker (`--dist loadgroup`)."""
 
+import fcntl
 import functools
 import os
 import re
@@ -38,10 +40,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 
 from portal import create_app
@@ -211,6 +215,27 @@ class FreshContextClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+class CachedBuilderRule(Rule):
+    """A URL rule whose URL builders are made once per process. Werkzeug compiles two Python
+    functions per rule (with `compile()`) when an app registers it: most of what building an
+    app costs, and every test builds one with the same routes. A builder depends only on the
+    rule's parsed parts and its defaults; rules with defaults are compiled as usual."""
+
+    _builders: dict = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        if self.defaults:
+            return super()._compile_builder(append_unknown)
+        key = (tuple(self._trace), append_unknown)
+        if key not in self._builders:
+            self._builders[key] = super()._compile_builder(append_unknown)
+        return self._builders[key]
+
+
+if hasattr(Rule, "_compile_builder"):  # Werkzeug's own, until it changes
+    Flask.url_rule_class = CachedBuilderRule
+
+
 class CompiledTemplates(BytecodeCache):
     """Jinja's compiled templates kept in memory for the whole process: each test's app has
     its own Jinja environment, which would compile every page it renders again. Keyed by
@@ -343,6 +368,46 @@ def admin_client(client, auth, admin_user):
     response = auth.login()
     assert response.status_code == 303, response.get_data(as_text=True)
     return client
+
+
+# --- builds shared by the whole run ------------------------------------------------------
+
+# Left out of the copy a wheel is built from: local state, caches, earlier builds.
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".cache", "instance", "build", "dist", "*.egg-info",
+                                    "__pycache__", ".pytest_cache", ".hypothesis", "node_modules")
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills once per test run: the first xdist worker to ask builds
+    it under a lock, the others wait for it and use it as it is."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if XDIST_WORKER else base  # pytest-N/, shared by its popen-gwN/
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def checkout_wheel(tmp_path_factory) -> Path:
+    """A wheel of this checkout (`pip wheel --no-deps` of a clean copy), built once per run
+    for the tests that install Tessera as an operator does (tests/deploy, tests/upgrade,
+    test_cli_lifecycle)."""
+    def build(folder: Path) -> None:
+        source = folder / "source"
+        shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
+        env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+        subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "--no-deps",
+                        "-w", str(folder), str(source)], check=True, capture_output=True, timeout=300, env=env)
+        shutil.rmtree(source)
+
+    (wheel,) = built_once(tmp_path_factory, "checkout-wheel", build).glob("*.whl")
+    return wheel
 
 
 # --- a real gunicorn -------------------------------------------------------------------
@@ -520,27 +585,64 @@ def new_page(browser):
         context.close()
 
 
-# Session-scoped, but a cheap file every process makes for itself: no reason to group.
-PER_PROCESS_FIXTURES = {"sqlite_schema"}
+# Session-scoped, but a cheap file every process makes for itself, or a build the workers
+# share (built_once): no reason to group.
+PER_PROCESS_FIXTURES = {"sqlite_schema", "checkout_wheel"}
+# Session fixtures that several modules share and that cost seconds to make (Django's migrations
+# build them): their modules form one group, so one worker makes each once.
+SHARED_GROUPS = {"geonode": "django-oauth-toolkit databases", "strangers_geonode": "django-oauth-toolkit databases",
+                 "odd_geonode": "django-oauth-toolkit databases"}
+# Groups that build virtual environments (tens of seconds): started first, so that the other
+# worker's short tests fill the time rather than wait for them at the end.
+STARTED_FIRST = ("tests/upgrade/", "tests/deploy/")
 
 
-def holds_a_server_or_browser(item) -> bool:
-    """Whether the test uses one of the suite's module- or session-scoped fixtures (a
-    gunicorn, a browser, the deployment)."""
+def shared_fixtures(item) -> dict:
+    """name → definition of the module- and session-scoped fixtures of the suite the test uses."""
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    return any(fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")
-               and name not in PER_PROCESS_FIXTURES for name, fixturedefs in definitions.items())
+    return {name: fixturedefs[-1] for name, fixturedefs in definitions.items()
+            if fixturedefs[-1].scope != "function" and fixturedefs[-1].func.__module__.startswith("tests.")
+            and name not in PER_PROCESS_FIXTURES}
+
+
+def group_of(item) -> str | None:
+    """The test's xdist group: the tests that share a server, a browser or a build run on one
+    worker, which makes it once. A module's tests form a group; those of a parametrized
+    module-scoped fixture (an upgrade case, a server per database) form one per parameter, so
+    the cases run side by side."""
+    shared = shared_fixtures(item)
+    if not shared:
+        return None
+    for name in shared:
+        if name in SHARED_GROUPS:
+            return SHARED_GROUPS[name]
+    module = item.nodeid.split("::")[0]
+    callspec = getattr(item, "callspec", None)
+    parameters = [str(callspec.params[name]) for name, definition in shared.items()
+                  if callspec and name in callspec.params and definition.scope == "module" and definition.params]
+    return f"{module}[{','.join(parameters)}]" if parameters else module
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    # Under `--dist loadgroup` a module whose tests share a server or a browser runs on one
-    # worker, which starts them once; the other tests go to whichever worker is free.
-    grouped = {item.nodeid.split("::")[0] for item in items if holds_a_server_or_browser(item)}
+    # Under `--dist loadgroup --no-loadscope-reorder` (Makefile) xdist hands the groups out
+    # in this order, then the other tests one by one to whichever worker is free.
+    groups = {}
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "page" in fixtures or "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
-        module = item.nodeid.split("::")[0]
-        if module in grouped and config.pluginmanager.has_plugin("xdist"):
-            item.add_marker(pytest.mark.xdist_group(module))
+        groups[item] = group_of(item)
+    # A module with one test that holds a server holds it for all its tests.
+    module_groups = {}
+    for item, group in groups.items():
+        if group is not None:
+            module_groups.setdefault(item.nodeid.split("::")[0], group)
+    for item in items:
+        if groups[item] is None:
+            groups[item] = module_groups.get(item.nodeid.split("::")[0])
+    if config.pluginmanager.has_plugin("xdist"):
+        for item, group in groups.items():
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(STARTED_FIRST) else 1 if groups[item] else 2)

@@ -159,8 +159,8 @@ def wheel_version(wheel: Path) -> str:
         return re.search(r"^Version: (\S+)$", archive.read(name).decode(), re.M).group(1)
 
 
-def test_the_wheel_has_the_release_version_and_upgrades_an_older_install(tmp_path):
-    wheel = build_wheel(tmp_path / "new")
+def test_the_wheel_has_the_release_version_and_upgrades_an_older_install(tmp_path, checkout_wheel):
+    wheel = checkout_wheel
     assert wheel_version(wheel) == portal.__version__
     assert f"-{portal.__version__}-" in wheel.name
     # v0.1.0 and v0.2.0 were both built as 0.1.0: to pip, a later release was the same one.
@@ -168,8 +168,9 @@ def test_the_wheel_has_the_release_version_and_upgrades_an_older_install(tmp_pat
     assert wheel_version(older) == "0.1.0"
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps"]
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "--python", str(venv / "bin" / "python"),
+           "install", "--no-deps"]
     # Only the venv's own packages: not a checkout (nor its editable install's metadata) on PYTHONPATH.
     alone = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
 

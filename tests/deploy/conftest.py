@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -39,9 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIRE_DEPLOY = os.environ.get("REQUIRE_DEPLOY") == "1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 WORKERS = 4
-# Left out of the copy the wheel is built from: local state, caches, earlier builds.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "instance", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", ".hypothesis")
 # Where deploy/nginx.conf writes its access log; the tests write it in their own folder.
 NGINX_ACCESS_LOG = "/var/log/nginx/tessera.access.log"
 # docs/deployment.md's way to run a command with the env file's settings: `set -a` exports
@@ -320,20 +316,14 @@ def start_nginx(folder: Path, config: Path) -> subprocess.Popen:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def build_venv(folder: Path, venv: Path) -> None:
-    """A wheel of the checkout (built from a clean copy), installed into a new venv."""
-    source, dist = folder / "source", folder / "dist"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
-    pip = ["-m", "pip", "--disable-pip-version-check", "-q"]
-    run([sys.executable, *pip, "wheel", "--no-deps", "-w", dist, source], timeout=300)
-    wheels = list(dist.glob("*.whl"))
-    assert len(wheels) == 1, wheels
+def build_venv(wheel: Path, venv: Path) -> None:
+    """docs/deployment.md's venv, made by Debian's python3, with the checkout's wheel installed."""
     run([SYSTEM_PYTHON, "-m", "venv", venv])
-    run([venv / "bin" / "python", *pip, "install", wheels[0]], timeout=600)
+    run([venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "-q", "install", wheel], timeout=600)
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
+def deployment(tmp_path_factory, checkout_wheel):
     reason = missing_tools()
     if reason:
         skip_or_fail(reason)
@@ -347,15 +337,13 @@ def deployment(tmp_path_factory):
         started = time.monotonic()
 
     with ExitStack() as cleanup:
-        for name in ("source", "dist"):  # big; the logs stay for a look afterwards
-            cleanup.callback(shutil.rmtree, folder / name, ignore_errors=True)
         # docs/deployment.md's /opt/tessera and /var/lib/tessera, where the service user can reach them
         # (pytest's temp folder is private to us).
         installed = Path(tempfile.mkdtemp(prefix="tessera-deploy-opt-"))
         cleanup.callback(shutil.rmtree, installed, ignore_errors=True)
         installed.chmod(0o755)
         venv, state = installed / "venv", installed / "state"
-        build_venv(folder, venv)
+        build_venv(checkout_wheel, venv)
         state.mkdir(mode=0o700)
         if os.geteuid() == 0:
             shutil.chown(state, SERVICE_USER)

@@ -1,11 +1,10 @@
 """Earlier releases of Tessera installed the way their operators had them (bench/releases.py
-builds and caches them), and the current code as a wheel built once per session from a
-clean copy of the checkout, for tests/upgrade. All of them build at once, in threads.
+builds and caches them), and the current code as the checkout's wheel (`checkout_wheel`, built once per run),
+for tests/upgrade. All of them build at once, in threads.
 
 A release whose commit is not in the clone's history (a shallow clone) skips its tests
 with the reason; REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure."""
 
-import shutil
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -16,15 +15,12 @@ from pathlib import Path
 import pytest
 
 from bench import releases
-from tests.conftest import free_port
+from tests.conftest import built_once, free_port
 from tests.deploy.conftest import run, stop_process, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0"}
 WORKERS = 2
-# Left out of the copy the current wheel is built from: local state, caches, earlier builds.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".cache", "instance", "build", "dist", "*.egg-info",
-                                    "__pycache__", ".pytest_cache", ".hypothesis", "node_modules")
 
 
 @dataclass
@@ -103,12 +99,10 @@ def release_install(commit: str) -> Install:
     return Install(commit, release.venv, release.source)
 
 
-def current_install(folder: Path) -> Install:
-    """A wheel of the checkout, built from a clean copy of it."""
-    source = folder / "source"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
-    venv = releases.wheel_into_venv(source, folder)
-    shutil.rmtree(source)
+def current_install(tmp_path_factory, wheel: Path) -> Install:
+    """The checkout's wheel in a venv of its own, made once per run (the upgrade cases share it)."""
+    folder = built_once(tmp_path_factory, "current-venv", lambda folder: releases.venv_with(wheel, folder / "venv"))
+    venv = folder / "venv"
     assert releases.carries_application(venv), "the current wheel lacks wsgi.py or portal/migrations"
     return Install("current", venv)
 
@@ -120,11 +114,10 @@ def selected_releases(session) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def installs(request, tmp_path_factory) -> dict[str, Install]:
+def installs(request, tmp_path_factory, checkout_wheel) -> dict[str, Install]:
     """name → Install: "current" and each selected release that can be had, built in parallel."""
     wanted = {commit for commit in selected_releases(request.session) if not unavailable(commit)}
-    folder = tmp_path_factory.mktemp("current-wheel")
     with ThreadPoolExecutor(max_workers=len(wanted) + 1) as pool:
         builds = {commit: pool.submit(release_install, commit) for commit in wanted}
-        builds["current"] = pool.submit(current_install, folder)
+        builds["current"] = pool.submit(current_install, tmp_path_factory, checkout_wheel)
         return {name: future.result() for name, future in builds.items()}
