@@ -82,8 +82,8 @@ def second_step():
             attempt.failed()
             form.code.errors.append(WRONG_CODE)
         else:
+            complete_login(user, ("pwd", "otp", "mfa"))  # commits: the counters' store may be this database
             attempt.succeeded()
-            complete_login(user, ("pwd", "otp", "mfa"))
             said_left(left)
             response = redirect(safe_next(next_url) or home_for(user), code=303)
             remember_device(response, user.username)
@@ -107,9 +107,9 @@ def confirm_factor():
         attempt = guess(user, SIGNED_IN_DEVICE)
         right, left = check_code(user, method, form.code.data)
         if right:
-            attempt.succeeded()
             second_factor_given("otp")
             db.session.commit()
+            attempt.succeeded()
             said_left(left)
             return redirect(next_url, code=303)
         audit.record("second_factor.confirm_failed", target=user, factor=method)
@@ -165,13 +165,15 @@ def totp_confirm():
     attempt = guess(user, SIGNED_IN_DEVICE)
     if not factors.confirm_totp(user, form.code.data):
         db.session.rollback()
+        audit.record("second_factor.confirm_failed", target=user, factor="totp enrolment")
+        db.session.commit()
         attempt.failed()
         form.code.errors.append(WRONG_CODE)
         return security_page(totp_form=form, status=400)
-    attempt.succeeded()
     second_factor_given("otp")
     codes = factors.regenerate_recovery_codes(user) if factors.recovery_left(user) == 0 else None
     db.session.commit()
+    attempt.succeeded()
     flash("Your authenticator app is set up: from now on you sign in with a code from it as well.", "success")
     return after_enrolment(codes)
 
@@ -192,6 +194,7 @@ def confirmed(user: User) -> tuple[bool, ConfirmationForm]:
     attempt = guess(user, SIGNED_IN_DEVICE)
     value = form.confirmation.data
     if user.check_password(value) or factors.verify_totp(user, value):
+        db.session.commit()  # the code is spent; and the counters' store may be this database
         attempt.succeeded()
         return True, form
     audit.record("second_factor.confirm_failed", target=user, factor="password or code")
