@@ -302,3 +302,37 @@ def test_rotating_secret_key_then_reencrypting_keeps_the_app_working(app, runner
     assert result.exit_code == 0 and "1 authenticator secret(s) re-encrypted" in result.output
     db.session.expire_all()
     assert factors.verify_totp(admin_user, code_at(secret, frozen.step()))
+
+
+# --- passkeys: what the browser sends, when it is not what it should be ----------------------------
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"credential": "x"}', b'{"credential": {"id": 5}}',
+                                  b'{"credential": {"id": "AAAA", "response": {}}}'])
+def test_a_bad_passkey_answer_is_a_json_error_not_a_500(client, body):
+    page = client.get("/login").get_data(as_text=True)
+    headers = {"X-CSRFToken": csrf_token_from(page), "Content-Type": "application/json"}
+    assert client.post("/login/passkey/options", headers=headers).status_code == 200
+    response = client.post("/login/passkey", data=body, headers=headers)
+    assert response.status_code == 400 and "error" in response.get_json()
+
+
+@pytest.mark.parametrize("body", [b"nope", b'{"name": ""}', b'{"name": 5}', b'{"name": "k", "credential": []}',
+                                  b'{"name": "k", "credential": {"id": "x", "response": "y"}}'])
+def test_a_bad_registration_is_a_json_error_not_a_500(admin_client, body):
+    page = admin_client.get("/account/security").get_data(as_text=True)
+    headers = {"X-CSRFToken": csrf_token_from(page), "Content-Type": "application/json"}
+    options = admin_client.post("/account/passkeys/options", headers=headers)
+    assert options.status_code == 200 and options.get_json()["rp"]["id"] == "localhost"
+    assert options.get_json()["authenticatorSelection"]["userVerification"] == "preferred"
+    assert options.get_json()["attestation"] == "none"
+    response = admin_client.post("/account/passkeys", data=body, headers=headers)
+    assert response.status_code == 400 and "error" in response.get_json()
+
+
+def test_passkey_answers_without_a_ceremony_or_csrf_are_refused(client):
+    page = client.get("/login").get_data(as_text=True)
+    no_csrf = client.post("/login/passkey", data=b"{}", headers={"Content-Type": "application/json"})
+    assert no_csrf.status_code == 400
+    unasked = client.post("/login/passkey", data=b'{"credential": {}}',
+                          headers={"X-CSRFToken": csrf_token_from(page), "Content-Type": "application/json"})
+    assert unasked.status_code == 400 and "Start again" in unasked.get_json()["error"]

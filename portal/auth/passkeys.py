@@ -170,8 +170,9 @@ def passkey_remove(passkey_id: int):
     ok, form = confirmed(user)
     if not ok:
         return security_page(confirmation=form, status=400)
+    name = passkey.name
     passkeys.remove(user, passkey)
     db.session.commit()
-    flash(f"The passkey “{passkey.name}” was removed.", "success")
+    flash(f"The passkey “{name}” was removed.", "success")
     return redirect(url_for("auth.security") + "#passkeys", code=303)
 

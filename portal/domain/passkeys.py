@@ -8,7 +8,7 @@ from sqlalchemy import select
 from webauthn import (base64url_to_bytes, generate_authentication_options, generate_registration_options,
                       options_to_json, verify_authentication_response, verify_registration_response)
 from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (AttestationConveyancePreference, AuthenticatorSelectionCriteria,
                                       PublicKeyCredentialDescriptor, ResidentKeyRequirement,
                                       UserVerificationRequirement)
@@ -48,16 +48,19 @@ def registration_options(user: User) -> tuple[str, bytes]:
 
 
 def register(user: User, name: str, credential, challenge: bytes) -> Passkey:
+    if not isinstance(credential, dict):
+        raise PasskeyError("The request holds no credential.")
     rp_id, origin = relying_party()
     try:
         verified = verify_registration_response(credential=credential, expected_challenge=challenge,
                                                 expected_rp_id=rp_id, expected_origin=origin)
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as error:
+    except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError) as error:
         raise PasskeyError(f"The passkey could not be registered: {error}") from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)):
         raise PasskeyError("This passkey is registered already.")
-    transports = credential.get("response", {}).get("transports") if isinstance(credential, dict) else None
+    response = credential.get("response")
+    transports = response.get("transports") if isinstance(response, dict) else None
     passkey = Passkey(user_id=user.id, name=name, credential_id=credential_id,
                       public_key=verified.credential_public_key, sign_count=verified.sign_count,
                       device_type=str(getattr(verified.credential_device_type, "value", "single_device")),
@@ -91,7 +94,7 @@ def authenticate(credential, challenge: bytes, *, user: User | None,
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin,
             credential_public_key=passkey.public_key, credential_current_sign_count=passkey.sign_count,
             require_user_verification=require_user_verification)
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as error:
+    except (WebAuthnException, ValueError, KeyError, TypeError, AttributeError) as error:
         raise PasskeyError(f"The passkey's answer was refused: {error}") from None
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = clock.now()
@@ -108,8 +111,8 @@ def rename(passkey: Passkey, name: str) -> None:
 
 
 def remove(user: User, passkey: Passkey) -> None:
-    db.session.delete(passkey)
     audit.record("second_factor.removed", target=user, factor="passkey", name=passkey.name)
+    db.session.delete(passkey)
     drop_recovery_codes_if_alone(user)
 
 
