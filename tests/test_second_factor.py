@@ -336,3 +336,18 @@ def test_passkey_answers_without_a_ceremony_or_csrf_are_refused(client):
     unasked = client.post("/login/passkey", data=b'{"credential": {}}',
                           headers={"X-CSRFToken": csrf_token_from(page), "Content-Type": "application/json"})
     assert unasked.status_code == 400 and "Start again" in unasked.get_json()["error"]
+
+
+def test_deleting_a_user_deletes_their_factors(admin_user, frozen):
+    from portal.domain import users
+    from portal.models import Passkey
+
+    bob = make_user("bob")
+    enrol_totp(bob, frozen)
+    factors.regenerate_recovery_codes(bob)
+    db.session.add(Passkey(user_id=bob.id, name="k", credential_id="abc", public_key=b"k"))
+    db.session.commit()
+    users.delete(bob)
+    db.session.commit()
+    assert db.session.scalar(select(TotpFactor)) is None
+    assert db.session.scalar(select(RecoveryCode)) is None and db.session.scalar(select(Passkey)) is None

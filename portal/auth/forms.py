@@ -14,15 +14,16 @@ class LoginForm(FlaskForm):
 class CodeForm(FlaskForm):
     """A code from the authenticator app, or a recovery code (`method`)."""
 
-    method = HiddenField(default="totp")
+    method = HiddenField(default="totp", id="totp-method")
     code = StringField("Code", validators=[DataRequired("Enter the code."), Length(max=64)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True,
                                   "spellcheck": "false", "autocapitalize": "off"})
 
 
 class RecoveryForm(FlaskForm):
-    method = HiddenField(default="recovery")
+    method = HiddenField(default="recovery", id="recovery-method")
     code = StringField("Recovery code", validators=[DataRequired("Enter a recovery code."), Length(max=64)],
+                       id="recovery-code",
                        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"})
 
 

@@ -82,6 +82,12 @@ def test_register_sign_in_with_it_passwordless_rename_and_remove(page, base, own
                                "ORDER BY id DESC LIMIT 1", owner)[0][0]
     assert '"amr": "hwk mfa"' in amr or '"amr": "swk mfa"' in amr
 
+    # Step-up (a master token later on): the passkey again, not the password.
+    page.goto(base + "/account/confirm?next=/account/security")
+    page.get_by_role("button", name="Use a passkey").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/account/security")
+
     # Rename, keyboard only.
     page.goto(base + "/account/security")
     rename = page.get_by_label("New name for YubiKey 5")
