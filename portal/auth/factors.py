@@ -248,8 +248,7 @@ def second_factor_gate():
         return None
     if not must_enrol(current_user):
         return None
-    flash("Administrators sign in with a second factor here: set one up to go on.", "warning")
-    return redirect(url_for("auth.security", next=request.full_path.rstrip("?")), code=303)
+    return redirect(url_for("auth.security", next=request.full_path.rstrip("?")), code=303)  # the page says why
 
 
 @bp.app_context_processor
