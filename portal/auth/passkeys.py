@@ -86,11 +86,17 @@ def ceremony_mode() -> str:
     return "passwordless"
 
 
+def ceremony_user(mode: str) -> User | None:
+    """Whose passkey this ceremony asks for: None for passwordless (anyone's)."""
+    if mode == "second":
+        return pending_second_step()[0]
+    return current_user._get_current_object() if mode == "confirm" else None
+
+
 @bp.route("/login/passkey/options", methods=["POST"])
 def passkey_login_options():
     mode = ceremony_mode()
-    user = {"second": lambda: pending_second_step()[0], "confirm": lambda: current_user._get_current_object(),
-            "passwordless": lambda: None}[mode]()
+    user = ceremony_user(mode)
     options, challenge = passkeys.authentication_options(user)
     remember_challenge(challenge, mode)
     return options_response(options)
@@ -101,7 +107,7 @@ def passkey_login():
     """Check the browser's answer; JSON {"redirect": where to go} or {"error": why not}."""
     mode = ceremony_mode()
     pending = pending_second_step() if mode == "second" else None
-    user = pending[0] if pending else (current_user._get_current_object() if mode == "confirm" else None)
+    user = ceremony_user(mode)
     try:
         body = passkeys.parse(request.get_data())
         challenge = take_challenge(mode)
