@@ -87,9 +87,9 @@ def test_register_sign_in_with_it_passwordless_rename_and_remove(page, base, own
     page.get_by_role("button", name="Use a passkey").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**/account/security")
+    page.wait_for_load_state()
 
-    # Rename, keyboard only.
-    page.goto(base + "/account/security")
+    # Rename, keyboard only (on the Security page the step-up came back to).
     rename = page.get_by_label("New name for YubiKey 5")
     rename.fill("laptop")
     rename.press("Enter")
