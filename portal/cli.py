@@ -11,7 +11,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from portal import __version__, tokens
-from portal.domain import audit, tenants, users
+from portal.domain import audit, factors, tenants, users
 from portal.db import lifecycle
 from portal.extensions import db
 from portal.models import Application, Tenant, User
@@ -146,6 +146,38 @@ def set_password_command(username):
     audit.record("user.password_set", actor=CLI_ACTOR, target=user, sessions_ended=sessions)
     db.session.commit()
     click.echo(f"New password set for {user.username}; their login sessions ended.")
+
+
+@click.command("reset-second-factor")
+@click.argument("username")
+@with_appcontext
+def reset_second_factor_command(username):
+    """Remove a user's passkeys, authenticator app and recovery codes (a locked-out admin).
+
+    They sign in with their password alone until they set a factor up again (with
+    ADMIN_SECOND_FACTOR=required, an administrator is sent to do so at once)."""
+    user = users.find_by_name(username)
+    if user is None:
+        fail(f"no user named {username!r}")
+    removed = factors.reset(user, actor=CLI_ACTOR, via="portal reset-second-factor")
+    db.session.commit()
+    click.echo(f"Second factors of {user.username} reset ({removed} removed).")
+
+
+@click.command("reencrypt-second-factors")
+@with_appcontext
+def reencrypt_second_factors_command():
+    """After SECRET_KEY changed: encrypt the authenticator-app secrets under the new key.
+
+    The old SECRET_KEY is read from standard input (one line); the new one is the
+    configured one. Secrets under neither key are left alone (reset those users)."""
+    old_key = sys.stdin.readline().strip()
+    if not old_key:
+        fail("give the old SECRET_KEY on standard input")
+    changed = factors.reencrypt(old_key)
+    audit.record("second_factor.reencrypted", actor=CLI_ACTOR, target_type="second_factor", count=changed)
+    db.session.commit()
+    click.echo(f"{changed} authenticator secret(s) re-encrypted under the current SECRET_KEY.")
 
 
 @click.command("create-tenant")
@@ -350,7 +382,8 @@ def import_dot_command(database_url, apply, match, map_file, allow_admin_match):
 
 
 COMMANDS = [
-    init_command, create_admin_command, create_user_command, set_password_command, create_tenant_command,
+    init_command, create_admin_command, create_user_command, set_password_command, reset_second_factor_command,
+    reencrypt_second_factors_command, create_tenant_command,
     create_application_command, create_token_command, purge_expired_command, rotate_keys_command,
     import_group, *lifecycle.COMMANDS,
 ]

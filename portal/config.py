@@ -74,6 +74,17 @@ def log_format() -> str:
     return value
 
 
+SECOND_FACTOR_POLICIES = ("optional", "required")
+
+
+def admin_second_factor() -> str:
+    """ADMIN_SECOND_FACTOR: `optional`, or `required` (administrators enrol before anything else)."""
+    value = os.environ.get("ADMIN_SECOND_FACTOR", "").strip().lower() or "optional"
+    if value not in SECOND_FACTOR_POLICIES:
+        raise ConfigError(f"ADMIN_SECOND_FACTOR must be optional or required, not {value!r}")
+    return value
+
+
 def instance_secret_key(instance_path: str) -> str:
     """Read SECRET_KEY from the instance folder, generating it once (mode 0600)."""
     path = Path(instance_path) / "secret_key"
@@ -118,6 +129,7 @@ def settings_from_environment(instance_path: str, skip_secret: bool = False) -> 
         # The throttle's counters (portal.web.throttle): the application database by default, one
         # count for every worker and host (portal.web.ratelimit).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
+        "ADMIN_SECOND_FACTOR": admin_second_factor(),
         "ISSUER": (os.environ.get("ISSUER") or "").rstrip("/") or None,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute"),
         "LOGIN_IP_RATE_LIMIT": os.environ.get("LOGIN_IP_RATE_LIMIT", "30 per minute"),

@@ -38,4 +38,4 @@ def admins_only():
     return None
 
 
-from portal.admin import applications, audit, sessions, tenants, tokens, users, views  # noqa: E402,F401
+from portal.admin import applications, audit, factors, sessions, tenants, tokens, users, views  # noqa: E402,F401

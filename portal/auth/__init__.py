@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from portal.auth import views  # noqa: E402,F401  (routes register on import)
+from portal.auth import views, factors, passkeys  # noqa: E402,F401  (routes register on import)

@@ -7,12 +7,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 
-from portal.domain import audit, clock, users
+from portal.domain import audit, clock, factors, users
 from portal.web import throttle
 from portal.auth import bp
 from portal.auth.devices import device_for, remember_device
 from portal.auth.forms import LoginForm
-from portal.auth.sessions import drop_session_token, end_session, start_session
+from portal.auth.sessions import begin_second_step, drop_session_token, end_session, start_session
 from portal.extensions import db, login_manager
 from portal.models import User
 
@@ -70,18 +70,26 @@ def login():
             form.password.errors.append(GENERIC_FAILURE)
             return render_template("auth/login.html", form=form)
         attempt.succeeded()
-        if current_user.is_authenticated:  # re-authentication: this browser's old session ends now
-            drop_session_token(current_user)
-        start_session(user)
-        login_user(user)
-        user.last_login_at = clock.now()
-        audit.record("login", actor=user.username, target=user)
-        db.session.commit()
+        if factors.has_factor(user):
+            begin_second_step(user, safe_next(form.next.data))
+            return redirect(url_for("auth.second_step"), code=303)
+        complete_login(user, ("pwd",))
         # 303: the browser follows with a GET, never re-posting the password (RFC 9700 §4.12).
         response = redirect(safe_next(form.next.data) or home_for(user), code=303)
         remember_device(response, user.username)
         return response
     return render_template("auth/login.html", form=form)
+
+
+def complete_login(user: User, amr: tuple[str, ...]) -> None:
+    """Start the session of a user who proved who they are (`amr`: how, RFC 8176)."""
+    if current_user.is_authenticated:  # re-authentication: this browser's old session ends now
+        drop_session_token(current_user)
+    start_session(user, amr)
+    login_user(user)
+    user.last_login_at = clock.now()
+    audit.record("login", actor=user.username, target=user, amr=" ".join(amr) if amr != ("pwd",) else None)
+    db.session.commit()
 
 
 @bp.route("/logout", methods=["POST"])

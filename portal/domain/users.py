@@ -147,6 +147,7 @@ def end_sessions(user: User) -> int:
 
 
 def delete(user: User) -> None:
-    """Delete the user; their tokens, login sessions, grants and consents go with them (ON
-    DELETE CASCADE). The caller audits and commits."""
+    """Delete the user; their tokens, login sessions, grants, consents and second factors
+    (passkeys, authenticator app, recovery codes) go with them (ON DELETE CASCADE). The
+    caller audits and commits."""
     db.session.delete(user)

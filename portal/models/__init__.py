@@ -2,6 +2,7 @@
 
 from portal.models.application import Application, ClientRecord
 from portal.models.audit import AuditEvent
+from portal.models.factor import Passkey, RecoveryCode, TotpFactor
 from portal.models.oauth import AuthorizationCode, Consent, SigningKey
 from portal.models.ratelimit import RateLimitCounter
 from portal.models.token import AccessToken, LoginSession, TokenPermission
@@ -15,9 +16,12 @@ __all__ = [
     "ClientRecord",
     "Consent",
     "LoginSession",
+    "Passkey",
     "RateLimitCounter",
+    "RecoveryCode",
     "SigningKey",
     "Tenant",
     "TokenPermission",
+    "TotpFactor",
     "User",
 ]

@@ -27,6 +27,9 @@ class AuthorizationCode(db.Model):
     # The resources (RFC 8707) asked for at /authorize, space-separated; the token's audience.
     resource: Mapped[str | None] = mapped_column(Text)
     auth_time: Mapped[datetime | None]
+    # How the user signed in (OIDC `amr`, space-separated; `acr`): portal.auth.sessions.
+    amr: Mapped[str | None] = mapped_column(String(100))
+    acr: Mapped[str | None] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     # A used code is kept (not deleted) so a replay can end the tokens it produced.

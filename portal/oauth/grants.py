@@ -12,6 +12,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app
 from joserfc.jwk import KeySet
 
+from portal.auth import sessions
 from portal.domain import clock
 from portal import tokens
 from portal.extensions import db
@@ -138,6 +139,7 @@ class AuthorizationCodeGrant(ResourceIndicators, RegisteredScopes, grants.Author
             scope=request.scope, nonce=data.get("nonce"), code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"), auth_time=request.user.last_login_at,
             resource=" ".join(getattr(request, "audience", [])) or None,
+            amr=" ".join(sessions.amr()), acr=sessions.acr(),
         )
 
     def query_authorization_code(self, code, client):

@@ -55,11 +55,11 @@ class CodeRecord(AuthorizationCodeMixin):
     def get_auth_time(self) -> int | None:
         return clock.timestamp(self.row.auth_time) if self.row.auth_time else None
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str | None:
+        return self.row.acr  # codes issued before second factors have none
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str] | None:
+        return self.row.amr.split() if self.row.amr else None
 
 
 # The claims each scope releases: OpenID Connect's (Core §5.4, Authlib's table), and GeoNode's,

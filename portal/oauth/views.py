@@ -7,6 +7,7 @@ from authlib.oauth2.rfc6749 import scope_to_list
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -15,7 +16,8 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.domain import audit, clock
+from portal.auth import sessions
+from portal.domain import audit, clock, factors
 from portal.extensions import csrf, db
 from portal.models import Consent
 from portal.oauth import bp
@@ -104,6 +106,23 @@ def max_age_passed(user) -> bool:
     if user.last_login_at is None:
         return True
     return (clock.now() - user.last_login_at).total_seconds() > int(raw)
+
+
+ACR_VALUES = ["pwd", "mfa"]  # a password alone; a password and a second factor (or a verified passkey)
+
+
+def needs_second_factor() -> bool:
+    """The client asked for `mfa` (acr_values, in its order of preference) and this session
+    has only `pwd`: a client that accepts `pwd` too gets what the session has."""
+    asked = [value for value in (request_parameters().get("acr_values") or "").split() if value in ACR_VALUES]
+    return bool(asked) and "pwd" not in asked and sessions.acr() != "mfa"
+
+
+def to_second_factor(user):
+    """Show a second factor now (or set one up first), then come back here."""
+    if factors.has_factor(user):
+        return redirect(url_for("auth.confirm_factor", next=back_here()))
+    return redirect(url_for("auth.security", next=back_here(), asked="mfa"))
 
 
 def stored_consent(user, client) -> Consent | None:
@@ -199,6 +218,10 @@ def authorize():
                 # Re-authentication keeps the current session until the password is given
                 # (a cross-site link with prompt=login must not log anyone out).
                 return to_login(again=user is not None)
+            if needs_second_factor():
+                if "none" in prompts:
+                    raise InteractionRequiredError(redirect_uri=redirect_uri)
+                return to_second_factor(user)
             consent = stored_consent(user, client)
             if consent_covers(consent, scope, resources) and "consent" not in prompts:
                 return server.create_authorization_response(grant=grant, grant_user=user)
@@ -208,6 +231,8 @@ def authorize():
         # The consent form (its CSRF token checked above).
         if user is None:
             return to_login()
+        if needs_second_factor():
+            return to_second_factor(user)
         if request.form.get("decision") == "allow":
             remember_consent(user, client, scope, resources)
             return server.create_authorization_response(grant=grant, grant_user=user)
@@ -332,13 +357,14 @@ def metadata() -> dict:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile", "email"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "name",
                              "preferred_username", "updated_at", "email", "email_verified"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": ACR_VALUES,
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

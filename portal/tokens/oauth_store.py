@@ -23,7 +23,7 @@ CODE_LIFETIME = timedelta(seconds=60)
 def save_code(code: str, *, application: Application | ClientRecord, user: User, redirect_uri: str, scope: str,
               nonce: str | None, code_challenge: str | None, code_challenge_method: str | None,
               auth_time: datetime | None, response_type: str = "code",
-              resource: str | None = None) -> AuthorizationCode:
+              resource: str | None = None, amr: str | None = None, acr: str | None = None) -> AuthorizationCode:
     now = clock.now()
     row = AuthorizationCode(
         code_hash=hash_value(code), application_id=application.id, user_id=user.id,
@@ -31,7 +31,7 @@ def save_code(code: str, *, application: Application | ClientRecord, user: User,
         nonce=nonce or None, code_challenge=code_challenge or None,
         code_challenge_method=(code_challenge_method or None) if code_challenge else None,
         auth_time=auth_time, issued_at=now, expires_at=now + CODE_LIFETIME,
-        grant_id=secrets.token_hex(16), resource=resource,
+        grant_id=secrets.token_hex(16), resource=resource, amr=amr, acr=acr,
     )
     db.session.add(row)
     db.session.commit()

@@ -4,7 +4,8 @@
 //   node oidc_client.mjs STEP '{"issuer": ..., "client_id": ..., ...}'
 //
 // STEP: authorize  -> {url, code_verifier, state, nonce}   (PKCE S256, extra params allowed)
-//       callback   -> {id_token, claims, userinfo} or {error, error_description, code}
+//       callback   -> {id_token, claims, amr, acr, userinfo} or {error, error_description, code}
+//                     (with "required_acr": refused unless the ID token's acr is that value)
 //       logout     -> {url}                                 (RP-Initiated Logout 1.0)
 // Prints one JSON object; exits 0 even when the library refused (the test reads why).
 import * as client from "openid-client";
@@ -41,8 +42,12 @@ async function callback() {
       idTokenExpected: true,
     });
     const claims = tokens.claims();
+    // What a relying party that asked for acr_values=mfa checks: how the user signed in.
+    if (input.required_acr && claims.acr !== input.required_acr) {
+      return { error: "acr_not_met", error_description: `acr is ${claims.acr}`, code: null, message: "" };
+    }
     const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-    return { id_token: tokens.id_token, claims, userinfo };
+    return { id_token: tokens.id_token, claims, amr: claims.amr ?? null, acr: claims.acr ?? null, userinfo };
   } catch (error) {
     return { error: error.error ?? null, error_description: error.error_description ?? null,
              code: error.code ?? null, message: error.message };
