@@ -8,6 +8,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The portal's menu; an entry shows once its page exists.
 NAVIGATION = [
+    ("admin.index", "Dashboard"),
     ("admin.tokens", "Tokens"),
     ("admin.applications", "Applications"),
     ("admin.users", "Users"),
@@ -20,6 +21,25 @@ NAVIGATION = [
 @bp.app_context_processor
 def navigation():
     return {"admin_nav": lambda: [(e, label) for e, label in NAVIGATION if e in current_app.view_functions]}
+
+
+@bp.app_context_processor
+def current_section():
+    """`nav_section()`: the menu entry this page belongs to (its list, for a detail page),
+    which the menu marks with aria-current="page"."""
+    def nav_section() -> str | None:
+        endpoint = request.endpoint or ""
+        for entry, _ in NAVIGATION:
+            if endpoint == entry or (entry != "admin.index" and endpoint.startswith(entry + "_")):
+                return entry
+        return None
+    return {"nav_section": nav_section}
+
+
+@bp.app_template_filter("plural")
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """"1 token", "3 tokens", "1,200 tokens"; an irregular plural is given ("1 entry", "2 entries")."""
+    return f"{count:,} {singular if count == 1 else (plural_form or singular + 's')}"
 
 
 @bp.app_template_filter("breakable")
