@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, current_app, redirect, request, url_for
 from markupsafe import Markup
 from flask_login import current_user
+from werkzeug.exceptions import default_exceptions
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -34,6 +35,27 @@ def current_section():
                 return entry
         return None
     return {"nav_section": nav_section}
+
+
+@bp.app_template_global()
+def error_way_out() -> tuple[str, str] | None:
+    """For an error page under /admin/<list>/...: the list to go back to, as (url, label)."""
+    if not current_user.is_authenticated or not current_user.is_admin:
+        return None
+    parts = request.path.split("/")
+    for endpoint, label in NAVIGATION[1:]:
+        if len(parts) > 3 and parts[1] == "admin" and url_for(endpoint) == "/admin/" + parts[2]:
+            return url_for(endpoint), f"All {label.lower()}" if label != "Audit log" else "The audit log"
+    return None
+
+
+@bp.app_template_global()
+def generic_error_text(status: int) -> str:
+    """Werkzeug's own sentence for a status, which a page replaces with a plainer one."""
+    try:
+        return default_exceptions[status].description
+    except KeyError:
+        return ""
 
 
 @bp.app_template_filter("plural")

@@ -8,6 +8,7 @@ from flask import abort
 from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
 
 from portal.domain import clock
+from portal.domain.tenants import tokens_granting_on, users_of
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, LoginSession, TokenPermission, User
 from portal.models.token import ACTIVE, STATES
@@ -395,3 +396,18 @@ def sessions_by_user(user: str, after: str | None, page_size: int = 20, per_user
             .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(per_user)).all()
         groups.append({"user": member, "total": total, "sessions": [(t, d) for t, d in rows]})
     return groups, (last[0].username if last else None)
+
+
+def tenant_contents(tenant, limit: int = 20) -> dict:
+    """What belongs to a tenant: its first users (by username) and the first tokens that
+    grant on it (newest first), with how many of each there are; a tenant with neither can
+    be deleted."""
+    granting = tokens_granting_on(tenant)
+    return {
+        "users": list(db.session.scalars(select(User).where(User.tenant_id == tenant.id)
+                                         .order_by(User.username).limit(limit))),
+        "user_count": users_of(tenant),
+        "tokens": list(db.session.scalars(select(AccessToken).where(AccessToken.id.in_(granting))
+                                          .order_by(AccessToken.id.desc()).limit(limit))),
+        "token_count": db.session.scalar(select(func.count()).select_from(granting.subquery())),
+    }

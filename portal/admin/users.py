@@ -21,7 +21,7 @@ PAGE_SIZE = 50
 
 
 def get_user_or_404(user_id: int) -> User:
-    return row_or_404(User, user_id, "No such user.")
+    return row_or_404(User, user_id, "No such user (it may have been deleted).")
 
 
 @bp.route("/users", endpoint="users")
