@@ -150,7 +150,7 @@ def test_failed_set_password_keeps_the_session_count(admin_page, new_page, live_
     assert sessions and int(sessions.group(1)) >= 1
     admin_page.get_by_label("New password").fill("short")
     admin_page.get_by_role("button", name="Set password").click()
-    expect(admin_page.get_by_text("8 to 1000 characters.")).to_be_visible()
+    expect(admin_page.locator(".field-errors").get_by_text("8 to 1000 characters.")).to_be_visible()
     assert f"{sessions.group(1)} active login session" in admin_page.content()
 
 
@@ -420,7 +420,8 @@ def test_edit_an_application(admin_page, live_server):
     admin_page.get_by_label("Redirect URIs (one per line)").fill("https://crm.example/cb#part")
     admin_page.get_by_label("authorization_code").check()
     admin_page.get_by_role("button", name="Save changes").click()
-    expect(admin_page.get_by_text("has a fragment; redirect URIs may not")).to_be_visible()  # refused, said why
+    field_errors = admin_page.locator(".field-errors")  # (the summary at the top says it too)
+    expect(field_errors.get_by_text("has a fragment; redirect URIs may not")).to_be_visible()  # refused, said why
     assert db_rows(live_server, "SELECT name, grant_types FROM applications WHERE id = ?",
                    application_id)[0] == (name, '["client_credentials"]')
 
@@ -465,12 +466,13 @@ def test_edit_a_user(admin_page, new_page, live_server, names):
     admin_page.get_by_role("button", name="Edit").click()
     admin_page.get_by_label("Administrator (belongs to no tenant)").check()
     admin_page.get_by_role("button", name="Save changes").click()
-    expect(admin_page.get_by_text("An administrator belongs to no tenant")).to_be_visible()
+    expect(admin_page.locator(".field-errors").get_by_text("An administrator belongs to no tenant")).to_be_visible()
     admin_id = db_rows(live_server, "SELECT id FROM users WHERE username = 'admin'")[0][0]
     admin_page.goto(f"{live_server.url}/admin/users/{admin_id}/edit")
     admin_page.get_by_label("Administrator (belongs to no tenant)").uncheck()
     admin_page.get_by_role("button", name="Save changes").click()
-    expect(admin_page.get_by_text("You cannot take away your own administrator rights")).to_be_visible()
+    field_errors = admin_page.locator(".field-errors")  # (the summary at the top says it too)
+    expect(field_errors.get_by_text("You cannot take away your own administrator rights")).to_be_visible()
     assert db_rows(live_server, "SELECT is_admin FROM users WHERE id = ?", admin_id)[0][0] == 1
 
 

@@ -64,7 +64,7 @@ def test_a_flash_has_an_icon_and_says_its_kind_in_words(admin_client, setup):
                                                          "name": "site9"}, follow_redirects=True)
     html = response.get_data(as_text=True)
     assert ('class="flash flash-success" role="status"><span class="flash-icon" aria-hidden="true">✓</span>'
-            '<span class="visually-hidden">Done: </span>Tenant site9 created.') in html
+            '<span class="visually-hidden">Done: </span><span>Tenant site9 created.</span>') in html
 
 
 def test_regenerate_secret_and_deactivate_are_styled_as_destructive(admin_client, setup):
