@@ -26,7 +26,7 @@ def applications_list():
     """Every application, by name, with its live token count; `q` finds a name or client id
     containing it."""
     q = text_arg(request.args, "q", 100)
-    statement = select(Application).order_by(Application.name)
+    statement = select(Application).order_by(func.lower(Application.name), Application.name)
     if q:
         pattern = "%" + escape_like(q.lower()) + "%"
         statement = statement.where(or_(func.lower(Application.name).like(pattern, escape="\\"),
