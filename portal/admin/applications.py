@@ -1,12 +1,15 @@
 """Applications (OAuth clients): list, create, view, delete, regenerate the secret."""
 
 from flask import flash, make_response, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from portal.domain import audit
-from portal.admin import bp, shown_once
+from portal.admin import bp, plural, shown_once
 from portal.admin.forms import ApplicationEditForm, ApplicationForm, ConfirmForm
-from portal.admin.queries import row_or_404
+from portal.admin.queries import SESSION, row_or_404, text_arg
+from portal.db.sql import escape_like
+from portal.domain import clock
+from portal.models.token import ACTIVE
 from portal.domain.applications import ApplicationError, register_application, update_application
 from portal.domain.audit import current_actor
 from portal.extensions import db
@@ -15,14 +18,34 @@ from portal.web.security import no_store
 
 
 def get_application_or_404(application_id: int) -> Application:
-    return row_or_404(Application, application_id, "No such application.")
+    return row_or_404(Application, application_id, "No such application (it may have been deleted).")
 
 
 @bp.route("/applications", endpoint="applications")
 def applications_list():
-    """Every application, by name."""
-    applications = db.session.scalars(select(Application).order_by(Application.name)).all()
-    return render_template("admin/applications/list.html", applications=applications)
+    """Every application, by name, with its live token count; `q` finds a name or client id
+    containing it."""
+    q = text_arg(request.args, "q", 100)
+    statement = select(Application).order_by(func.lower(Application.name), Application.name)
+    if q:
+        pattern = "%" + escape_like(q.lower()) + "%"
+        statement = statement.where(or_(func.lower(Application.name).like(pattern, escape="\\"),
+                                        func.lower(Application.client_id).like(pattern, escape="\\")))
+    applications = db.session.scalars(statement).all()
+    return render_template("admin/applications/list.html", applications=applications, q=q,
+                           counts=live_token_counts([a.id for a in applications]))
+
+
+def live_token_counts(application_ids: list[int]) -> dict[int, int]:
+    """Active tokens (login sessions left out) per application."""
+    if not application_ids:
+        return {}
+    rows = db.session.execute(
+        select(AccessToken.application_id, func.count())
+        .where(AccessToken.application_id.in_(application_ids), AccessToken.source != SESSION,
+               *AccessToken.in_state(ACTIVE, clock.now()))
+        .group_by(AccessToken.application_id)).all()
+    return dict(rows)
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])
@@ -71,7 +94,7 @@ def applications_detail(application_id: int):
     token_count = db.session.scalar(select(func.count()).select_from(AccessToken)
                                     .where(AccessToken.application_id == application.id))
     return render_template("admin/applications/detail.html", application=application, token_count=token_count,
-                           form=ConfirmForm())
+                           live_count=live_token_counts([application.id]).get(application.id, 0), form=ConfirmForm())
 
 
 @bp.route("/applications/<int:application_id>/edit", methods=["GET", "POST"])
@@ -141,7 +164,7 @@ def applications_delete(application_id: int):
         audit.record("application.deleted", actor=current_actor(), target=application, tokens_deleted=token_count)
         db.session.delete(application)
         db.session.commit()
-        flash(f"Application {name} deleted, with its {token_count} token(s).", "success")
+        flash(f"Application {name} deleted, with its {plural(token_count, 'token')}.", "success")
         return redirect(url_for("admin.applications"), code=303)
     return render_template("admin/applications/delete.html", application=application, token_count=token_count,
                            form=form)

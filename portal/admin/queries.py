@@ -8,6 +8,7 @@ from flask import abort
 from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
 
 from portal.domain import clock
+from portal.domain.tenants import tokens_granting_on, users_of
 from portal.extensions import db
 from portal.models import AccessToken, Application, AuditEvent, LoginSession, TokenPermission, User
 from portal.models.token import ACTIVE, STATES
@@ -308,23 +309,6 @@ def live_sessions(now: datetime) -> list:
     return [AccessToken.source == SESSION, *AccessToken.in_state(ACTIVE, now)]
 
 
-def session_page(cursor: str | None, page_size: int = PAGE_SIZE):
-    """One page of live login sessions, newest first, as (token, details) pairs (details
-    None for a session started before they were recorded), and the next page's cursor.
-    Keyset on (created_at, id) within source `session`: ix_access_tokens_source_created."""
-    conditions = live_sessions(clock.now())
-    position = decode_cursor(cursor)
-    if position:
-        conditions.append(tuple_(AccessToken.created_at, AccessToken.id) < position)
-    rows = db.session.execute(
-        select(AccessToken, LoginSession).outerjoin(LoginSession, LoginSession.token_id == AccessToken.id)
-        .where(*conditions).order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(page_size + 1)
-    ).all()
-    rows, last = split_page(rows, page_size)
-    next_cursor = encode_cursor(last[0].created_at, last[0].id) if last else None
-    return [(token, details) for token, details in rows], next_cursor
-
-
 def session_counts(cap: int | None = None, exclude_token_id: int | None = None) -> tuple[int, int]:
     """(live login sessions, users they belong to), leaving out one session if asked; with
     `cap`, sessions are counted up to cap + 1 only (the list says "more than"), and users
@@ -338,3 +322,92 @@ def session_counts(cap: int | None = None, exclude_token_id: int | None = None) 
     sessions, users = db.session.execute(
         select(func.count(), func.count(found.c.user_id.distinct())).select_from(found)).one()
     return sessions, users
+
+
+@dataclass
+class UserFilters:
+    """The user list's filters: a username/email prefix, a tenant name, admin and active (yes/no)."""
+    q: str = ""
+    tenant: str = ""
+    admin: str = ""
+    active: str = ""
+
+    @classmethod
+    def from_args(cls, args):
+        def yes_no(name: str) -> str:
+            return args.get(name, "") if args.get(name) in ("yes", "no") else ""
+        return cls(q=text_arg(args, "q", 254), tenant=text_arg(args, "tenant", 64),
+                   admin=yes_no("admin"), active=yes_no("active"))
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in vars(self).items() if v}
+
+    def conditions(self) -> list:
+        conditions = []
+        if self.q:
+            pattern = like_prefix(self.q.lower())
+            conditions.append(or_(func.lower(User.username).like(pattern, escape="\\"),
+                                  func.lower(User.email).like(pattern, escape="\\")))
+        if self.tenant:
+            conditions.append(User.tenant.has(name=self.tenant))
+        if self.admin:
+            conditions.append(User.is_admin.is_(self.admin == "yes"))
+        if self.active:
+            conditions.append(User.active.is_(self.active == "yes"))
+        return conditions
+
+
+def user_counts(user_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """For each user: (active tokens other than login sessions, live login sessions)."""
+    if not user_ids:
+        return {}
+    now = clock.now()
+    unexpired = [AccessToken.user_id.in_(user_ids), AccessToken.revoked_at.is_(None), AccessToken.expires_at > now]
+    rows = db.session.execute(
+        select(AccessToken.user_id,
+               func.count().filter(AccessToken.source != SESSION),
+               func.count().filter(AccessToken.source == SESSION))
+        .where(*unexpired).group_by(AccessToken.user_id)).all()
+    found = {user_id: (tokens, sessions) for user_id, tokens, sessions in rows}
+    return {user_id: found.get(user_id, (0, 0)) for user_id in user_ids}
+
+
+def sessions_by_user(user: str, after: str | None, page_size: int = 20, per_user: int = 20):
+    """Live login sessions grouped by user: a page of users (by username, keyset on it) who
+    have one, each with their newest `per_user` sessions and how many they have in all.
+    `user` narrows to usernames or emails starting with it. Returns (groups, next cursor)."""
+    now = clock.now()
+    live = (select(AccessToken.user_id, func.count().label("total")).where(*live_sessions(now))
+            .group_by(AccessToken.user_id).subquery())
+    statement = select(User, live.c.total).join(live, live.c.user_id == User.id).order_by(User.username)
+    if user:
+        pattern = like_prefix(user.lower())
+        statement = statement.where(or_(func.lower(User.username).like(pattern, escape="\\"),
+                                        func.lower(User.email).like(pattern, escape="\\")))
+    if after:
+        statement = statement.where(User.username > after[:150])
+    users = db.session.execute(statement.limit(page_size + 1)).all()
+    users, last = split_page(users, page_size)
+    groups = []
+    for member, total in users:
+        rows = db.session.execute(
+            select(AccessToken, LoginSession).outerjoin(LoginSession, LoginSession.token_id == AccessToken.id)
+            .where(AccessToken.user_id == member.id, *live_sessions(now))
+            .order_by(AccessToken.created_at.desc(), AccessToken.id.desc()).limit(per_user)).all()
+        groups.append({"user": member, "total": total, "sessions": [(t, d) for t, d in rows]})
+    return groups, (last[0].username if last else None)
+
+
+def tenant_contents(tenant, limit: int = 20) -> dict:
+    """What belongs to a tenant: its first users (by username) and the first tokens that
+    grant on it (newest first), with how many of each there are; a tenant with neither can
+    be deleted."""
+    granting = tokens_granting_on(tenant)
+    return {
+        "users": list(db.session.scalars(select(User).where(User.tenant_id == tenant.id)
+                                         .order_by(User.username).limit(limit))),
+        "user_count": users_of(tenant),
+        "tokens": list(db.session.scalars(select(AccessToken).where(AccessToken.id.in_(granting))
+                                          .order_by(AccessToken.id.desc()).limit(limit))),
+        "token_count": db.session.scalar(select(func.count()).select_from(granting.subquery())),
+    }

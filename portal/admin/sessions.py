@@ -8,7 +8,7 @@ from portal.domain import audit
 from portal import tokens
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, LogEveryoneOutForm
-from portal.admin.queries import SESSION, row_or_404, session_counts, session_page
+from portal.admin.queries import SESSION, row_or_404, session_counts, sessions_by_user, text_arg
 from portal.domain.audit import current_actor
 from portal.auth.sessions import SESSION_TOKEN_KEY, SESSION_VERSION_KEY
 from portal.extensions import db
@@ -20,14 +20,16 @@ NO_SUCH_SESSION = "No such session (it may have ended already)."
 
 @bp.route("/sessions", endpoint="sessions")
 def sessions_list():
-    """Every live login session, newest first; keyset-paginated like the token list."""
-    after = request.args.get("after")
-    rows, next_cursor = session_page(after)
+    """Live login sessions grouped by user (by username, keyset on it), each user's newest
+    first; `user` narrows to usernames or emails starting with it."""
+    user = text_arg(request.args, "user", 254)
+    after = text_arg(request.args, "after", 150)
+    groups, next_user = sessions_by_user(user, after or None)
     count, _ = session_counts(cap=COUNT_CAP)
     return render_template(
-        "admin/sessions/list.html", rows=rows, count=min(count, COUNT_CAP), more=count > COUNT_CAP,
-        next_url=url_for("admin.sessions", after=next_cursor) if next_cursor else None,
-        first_url=url_for("admin.sessions") if after else None, form=ConfirmForm(),
+        "admin/sessions/list.html", groups=groups, user=user, count=min(count, COUNT_CAP), more=count > COUNT_CAP,
+        next_url=url_for("admin.sessions", user=user or None, after=next_user) if next_user else None,
+        first_url=url_for("admin.sessions", user=user or None) if after else None, form=ConfirmForm(),
         this_browser=session.get(SESSION_TOKEN_KEY), tracked=current_app.config["SESSION_EXPIRED_CONTROL_ENABLED"])
 
 
@@ -43,7 +45,8 @@ def sessions_end(token_id: int):
     if own:
         return logged_out("You ended your own session.")
     flash(f"Ended the login session of {username} started {started:%Y-%m-%d %H:%M} UTC.", "success")
-    return redirect(url_for("admin.sessions"), code=303)
+    back = text_arg(request.form, "user", 254)
+    return redirect(url_for("admin.sessions", user=back or None), code=303)
 
 
 @bp.route("/sessions/end-all", methods=["GET", "POST"])

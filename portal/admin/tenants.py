@@ -6,14 +6,14 @@ from sqlalchemy import func, select
 from portal.domain import tenants
 from portal.admin import bp
 from portal.admin.forms import ConfirmForm, TenantForm, TenantLabelForm
-from portal.admin.queries import row_or_404
+from portal.admin.queries import row_or_404, tenant_contents
 from portal.domain.audit import current_actor
 from portal.extensions import db
-from portal.models import AccessToken, Tenant, User
+from portal.models import AccessToken, Tenant, TokenPermission, User
 
 
 def get_tenant_or_404(tenant_id: int) -> Tenant:
-    return row_or_404(Tenant, tenant_id, "No such tenant.")
+    return row_or_404(Tenant, tenant_id, "No such tenant (it may have been deleted).")
 
 
 @bp.route("/tenants", methods=["GET", "POST"], endpoint="tenants")
@@ -31,13 +31,18 @@ def tenants_list():
     rows = db.session.execute(
         select(Tenant, func.count(User.id)).outerjoin(User, User.tenant_id == Tenant.id)
         .group_by(Tenant.id).order_by(Tenant.name)).all()
-    return render_template("admin/tenants/list.html", rows=rows, form=form, confirm=ConfirmForm()), (
+    granting = dict(db.session.execute(
+        select(TokenPermission.tenant, func.count(TokenPermission.token_id.distinct()))
+        .group_by(TokenPermission.tenant)).all())
+    return render_template("admin/tenants/list.html", rows=rows, granting=granting, form=form,
+                           confirm=ConfirmForm()), (
         422 if form.is_submitted() else 200)
 
 
 @bp.route("/tenants/<int:tenant_id>", methods=["GET", "POST"])
 def tenants_detail(tenant_id: int):
-    """Rename a tenant (its label; the name never changes)."""
+    """A tenant: its users and the tokens that grant on it, the rename form (the label;
+    the name never changes), and Delete when nothing stands in its way."""
     tenant = get_tenant_or_404(tenant_id)
     form = TenantLabelForm(obj=tenant)
     if form.validate_on_submit():
@@ -47,10 +52,9 @@ def tenants_detail(tenant_id: int):
             form.label.errors.append(error.message[0].upper() + error.message[1:] + ".")
         else:
             flash(f"Tenant {tenant.name} renamed to {tenant.label}.", "success")
-            return redirect(url_for("admin.tenants"), code=303)
-    users = db.session.scalar(select(func.count()).select_from(User).where(User.tenant_id == tenant.id))
-    return render_template("admin/tenants/detail.html", tenant=tenant, form=form, users=users,
-                           confirm=ConfirmForm()), (422 if form.is_submitted() else 200)
+            return redirect(url_for("admin.tenants_detail", tenant_id=tenant.id), code=303)
+    return render_template("admin/tenants/detail.html", tenant=tenant, form=form, confirm=ConfirmForm(),
+                           **tenant_contents(tenant)), (422 if form.is_submitted() else 200)
 
 
 @bp.route("/tenants/<int:tenant_id>/delete", methods=["GET", "POST"])

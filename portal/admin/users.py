@@ -7,12 +7,13 @@ from sqlalchemy import func, or_, select
 
 from portal.domain import audit, clock, users
 from portal import tokens
-from portal.admin import bp
-from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm
-from portal.admin.queries import like_prefix, live_sessions, row_or_404, split_page, text_arg
+from portal.admin import bp, plural
+from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm, tenant_names
+from portal.admin.queries import (SESSION, UserFilters, like_prefix, live_sessions, row_or_404, split_page, text_arg,
+                                  user_counts)
 from portal.admin.sessions import logged_out
 from portal.domain.audit import current_actor
-from portal.auth.sessions import SESSION_TOKEN_KEY
+from portal.auth.sessions import SESSION_TOKEN_KEY, SESSION_VERSION_KEY
 from portal.extensions import db
 from portal.models import AccessToken, LoginSession, User
 
@@ -20,25 +21,24 @@ PAGE_SIZE = 50
 
 
 def get_user_or_404(user_id: int) -> User:
-    return row_or_404(User, user_id, "No such user.")
+    return row_or_404(User, user_id, "No such user (it may have been deleted).")
 
 
 @bp.route("/users", endpoint="users")
 def users_list():
-    """Users by username, searchable by username or email prefix; keyset by username."""
-    q = text_arg(request.args, "q", 254)
-    statement = select(User)
-    if q:
-        pattern = like_prefix(q.lower())
-        statement = statement.where(or_(func.lower(User.username).like(pattern, escape="\\"),
-                                        func.lower(User.email).like(pattern, escape="\\")))
+    """Users by username with their token and session counts, filtered by a username or
+    email prefix, tenant, administrator and active; keyset by username."""
+    filters = UserFilters.from_args(request.args)
+    statement = select(User).where(*filters.conditions())
     after = (request.args.get("after") or "")[:150]  # a username from the previous page, as stored
     if after:
         statement = statement.where(User.username > after)
     found = list(db.session.scalars(statement.order_by(User.username).limit(PAGE_SIZE + 1)))
     found, last = split_page(found, PAGE_SIZE)
-    next_url = url_for("admin.users", q=q or None, after=last.username) if last else None
-    return render_template("admin/users/list.html", users=found, q=q, next_url=next_url)
+    next_url = url_for("admin.users", **filters.as_args(), after=last.username) if last else None
+    return render_template("admin/users/list.html", users=found, counts=user_counts([u.id for u in found]),
+                           filters=filters, q=filters.q, tenants=tenant_names(), next_url=next_url,
+                           first_url=url_for("admin.users", **filters.as_args()) if after else None)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -102,19 +102,54 @@ def users_edit(user_id: int):
 
 @bp.route("/users/<int:user_id>/end-sessions", methods=["GET", "POST"])
 def users_end_sessions(user_id: int):
-    """GET asks, saying what goes with the sessions; POST deletes every token of the user
-    and ends every login session they have, at once."""
+    """GET asks; POST signs the user out of every browser: their login sessions end, and
+    nothing else (their API and OAuth tokens have their own action, below)."""
     user = get_user_or_404(user_id)
+    form = ConfirmForm()
     if request.method == "GET":
-        sessions, total = db.session.execute(
-            select(func.count().filter(AccessToken.source == "session"), func.count())
-            .where(AccessToken.user_id == user.id)).one()
-        return render_template("admin/users/end_sessions.html", user=user, sessions=sessions,
-                               others=total - sessions, form=ConfirmForm())
-    count = tokens.delete_for_user(user, actor=current_actor())
-    flash(f"Ended every login session of {user.username}: {count} token(s) deleted. They can log in again "
-          "unless deactivated or given a new password.", "success")
+        sessions, _ = user_token_counts(user)
+        return render_template("admin/users/end_sessions.html", user=user, sessions=sessions, form=form)
+    if not form.validate_on_submit():
+        abort(400, "The form expired: go back, reload the page and try again.")
+    own = session.get(SESSION_TOKEN_KEY)
+    mine = user.id == current_user.id
+    _, ended = tokens.end_login_sessions(select(User.id).where(User.id == user.id),
+                                         keep_token_id=own if mine else None)
+    audit.record("user.sessions_ended", actor=current_actor(), target=user, sessions_ended=ended)
+    db.session.commit()
+    if mine:  # this browser goes on: its cookie gets the version the other browsers lost
+        session[SESSION_VERSION_KEY] = user.session_version
+    flash(f"Signed {user.username} out of every browser: {plural(ended, 'login session')} ended. Their API and "
+          "OAuth tokens still work.", "success")
     return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/revoke-tokens", methods=["GET", "POST"])
+def users_revoke_tokens(user_id: int):
+    """GET asks, with the count; POST deletes every API, OAuth and admin-made token of the
+    user (not their login sessions): applications using them lose access at once."""
+    user = get_user_or_404(user_id)
+    form = ConfirmForm()
+    if request.method == "GET":
+        _, others = user_token_counts(user)
+        return render_template("admin/users/revoke_tokens.html", user=user, others=others, form=form)
+    if not form.validate_on_submit():
+        abort(400, "The form expired: go back, reload the page and try again.")
+    ids = list(db.session.scalars(select(AccessToken.id).where(AccessToken.user_id == user.id,
+                                                               AccessToken.source != SESSION)))
+    audit.record("user.tokens_revoked", actor=current_actor(), target=user, tokens_deleted=len(ids))
+    count = tokens.delete_many(ids, actor=current_actor())
+    flash(f"Revoked {plural(count, 'token')} of {user.username}: applications using them "
+          "lost access. Their login sessions go on.", "success")
+    return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+
+
+def user_token_counts(user: User) -> tuple[int, int]:
+    """(live login sessions, tokens other than login sessions) of a user."""
+    now = clock.now()
+    return db.session.execute(
+        select(func.count().filter(*live_sessions(now)), func.count().filter(AccessToken.source != SESSION))
+        .where(AccessToken.user_id == user.id)).one()
 
 
 @bp.route("/users/<int:user_id>/sessions/<int:token_id>/end", methods=["POST"])
@@ -132,13 +167,18 @@ def users_end_session(user_id: int, token_id: int):
     return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
 
 
-@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
 def users_deactivate(user_id: int):
-    """Refuse the user's logins and tokens until reactivated."""
+    """GET asks; POST refuses the user's logins and tokens until reactivated."""
     user = get_user_or_404(user_id)
     if user.id == current_user.id:
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("admin.users_detail", user_id=user.id), code=303)
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("admin/users/deactivate.html", user=user, form=form)
+    if not form.validate_on_submit():
+        abort(400, "The form expired: go back, reload the page and try again.")
     users.update(user, active=False)
     audit.record("user.deactivated", actor=current_actor(), target=user)
     db.session.commit()

@@ -20,7 +20,7 @@ LAYOUT_PROBLEMS = """() => {
     if (!table.getClientRects().length) return;  // not shown
     const name = table.id ? `#${table.id}` : `table ${index + 1}`;
     const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
-    if (!head) return;
+    if (!head || !head.getClientRects().length) return;  // no header row shown: a list as cards
     const columns = [];
     for (const th of head.cells) {
       const box = th.getBoundingClientRect();

@@ -112,6 +112,7 @@ PAGES = {
     "token delete": ("admin", visit("/admin/tokens/{token_id}/delete"), 200),
     "tokens delete selected": ("admin", delete_selected, 200),
     "applications list": ("admin", visit("/admin/applications"), 200),
+    "applications list, searched": ("admin", visit("/admin/applications?q=shop"), 200),
     "application new": ("admin", visit("/admin/applications/new"), 200),
     "application detail": ("admin", visit("/admin/applications/{application_id}"), 200),
     "application edit": ("admin", visit("/admin/applications/{application_id}/edit"), 200),
@@ -124,7 +125,11 @@ PAGES = {
     "user detail": ("admin", visit("/admin/users/{user_id}"), 200),
     "user edit": ("admin", visit("/admin/users/{user_id}/edit"), 200),
     "user end sessions": ("admin", visit("/admin/users/{user_id}/end-sessions"), 200),
+    "user revoke tokens": ("admin", visit("/admin/users/{user_id}/revoke-tokens"), 200),
+    "user deactivate": ("admin", visit("/admin/users/{user_id}/deactivate"), 200),
+    "users list, filtered": ("admin", visit("/admin/users?tenant={tenant}&active=yes"), 200),
     "sessions": ("admin", visit("/admin/sessions"), 200),
+    "sessions, one user": ("admin", visit("/admin/sessions?user={user}"), 200),
     "sessions log everyone out": ("admin", visit("/admin/sessions/end-all"), 200),
     "tenants list": ("admin", visit("/admin/tenants"), 200),
     "tenant detail": ("admin", visit("/admin/tenants/{tenant_id}"), 200),
@@ -136,6 +141,7 @@ PAGES = {
     "error 400": ("admin", visit("/admin/tokens?application=not-an-id"), 400),
     "error 403": ("user", visit("/admin"), 403),
     "error 404": ("admin", visit("/admin/tokens/999999999"), 404),
+    "error 404, user": ("admin", visit("/admin/users/999999999"), 404),
     "oauth error": ("user", visit("/authorize?response_type=code&client_id=no-such-client"), 400),
     "sign out, asked": ("user", visit("/end_session?client_id={client_id}&state=s"), 200),
     "signed out": (None, visit("/end_session"), 200),
@@ -150,12 +156,18 @@ AXE_RUN = """async () => {
 }"""
 
 
+# A laptop and a phone (issue 25: 1280×800 and 390×844).
+HEIGHTS = {1280: 800, 390: 844}
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", PAGES)
 def test_page_layout_and_accessibility(browser, live_server, site, axe_script, name, width):
+    """At both sizes: no sideways scrolling (the document no wider than the window), the
+    layout sound, and axe clean."""
     role, go, status = PAGES[name]
     # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe script.
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True,
+    context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]}, bypass_csp=True,
                                   storage_state=site["states"][role] if role else None)
     context.set_default_timeout(15000)
     page = context.new_page()
@@ -167,6 +179,8 @@ def test_page_layout_and_accessibility(browser, live_server, site, axe_script, n
         assert statuses and statuses[-1] == status, f"{name}: answered {statuses}"
         if SCREENSHOTS:  # for a person to look at: PORTAL_SCREENSHOTS=/tmp/shots pytest ...
             page.screenshot(path=f"{SCREENSHOTS}/{name.replace(' ', '-').replace(',', '')}-{width}.png", full_page=True)
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, f"{name} scrolls sideways at {width}px: {scroll_width}px wide"
         assert layout_problems(page) == [], f"{name} at {width}px"
         page.add_script_tag(path=str(axe_script))
         violations = page.evaluate(AXE_RUN)

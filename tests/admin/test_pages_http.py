@@ -75,7 +75,7 @@ def test_application_bad_input_writes_nothing(admin_client, setup, overrides, me
 def test_delete_application_ends_its_tokens(admin_client, setup):
     issued = make_token(setup["app"])
     path = f"/admin/applications/{setup['app'].id}/delete"
-    assert "1 token(s) end with it" in admin_client.get(path).get_data(as_text=True)
+    assert "Its tokens (1 token) end with it" in admin_client.get(path).get_data(as_text=True)
     assert admin_client.post(path).status_code == 400
     assert admin_client.post(path, data={"csrf_token": form_csrf(admin_client, path)}).status_code == 303
     db.session.expire_all()

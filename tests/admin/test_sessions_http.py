@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.domain import clock
 from portal import create_app, tokens
-from portal.admin.queries import session_counts, session_page
+from portal.admin.queries import session_counts
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent, LoginSession, User
 from portal.web.user_agents import browser_summary
@@ -157,26 +157,44 @@ def test_the_sessions_page_lists_live_sessions_with_their_details(app, admin_use
     assert "Mobile Safari 17 on iOS" in user_page.get_data(as_text=True)
 
 
-@pytest.mark.both_databases  # keyset pages in SQL
-def test_sessions_are_paged_by_keyset_newest_first(app, admin_user):
+@pytest.mark.both_databases  # counts in SQL
+def test_sessions_are_counted_and_shown_grouped_by_user(app, admin_user):
     admin = log_in(app, "admin")
     people = [make_user(f"p{i}") for i in range(3)]
-    made = [tokens.create_session_token(person).id for person in people for _ in range(18)]  # 54 + the admin's
-    newest_first = sorted(made + [details_of("admin")[0].token_id], reverse=True)  # one second: ids break ties
+    for person in people:  # 54 + the admin's
+        for _ in range(18):
+            tokens.create_session_token(person)
 
-    first, cursor = session_page(None)
-    assert [token.id for token, _ in first] == newest_first[:50]
-    second, last = session_page(cursor)
-    assert [token.id for token, _ in second] == newest_first[50:] and last is None
     assert session_counts() == (55, 4)
     assert session_counts(cap=20) == (21, 0)
 
     html = admin.get("/admin/sessions").get_data(as_text=True)
-    assert "55 live login sessions." in html and html.count('aria-label="End the session of') == 50
+    assert "55 live login sessions." in html and html.count('aria-label="End the session of') == 55
+    assert html.count('class="group-head"') == 4 and "18 sessions" in html  # grouped by user
+
+
+@pytest.mark.both_databases  # keyset on usernames in SQL
+def test_sessions_are_grouped_by_user_paged_by_username_and_filtered(app, admin_user):
+    """The Sessions page groups by user (20 users a page, by username), each user's newest
+    20 sessions shown with their total, and narrows to one user with `user`."""
+    admin = log_in(app, "admin")
+    people = [make_user(f"u{i:02}") for i in range(22)]
+    for person in people:
+        tokens.create_session_token(person)
+    for _ in range(22):
+        tokens.create_session_token(people[0])
+    html = admin.get("/admin/sessions").get_data(as_text=True)
+    assert html.count('class="group-head"') == 20 and "23 sessions (newest 20 shown)" in html
+    assert ">admin<" in html and ">u18<" in html and ">u19<" not in html
     next_url = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
-    assert next_url.startswith("/admin/sessions?after=")
+    assert next_url == "/admin/sessions?after=u18"
     following = admin.get(next_url).get_data(as_text=True)
-    assert following.count('aria-label="End the session of') == 5 and "First page" in following
+    assert following.count('class="group-head"') == 3 and ">u21<" in following and "First page" in following
+    only = admin.get("/admin/sessions?user=u03").get_data(as_text=True)
+    assert only.count('class="group-head"') == 1 and ">u03<" in only and "Showing 1 user matching" in only
+    none = admin.get("/admin/sessions?user=nobody").get_data(as_text=True)
+    assert "No live login session of a user matching" in none
+    assert admin.get("/admin/sessions?user=" + "x" * 300).status_code == 400
     assert admin.get("/admin/sessions?after=not-a-cursor").status_code == 200  # the first page
 
 
