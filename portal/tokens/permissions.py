@@ -30,6 +30,8 @@ ACTIONS = (
 GLOBAL_ACTIONS = frozenset({"CREATE_TENANT"})
 TENANT_ACTIONS = tuple(a for a in ACTIONS if a not in GLOBAL_ACTIONS)
 DEFAULT_ROW_ACTIONS = ("READ_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS")
+# What a new row of the admin's permission editor starts with: the least, and all of it in sight.
+NEW_ROW_ACTIONS = ("READ_TENANT",)
 MAX_ENTRIES = 100  # tenant permission entries on one token
 
 
@@ -50,6 +52,23 @@ def sorted_actions(actions: Iterable[str]) -> list[str]:
     if ANY in actions:
         return [ANY]
     return [a for a in ACTIONS if a in actions]
+
+
+def grantable(tenant: str) -> tuple[str, ...]:
+    """The actions an entry for `tenant` can grant, as `allows` reads it: a global action
+    counts only on the `*` entry. The admin's editor offers these, the token page marks
+    the others as not applying, and new tokens may name no other (`check_grantable`)."""
+    return ACTIONS if tenant == ANY else TENANT_ACTIONS
+
+
+def check_grantable(entries: Iterable[Permission]) -> None:
+    """Refuse an entry naming an action it cannot grant (CREATE_TENANT on a named tenant):
+    the token would show a permission the API never honours."""
+    for index, entry in enumerate(entries):
+        wasted = sorted_actions(entry.actions - {ANY} - set(grantable(entry.tenant)))
+        if wasted:
+            raise TokenError(f"{', '.join(wasted)} is a global action: grant it on the * tenant, not on "
+                             f"{entry.tenant}", f"tenant_permissions[{index}].actions")
 
 
 def normalize(entries: Iterable) -> list[Permission]:

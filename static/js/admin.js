@@ -26,13 +26,32 @@
     all.addEventListener("change", function () {
       boxes.forEach(function (box) { box.checked = all.checked; });
     });
-    boxes.forEach(function (box) {
-      box.addEventListener("change", function () {
-        var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
-        all.checked = ticked === boxes.length;
-        all.indeterminate = ticked > 0 && ticked < boxes.length;
-      });
-    });
+    var count = all.form.querySelector("[data-selection-count]");
+    var update = function () {
+      var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+      all.checked = ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+      if (count) {
+        count.textContent = ticked === 0 ? "Select tokens to act on several at once."
+          : ticked + (ticked === 1 ? " token selected" : " tokens selected");
+      }
+      all.form.querySelectorAll(".bulk-bar button").forEach(function (b) { b.disabled = ticked === 0; });
+    };
+    all.addEventListener("change", update);
+    boxes.forEach(function (box) { box.addEventListener("change", update); });
+    update();
+  });
+
+  // Expiry presets: the custom date field shows only when "Custom date" is chosen.
+  document.querySelectorAll(".expiry-presets").forEach(function (set) {
+    var custom = set.querySelector("[data-custom-expiry]");
+    var radios = set.querySelectorAll("[data-expiry-choice]");
+    var sync = function () {
+      var chosen = set.querySelector("[data-expiry-choice]:checked");
+      custom.hidden = !(chosen && chosen.value === "custom");
+    };
+    radios.forEach(function (r) { r.addEventListener("change", sync); });
+    sync();
   });
 
   // The tenant-permission editor: add and remove rows in place.
@@ -41,6 +60,19 @@
     var body = document.getElementById("perm-rows");
     var template = document.getElementById("perm-row-template");
     var next = parseInt(editor.dataset.nextIndex, 10) || 0;
+    // A global action (CREATE_TENANT) can be granted only on the * row: the token core's rule.
+    var offer = function (row) {
+      var tenant = row.querySelector("select.perm-tenant").value;
+      row.querySelectorAll("input[data-global=yes]").forEach(function (box) {
+        var offered = tenant === "*" || tenant === "";
+        if (!offered) { box.checked = false; }
+        box.disabled = !offered;
+        box.parentElement.classList.toggle("not-offered", !offered);
+      });
+    };
+    body.addEventListener("change", function (event) {
+      if (event.target.matches("select.perm-tenant")) { offer(event.target.closest(".perm-row")); }
+    });
     var bindRemove = function (row) {
       var button = row.querySelector(".perm-remove");
       if (button) {
