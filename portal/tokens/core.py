@@ -135,7 +135,6 @@ def create_token(*, application: Application, source: str, actor: str | None = N
         raise TokenError("give expires_at or expires_in, not both", "expires_in")
     now = clock.now()
     permission_list = perms.normalize(tenant_permissions)
-    perms.check_grantable(permission_list)
     check_tenants_exist(permission_list)
     expires_at = resolve_expiry(expires_at, expires_in, now)
     if value:
@@ -267,7 +266,6 @@ def replace(token: AccessToken, *, actor: str | None = None, application: Applic
     keeps its address; the audit event says what changed."""
     now = clock.now()
     permission_list = perms.normalize(tenant_permissions)
-    perms.check_grantable(permission_list)
     check_tenants_exist(permission_list)
     new_expiry = resolve_expiry(expires_at, None, now) if expires_at else token.expires_at
     before = replaced_settings(token.application.name, token.user, token.master, token.scope, token.expires_at,

@@ -63,7 +63,9 @@ def grantable(tenant: str) -> tuple[str, ...]:
 
 def check_grantable(entries: Iterable[Permission]) -> None:
     """Refuse an entry naming an action it cannot grant (CREATE_TENANT on a named tenant):
-    the token would show a permission the API never honours."""
+    the token would show a permission the API never honours. Every door that makes tokens
+    from what a person typed calls it (the admin form, the API, Crafter's API, the CLI);
+    imported rows and older tokens may still hold such an entry, which grants nothing."""
     for index, entry in enumerate(entries):
         wasted = sorted_actions(entry.actions - {ANY} - set(grantable(entry.tenant)))
         if wasted:
@@ -221,6 +223,8 @@ def parse_cli_spec(spec: str) -> Permission:
     if not sep:
         raise TokenError(f"{spec!r}: expected TENANT=ACTION[,ACTION...]", "tenant")
     try:
-        return normalize([{"tenant": tenant, "actions": actions.replace(",", " ").split()}])[0]
+        entries = normalize([{"tenant": tenant, "actions": actions.replace(",", " ").split()}])
+        check_grantable(entries)
+        return entries[0]
     except TokenError as error:
         raise TokenError(f"{spec!r}: {error.message}", "tenant") from None
