@@ -36,6 +36,7 @@
           : ticked + (ticked === 1 ? " token selected" : " tokens selected");
       }
       all.form.querySelectorAll(".bulk-bar button").forEach(function (b) { b.disabled = ticked === 0; });
+      all.form.querySelectorAll(".bulk-bar").forEach(function (bar) { bar.classList.toggle("idle", ticked === 0); });
     };
     all.addEventListener("change", update);
     boxes.forEach(function (box) { box.addEventListener("change", update); });
