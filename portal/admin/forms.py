@@ -245,8 +245,16 @@ class PermissionRows:
             })
         return cls(rows)
 
-    def add_row(self):
-        self.rows.append({"tenant": "", "actions": list(perms.NEW_ROW_ACTIONS)})
+    def add_row(self, tenant: str = ""):
+        """A row for `tenant` (blank: to be chosen); a named tenant fills the first blank row
+        rather than leave it to be removed, and one that has a row already adds none."""
+        if tenant and any(row["tenant"] == tenant for row in self.rows):
+            return
+        blank = next((row for row in self.rows if not row["tenant"]), None) if tenant else None
+        if blank is not None:
+            blank["tenant"] = tenant
+        else:
+            self.rows.append({"tenant": tenant, "actions": list(perms.NEW_ROW_ACTIONS)})
 
     def remove_row(self, index: int):
         if 0 <= index < len(self.rows):

@@ -244,7 +244,7 @@ def edit_rows(rows: PermissionRows, button: str, index: int | None) -> None:
     """The no-JavaScript editor: add or remove a row (the form is shown again, unsaved and
     unchecked: field errors wait for the real submit)."""
     if button == "add":
-        rows.add_row()
+        rows.add_row(request.form.get("add_row", "") if request.form.get("add_row") != "1" else "")
     else:
         rows.remove_row(index)
 

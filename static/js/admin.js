@@ -82,9 +82,7 @@
       }
     };
     body.querySelectorAll(".perm-row").forEach(bindRemove);
-    var add = document.getElementById("add-perm-row");
-    add.type = "button";
-    add.addEventListener("click", function () {
+    var addRow = function () {
       var html = template.innerHTML.split("__INDEX__").join(String(next));
       next += 1;
       var holder = document.createElement("tbody");
@@ -92,7 +90,26 @@
       var row = holder.firstElementChild;
       body.appendChild(row);
       bindRemove(row);
-      row.querySelector("select").focus();
+      return row;
+    };
+    var add = document.getElementById("add-perm-row");
+    add.type = "button";
+    add.addEventListener("click", function () { addRow().querySelector("select").focus(); });
+    // A row for one tenant in one click: the first blank row takes it, else a new row does
+    // (as the server does without JavaScript); a tenant with a row already gets no second.
+    editor.querySelectorAll("[data-add-tenant]").forEach(function (button) {
+      button.type = "button";
+      button.addEventListener("click", function () {
+        var tenant = button.dataset.addTenant;
+        var selects = Array.prototype.slice.call(body.querySelectorAll("select.perm-tenant"));
+        var taken = selects.filter(function (s) { return s.value === tenant; })[0];
+        if (taken) { taken.focus(); return; }
+        var blank = selects.filter(function (s) { return s.value === ""; })[0];
+        var select = blank || addRow().querySelector("select");
+        select.value = tenant;
+        offer(select.closest(".perm-row"));
+        select.focus();
+      });
     });
   }
 

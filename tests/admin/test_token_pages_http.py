@@ -191,3 +191,14 @@ def test_the_new_value_rides_its_own_cookie(admin_client, setup, csrf):
     value = shown.get_data(as_text=True).split('id="token-value" type="text" readonly value="')[1].split('"')[0]
     assert tokens.find_by_value(value).id == int(location.split("/")[-2])
     assert value not in admin_client.get(location).get_data(as_text=True)
+
+
+def test_a_row_for_one_tenant_in_one_click_without_javascript(admin_client, setup, csrf):
+    data = create_data(setup, csrf(), save=None, add_row="site2", **{"perm-0-tenant": ""})
+    html = admin_client.post("/admin/tokens/new", data=data).get_data(as_text=True)
+    # the blank row took it
+    assert '<option value="site2" selected>' in html and 'name="perm-1-tenant"' not in html
+    data = create_data(setup, csrf(), save=None, add_row="site2")
+    html = admin_client.post("/admin/tokens/new", data=data).get_data(as_text=True)
+    assert 'name="perm-1-tenant"' in html
+    assert 'id="perm-1-READ_TENANT" name="perm-1-actions" value="READ_TENANT" checked' in html
