@@ -238,7 +238,7 @@ def test_the_two_most_common_jobs_take_few_clicks(browser, live_server, fleet):
     try:
         # 1. Issue a token with READ on two tenants, for 30 days.
         page.goto(live_server.url + "/admin/tokens")
-        click(page.get_by_role("link", name="New token"))
+        click(page.get_by_role("button", name="New token"))
         choose(page.get_by_label("Application"), label="crafterengine")
         click(page.get_by_role("button", name=f"Add a row for {fleet['tenants'][3]}"))
         click(page.get_by_role("button", name=f"Add a row for {fleet['tenants'][4]}"))
