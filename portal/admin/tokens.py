@@ -44,7 +44,19 @@ def get_token_or_404(token_id: int) -> AccessToken:
 
 def editor_context(rows: PermissionRows) -> dict:
     return {"perm_rows": rows, "tenant_choices": [ANY] + tenant_names(), "actions": ACTIONS,
-            "default_actions": perms.NEW_ROW_ACTIONS, "grantable": perms.grantable}
+            "default_actions": perms.NEW_ROW_ACTIONS, "grantable": perms.grantable,
+            "summary_items": summary_items}
+
+
+# The token forms' fields in the order the page shows them, for the error summary.
+PAGE_ORDER = ("application", "user", "expiry", "expires_at", "master", "scope", "current_password", "value",
+              "refresh_value")
+
+
+def summary_items(form, rows: PermissionRows) -> list:
+    """Every error of the form and the editor, in the page's order."""
+    fields = sorted(form, key=lambda f: PAGE_ORDER.index(f.name) if f.name in PAGE_ORDER else -1)
+    return fields[:-2] + rows.summary() + fields[-2:] if hasattr(form, "value") else fields + rows.summary()
 
 
 def editor_button() -> tuple[str, int | None]:

@@ -133,6 +133,7 @@ def test_every_error_in_one_submit(admin_client, setup, csrf):
                            ("Tenant site1 already has a row: give each tenant one row.", "perm-1-tenant")):
         assert f'href="#{field}"' in summary and message in summary, message
     assert "4 problems to fix" in summary
+    assert re.findall(r'href="#([^"]+)"', summary) == ["user", "expires_at", "perm-1-tenant", "value"]  # page order
     assert 'class="field-errors"' in html and 'aria-invalid="true"' in html
 
 
