@@ -2,13 +2,14 @@
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
-from wtforms import (BooleanField, DateTimeLocalField, EmailField, PasswordField, SelectField,
+from wtforms import (BooleanField, DateTimeLocalField, EmailField, PasswordField, RadioField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
@@ -16,7 +17,7 @@ from portal.domain import clock, users
 from portal.domain.applications import GRANT_TYPES
 from portal.extensions import db
 from portal.models import Application, Tenant, User
-from portal.tokens import ANY, DEFAULT_ROW_ACTIONS, TokenError
+from portal.tokens import ANY, TokenError, check_custom_value
 from portal.tokens import permissions as perms
 from portal.tokens.values import MAX_VALUE_LENGTH
 from portal.domain.users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PASSWORD_RULE
@@ -95,7 +96,56 @@ def default_expiry():
     return clock.now() + timedelta(seconds=current_app.config["ACCESS_TOKEN_EXPIRE_SECONDS"])
 
 
-class TokenSettingsForm(FlaskForm):
+EXPIRY_PRESETS = (7, 30, 90)  # days
+CUSTOM, KEEP = "custom", "keep"
+
+
+def core_message(error: TokenError) -> str:
+    """A token core refusal as a sentence."""
+    return error.message[0].upper() + error.message[1:] + ("" if error.message.endswith(".") else ".")
+
+
+class ExpiryMixin:
+    """An expiry chosen as a preset (7 / 30 / 90 days after `expiry_base`) or typed
+    (`custom`); the presets' labels say the date they give. The field `expires_at` holds
+    the resulting moment after validation."""
+
+    expiry = RadioField("Expires", validate_choice=False)
+    expires_at = UTCDateTimeField("Custom expiry (UTC)")
+    past_message = "The expiry must be in the future."
+
+    def setup_expiry(self, base, keep=None):
+        """`base`: when the presets count from; `keep`: the current expiry, offered first."""
+        self.expiry_base = base
+        choices = [(KEEP, f"Keep ({keep:%Y-%m-%d})")] if keep else []
+        choices += [(str(days), f"{days} days ({base + timedelta(days=days):%Y-%m-%d})") for days in EXPIRY_PRESETS]
+        self.expiry.choices = options(choices + [(CUSTOM, "Custom date")])
+        self.keep_expiry = keep
+
+    def preselect_expiry(self, days: int | None, custom=None):
+        """The choice a fresh form shows (and the custom field's text)."""
+        self.expiry.data = KEEP if self.keep_expiry and days is None else (str(days) if days else CUSTOM)
+        self.expires_at.data = custom or self.expiry_base + timedelta(days=days or EXPIRY_PRESETS[1])
+
+    def validate_expiry(self, field):
+        if field.data and field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError("Choose an expiry.")
+
+    def validate_expires_at(self, field):
+        choice = self.expiry.data or CUSTOM  # a script that sends only expires_at, as before the presets
+        if choice == KEEP:
+            field.errors[:], field.data = [], self.keep_expiry
+        elif choice in {str(days) for days in EXPIRY_PRESETS}:
+            field.errors[:] = []  # a preset wins over whatever the hidden custom field holds
+            field.data = (self.expiry_base + timedelta(days=int(choice))).replace(second=0, microsecond=0)
+        elif field.data is None:
+            if not field.errors:
+                raise ValidationError("Give an expiry date and time (YYYY-MM-DD HH:MM).")
+        elif field.data <= clock.now():
+            raise ValidationError(self.past_message)
+
+
+class TokenSettingsForm(ExpiryMixin, FlaskForm):
     """What a token is: shared by create and replace."""
 
     application = SelectField("Application", coerce=int, validators=[DataRequired("Choose an application.")],
@@ -105,15 +155,15 @@ class TokenSettingsForm(FlaskForm):
                                   "placeholder": "type to search; leave blank for no user"})
     master = BooleanField("Master token (may manage other tokens through the API)")
     scope = StringField("Scope", validators=[Optional(), MaxLength(1000)])
-    expires_at = UTCDateTimeField("Expires on (UTC)", validators=[InputRequired("Give an expiry date and time.")])
     current_password = PasswordField("Your password", validators=[Optional(), MaxLength(1024)],
                                      render_kw={"autocomplete": "current-password"})
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, keep=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.application.choices = options([(0, "— choose an application —")] + application_choices())
         self.resolved_user = None
         self.resolved_application = None
+        self.setup_expiry(clock.now(), keep)
 
     def validate_application(self, field):
         application = db.session.get(Application, field.data) if field.data else None
@@ -127,10 +177,6 @@ class TokenSettingsForm(FlaskForm):
             if self.resolved_user is None:
                 raise ValidationError(f"No user with username or email {field.data.strip()!r}.")
 
-    def validate_expires_at(self, field):
-        if field.data is not None and field.data <= clock.now():
-            raise ValidationError("The expiry must be in the future.")
-
 
 class TokenCreateForm(TokenSettingsForm):
     value = StringField("Token value", validators=[Optional(), MaxLength(MAX_VALUE_LENGTH)],
@@ -138,19 +184,28 @@ class TokenCreateForm(TokenSettingsForm):
     refresh_value = StringField("Source refresh token (optional)", validators=[Optional(), MaxLength(MAX_VALUE_LENGTH)],
                                 render_kw={"autocomplete": "off"})
 
+    def validate_value(self, field):
+        if field.data and field.data.strip():
+            try:  # the token core's rule for a typed value
+                check_custom_value(field.data)
+            except TokenError as error:
+                raise ValidationError(core_message(error)) from None
 
 
 class TokenReplaceForm(TokenSettingsForm):
-    expires_at = UTCDateTimeField("Expires on (UTC)", validators=[InputRequired("Give an expiry date and time.")])
+    """The replaced token's settings; its expiry is kept unless another is chosen."""
 
 
-class ExtendForm(FlaskForm):
-    expires_at = UTCDateTimeField("New expiry (UTC)",
-                                  validators=[InputRequired("Give the new expiry date and time.")])
+class ExtendForm(ExpiryMixin, FlaskForm):
+    """A new expiry: presets count from the current expiry, or from now if it has passed."""
 
-    def validate_expires_at(self, field):
-        if field.data is not None and field.data <= clock.now():
-            raise ValidationError("The new expiry must be in the future.")
+    expires_at = UTCDateTimeField("New expiry (UTC)")
+    past_message = "The new expiry must be in the future."
+
+    def __init__(self, *args, current=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        now = clock.now().replace(second=0, microsecond=0)
+        self.setup_expiry(max(now, current) if current else now)
 
 
 class ConfirmForm(FlaskForm):
@@ -173,7 +228,7 @@ class PermissionRows:
 
     @classmethod
     def default(cls):
-        return cls([{"tenant": "", "actions": list(DEFAULT_ROW_ACTIONS)}])
+        return cls([{"tenant": "", "actions": list(perms.NEW_ROW_ACTIONS)}])
 
     @classmethod
     def from_token(cls, token):
@@ -190,8 +245,16 @@ class PermissionRows:
             })
         return cls(rows)
 
-    def add_row(self):
-        self.rows.append({"tenant": "", "actions": list(DEFAULT_ROW_ACTIONS)})
+    def add_row(self, tenant: str = ""):
+        """A row for `tenant` (blank: to be chosen); a named tenant fills the first blank row
+        rather than leave it to be removed, and one that has a row already adds none."""
+        if tenant and any(row["tenant"] == tenant for row in self.rows):
+            return
+        blank = next((row for row in self.rows if not row["tenant"]), None) if tenant else None
+        if blank is not None:
+            blank["tenant"] = tenant
+        else:
+            self.rows.append({"tenant": tenant, "actions": list(perms.NEW_ROW_ACTIONS)})
 
     def remove_row(self, index: int):
         if 0 <= index < len(self.rows):
@@ -211,13 +274,22 @@ class PermissionRows:
             else:
                 seen[tenant] = index
             if index not in self.row_errors:
-                try:  # the token core's rule for one entry: its actions
-                    perms.normalize([row])
+                try:  # the token core's rules for one entry: its actions, and where they can be granted
+                    perms.check_grantable(perms.normalize([row]))
                 except TokenError as error:
-                    self.row_errors[index] = error.message[0].upper() + error.message[1:] + "."
+                    self.row_errors[index] = core_message(error)
         if self.row_errors:
             self.errors.append("Fix the tenant permissions below.")
         return not self.errors
+
+    def summary(self) -> list:
+        """The editor's errors as error_summary lists a field's: each links to its row's tenant."""
+        label = SimpleNamespace(text="Tenant permissions")
+        items = [SimpleNamespace(id="perm-rows", label=label, errors=[e]) for e in self.errors
+                 if not self.row_errors]
+        items += [SimpleNamespace(id=f"perm-{i}-tenant", label=SimpleNamespace(text=f"Tenant row {i + 1}"),
+                                  errors=[message]) for i, message in sorted(self.row_errors.items())]
+        return items
 
     def entries(self) -> list[dict]:
         return [{"tenant": r["tenant"], "actions": r["actions"]} for r in self.rows]

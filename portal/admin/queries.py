@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort
-from sqlalchemy import and_, exists, func, or_, select, text, tuple_, union
+from sqlalchemy import and_, case, exists, func, or_, select, text, tuple_, union
 
 from portal.domain import clock
 from portal.domain.tenants import tokens_granting_on, users_of
@@ -17,12 +17,38 @@ from portal.tokens import find_by_value
 from portal.tokens.values import MAX_VALUE_LENGTH
 
 PAGE_SIZE = 50
-# sort key -> (column, descending)
+# The epoch stands in for "never used", so a never-used token sorts last and its cursor compares.
+NEVER = datetime(1970, 1, 1)
+
+
+def application_name():
+    return select(func.lower(Application.name)).where(Application.id == AccessToken.application_id) \
+        .scalar_subquery()
+
+
+def username():
+    return func.coalesce(select(func.lower(User.username)).where(User.id == AccessToken.user_id)
+                         .scalar_subquery(), "")
+
+
+def status_rank():
+    """The token's status as a number, in STATES' order (active, expired, revoked, inactive)."""
+    now = clock.now()
+    inactive_user = exists().where(User.id == AccessToken.user_id, User.active.is_(False))
+    return case((AccessToken.revoked_at.is_not(None), 2), (AccessToken.expires_at <= now, 1),
+                (inactive_user, 3), else_=0)
+
+
+# sort key -> (the sort value's SQL, descending, its kind in a cursor: time, text or number)
 TOKEN_SORTS = {
-    "created_desc": (AccessToken.created_at, True),
-    "created_asc": (AccessToken.created_at, False),
-    "expires_asc": (AccessToken.expires_at, False),
-    "expires_desc": (AccessToken.expires_at, True),
+    "created_desc": (lambda: AccessToken.created_at, True, "time"),
+    "created_asc": (lambda: AccessToken.created_at, False, "time"),
+    "expires_asc": (lambda: AccessToken.expires_at, False, "time"),
+    "expires_desc": (lambda: AccessToken.expires_at, True, "time"),
+    "application": (application_name, False, "text"),
+    "user": (username, False, "text"),
+    "status": (status_rank, False, "number"),
+    "used_desc": (lambda: func.coalesce(AccessToken.last_used_at, NEVER), True, "time"),
 }
 # The list counts matching tokens up to this many; past it, it says "more than".
 COUNT_CAP = 200
@@ -36,6 +62,10 @@ SORT_LABELS = {
     "created_asc": "Oldest first",
     "expires_asc": "Expiring soonest",
     "expires_desc": "Expiring latest",
+    "application": "Application (A–Z)",
+    "user": "User (A–Z)",
+    "status": "Status",
+    "used_desc": "Last used",
 }
 
 
@@ -94,19 +124,20 @@ def split_page(rows: list, page_size: int) -> tuple[list, object | None]:
     return rows, None
 
 
-def encode_cursor(moment: datetime, row_id: int) -> str:
-    return f"{moment.isoformat()}~{row_id}"
+def encode_cursor(moment, row_id: int) -> str:
+    """A keyset position: the sort value (a time, a text or a number) and the row id."""
+    return f"{moment.isoformat() if isinstance(moment, datetime) else moment}~{row_id}"
 
 
-def decode_cursor(cursor: str | None):
+def decode_cursor(cursor: str | None, kind: str = "time"):
     if not cursor:
         return None
-    moment, _, row_id = cursor.partition("~")
+    value, _, row_id = cursor.rpartition("~")
     row_id = parse_id(row_id)
     if row_id is None:
         return None
     try:
-        return datetime.fromisoformat(moment), row_id
+        return {"time": datetime.fromisoformat, "text": str, "number": int}[kind](value), row_id
     except ValueError:
         return None
 
@@ -227,18 +258,20 @@ def search_alternatives(q: str) -> list:
 def token_page(filters: TokenFilters, cursor: str | None, page_size: int = PAGE_SIZE):
     """One page of tokens and the cursor of the next page (None on the last).
 
-    Keyset pagination on (sort column, id), which the indexes serve. A search is one
-    query per alternative (hint, application, user), each on its own index and limited,
+    Keyset pagination on (sort value, id): the indexes serve the time orders; the others
+    (application, user, status, last use) read the matching rows. A search is one query
+    per alternative (hint, application, user), each on its own index and limited,
     combined by UNION: an OR over them would make the database walk the whole sort index.
     """
-    column, descending = TOKEN_SORTS[filters.sort]
+    make_column, descending, kind = TOKEN_SORTS[filters.sort]
+    column = make_column()
     conditions = token_conditions(filters)
-    position = decode_cursor(cursor)
+    position = decode_cursor(cursor, kind)
     key = tuple_(column, AccessToken.id)
     if position:
         conditions.append(key < position if descending else key > position)
     order = (column.desc(), AccessToken.id.desc()) if descending else (column.asc(), AccessToken.id.asc())
-    statement = select(AccessToken)
+    statement = select(AccessToken, column)
     if filters.q:
         parts = [select(AccessToken.id).where(*conditions, alternative).order_by(*order).limit(page_size + 1)
                  .subquery() for alternative in search_alternatives(filters.q)]
@@ -246,9 +279,9 @@ def token_page(filters: TokenFilters, cursor: str | None, page_size: int = PAGE_
         statement = statement.where(AccessToken.id.in_(select(ids.c.id)))
     else:
         statement = statement.where(*conditions)
-    rows = list(db.session.scalars(statement.order_by(*order).limit(page_size + 1)).unique())
+    rows = db.session.execute(statement.order_by(*order).limit(page_size + 1)).unique().all()
     rows, last = split_page(rows, page_size)
-    return rows, encode_cursor(getattr(last, column.key), last.id) if last else None
+    return [row[0] for row in rows], encode_cursor(last[1], last[0].id) if last else None
 
 
 def audit_for(target_type: str, target_id, limit: int = 50) -> list[AuditEvent]:

@@ -82,6 +82,9 @@ class AccessToken(db.Model):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     last_used_at: Mapped[datetime | None]
+    # Where and by what client the last use came from, written with last_used_at.
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
+    last_used_user_agent: Mapped[str | None] = mapped_column(String(512))
     auth_time: Mapped[datetime | None]
     # The resources (RFC 8707) the token was issued for, space-separated: its `aud`.
     audience: Mapped[str | None] = mapped_column(Text)

@@ -8,7 +8,7 @@ alias of `access_token` for Crafter Profile clients. URL tokens can be turned of
 ALLOW_QUERY_ACCESS_TOKEN=false.
 """
 
-from flask import Request, current_app
+from flask import Request, current_app, request
 
 from portal.web import throttle
 from portal.tokens.core import authenticate
@@ -73,7 +73,8 @@ def authenticate_value(value: str) -> TokenView:
     """The live token `value` names, or BearerRefused: 401 invalid_token, or 429 once this
     address has failed too often. A live token passes without a look at the counters."""
     try:
-        return authenticate(value)
+        # remote_addr is the client's address, also behind TRUSTED_PROXIES (ProxyFix).
+        return authenticate(value, request.remote_addr, request.headers.get("User-Agent", ""))
     except InvalidTokenError as error:
         reason = error.reason
     try:

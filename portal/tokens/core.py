@@ -212,28 +212,35 @@ def describe(value: str, kind: str = ACCESS) -> TokenView | None:
     return view_of_rows(rows, kind) if rows else None
 
 
-def authenticate(value: str) -> TokenView:
+def authenticate(value: str, address: str | None = None, user_agent: str | None = None) -> TokenView:
     """The live token for a presented access-token value, or InvalidTokenError saying why
-    not; its last use is recorded."""
+    not; its last use (and, when given, the caller's address and User-Agent) is recorded."""
     token = describe(value)
     if token is None:
         raise InvalidTokenError("unknown token")
     if not token.live:
         raise InvalidTokenError(WHY_NOT_LIVE[token.state])
-    mark_used(token)
+    mark_used(token, address, user_agent)
     return token
 
 
 _MARK_USED = update(_tokens).where(_tokens.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
+_MARK_USED_BY = _MARK_USED.values(last_used_address=bindparam("address"),
+                                  last_used_user_agent=bindparam("user_agent"))
 
 
-def mark_used(token: TokenView | AccessToken) -> None:
+def mark_used(token: TokenView | AccessToken, address: str | None = None, user_agent: str | None = None) -> None:
     """Record a token's use (a bearer token's, or a login session's), at most once per
-    LAST_USED_RESOLUTION."""
+    LAST_USED_RESOLUTION; with the caller's address and User-Agent when given."""
     now = clock.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         connection = hot_connection()
-        connection.execute(_MARK_USED, {"token_id": token.id, "now": now})
+        if address is None and user_agent is None:
+            connection.execute(_MARK_USED, {"token_id": token.id, "now": now})
+        else:
+            connection.execute(_MARK_USED_BY, {"token_id": token.id, "now": now,
+                                               "address": (address or "")[:64] or None,
+                                               "user_agent": stored_user_agent(user_agent or "")})
         connection.commit()  # at once: the request's own session may write this row next
 
 

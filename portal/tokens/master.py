@@ -100,6 +100,7 @@ def create(caller: TokenView, *, application: str, user: str | None = None, tena
         raise TokenError(f"unknown application {application}", "application")
     bound = user_to_bind(caller, user) if user is not None else None
     requested = perms.normalize(tenant_permissions)
+    perms.check_grantable(requested)
     check_grant(caller, requested)
     return create_token(application=found, source="api", actor=audit.token_actor(caller), user=bound,
                         tenant_permissions=requested, **settings)

@@ -30,6 +30,8 @@ ACTIONS = (
 GLOBAL_ACTIONS = frozenset({"CREATE_TENANT"})
 TENANT_ACTIONS = tuple(a for a in ACTIONS if a not in GLOBAL_ACTIONS)
 DEFAULT_ROW_ACTIONS = ("READ_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS")
+# What a new row of the admin's permission editor starts with: the least, and all of it in sight.
+NEW_ROW_ACTIONS = ("READ_TENANT",)
 MAX_ENTRIES = 100  # tenant permission entries on one token
 
 
@@ -50,6 +52,25 @@ def sorted_actions(actions: Iterable[str]) -> list[str]:
     if ANY in actions:
         return [ANY]
     return [a for a in ACTIONS if a in actions]
+
+
+def grantable(tenant: str) -> tuple[str, ...]:
+    """The actions an entry for `tenant` can grant, as `allows` reads it: a global action
+    counts only on the `*` entry. The admin's editor offers these, the token page marks
+    the others as not applying, and new tokens may name no other (`check_grantable`)."""
+    return ACTIONS if tenant == ANY else TENANT_ACTIONS
+
+
+def check_grantable(entries: Iterable[Permission]) -> None:
+    """Refuse an entry naming an action it cannot grant (CREATE_TENANT on a named tenant):
+    the token would show a permission the API never honours. Every door that makes tokens
+    from what a person typed calls it (the admin form, the API, Crafter's API, the CLI);
+    imported rows and older tokens may still hold such an entry, which grants nothing."""
+    for index, entry in enumerate(entries):
+        wasted = sorted_actions(entry.actions - {ANY} - set(grantable(entry.tenant)))
+        if wasted:
+            raise TokenError(f"{', '.join(wasted)} is a global action: grant it on the * tenant, not on "
+                             f"{entry.tenant}", f"tenant_permissions[{index}].actions")
 
 
 def normalize(entries: Iterable) -> list[Permission]:
@@ -202,6 +223,8 @@ def parse_cli_spec(spec: str) -> Permission:
     if not sep:
         raise TokenError(f"{spec!r}: expected TENANT=ACTION[,ACTION...]", "tenant")
     try:
-        return normalize([{"tenant": tenant, "actions": actions.replace(",", " ").split()}])[0]
+        entries = normalize([{"tenant": tenant, "actions": actions.replace(",", " ").split()}])
+        check_grantable(entries)
+        return entries[0]
     except TokenError as error:
         raise TokenError(f"{spec!r}: {error.message}", "tenant") from None

@@ -18,6 +18,7 @@ LAYOUT_PROBLEMS = """() => {
   }
   document.querySelectorAll("table").forEach((table, index) => {
     if (!table.getClientRects().length) return;  // not shown
+    if (getComputedStyle(table).display !== "table") return;  // cards on a narrow screen: no columns
     const name = table.id ? `#${table.id}` : `table ${index + 1}`;
     const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
     if (!head || !head.getClientRects().length) return;  // no header row shown: a list as cards

@@ -146,6 +146,6 @@ def test_out_of_range_cursor_and_bulk_ids_are_ignored(admin_client, setup):
     response = admin_client.post("/admin/tokens/delete", data={
         "csrf_token": form_csrf(admin_client, "/admin/tokens"), "ids": [HUGE, "²"], "confirm": "yes"},
         follow_redirects=True)
-    assert response.status_code == 200 and "Select at least one token to delete." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Select at least one token to revoke." in response.get_data(as_text=True)
     assert tokens.find_by_value(issued.value) is not None
 

@@ -45,10 +45,13 @@ def test_token_lifecycle_with_the_js_editor(page, live_server, names):
     page.get_by_label("Application").select_option(label="crafterengine")
     page.get_by_label("User (username or email)").fill(names["user"])
     page.get_by_label("Scope").fill("profiles")
-    # Row 0 starts with the three default actions.
+    # Row 0 starts with READ_TENANT only (nothing granted unseen); CREATE_TENANT is for * only.
     page.get_by_label("Tenant of row 0").select_option(names["t1"])
-    assert page.get_by_label("MANAGE_TICKETS for row 0").is_checked()
-    assert not page.get_by_label("CREATE_TENANT for row 0").is_checked()
+    assert page.get_by_label("READ_TENANT for row 0").is_checked()
+    assert not page.get_by_label("MANAGE_TICKETS for row 0").is_checked()
+    assert page.get_by_label("CREATE_TENANT for row 0").is_disabled()
+    page.get_by_label("MANAGE_PROFILES for row 0").check()
+    page.get_by_label("MANAGE_TICKETS for row 0").check()
     url_before = page.url
     page.get_by_role("button", name="Add tenant row").click()  # in place, no round trip
     assert page.url == url_before
@@ -75,7 +78,7 @@ def test_token_lifecycle_with_the_js_editor(page, live_server, names):
 
     # Found by search, never shown again.
     page.goto(live_server.url + "/admin/tokens")
-    page.get_by_label("Search (hint, application, username or email)").fill(names["user"])
+    page.get_by_label("Search tokens (hint, application, username or email)").fill(names["user"])
     page.get_by_role("button", name="Search").click()
     found = page.get_by_role("link", name=value[:8] + "…")
     expect(found).to_be_visible()
@@ -91,10 +94,12 @@ def test_token_lifecycle_with_the_js_editor(page, live_server, names):
     expect(grid.locator(f'tr[data-tenant="{names["t2"]}"] td[data-action="MANAGE_PROFILES"].denied')).to_have_count(1)
 
     # Extend: a past date is refused, a future one moves the expiry in place.
+    page.get_by_label("Custom date").check()
     page.get_by_label("New expiry (UTC)").fill("2001-01-01T00:00")
     page.get_by_role("button", name="Extend").click()
     expect(page.locator("body")).to_contain_text("The new expiry must be in the future.")
     target = (clock.now() + timedelta(days=40)).replace(second=0)
+    page.get_by_label("Custom date").check()
     page.get_by_label("New expiry (UTC)").fill(target.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Extend").click()
     expect(page.locator("body")).to_contain_text("now expires on")
@@ -120,11 +125,11 @@ def test_token_lifecycle_with_the_js_editor(page, live_server, names):
     assert len(permissions(live_server, row[0])) == 1
 
     # Delete: confirmed; the value stops working at once.
-    page.get_by_role("button", name="Delete…").click()
+    page.get_by_role("button", name="Revoke…").click()
     expect(page).to_have_url(re.compile(r"/admin/tokens/\d+/delete$"))
     expect(page.locator("body")).to_contain_text("lose access at once")
-    page.get_by_role("button", name="Delete token").click()
-    expect(page.locator("body")).to_contain_text("deleted. Applications using it lost access.")
+    page.get_by_role("button", name="Revoke token").click()
+    expect(page.locator("body")).to_contain_text("revoked. Applications using it lost access.")
     assert token_row(live_server, value) is None
 
 
@@ -143,6 +148,7 @@ def test_create_without_javascript(browser, live_server, names):
         page.get_by_role("button", name="Create token").click()
         expect(page.locator("body")).to_contain_text("already has a row")  # duplicate tenant refused
         page.get_by_label("Tenant of row 1").select_option("*")
+        page.get_by_text("Custom value (migrating from another system)").click()
         page.get_by_label("Token value").fill("legacy-system-token-0001")
         page.get_by_role("button", name="Create token").click()
         assert page.get_by_label("Token value").input_value() == "legacy-system-token-0001"

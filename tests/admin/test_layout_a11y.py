@@ -91,7 +91,7 @@ def delete_selected(page, url, site):
     boxes = page.get_by_role("checkbox", name=re.compile(r"^Select tsr_"))
     boxes.nth(0).check()
     boxes.nth(1).check()
-    page.get_by_role("button", name="Delete selected…").click()
+    page.get_by_role("button", name="Revoke selected…").click()
     page.wait_for_url("**/tokens/delete")
 
 

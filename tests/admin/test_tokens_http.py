@@ -102,10 +102,10 @@ def test_editor_without_javascript_adds_and_removes_rows(admin_client, setup, cs
     data = create_data(setup, csrf(), save=None, add_row="1")
     html = admin_client.post("/admin/tokens/new", data=data).get_data(as_text=True)
     assert 'name="perm-1-tenant"' in html
-    # the new row starts with the three default actions
-    for action in ("READ_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS"):
-        assert f'id="perm-1-{action}" name="perm-1-actions" value="{action}" checked' in html
-    assert 'id="perm-1-CREATE_TENANT" name="perm-1-actions" value="CREATE_TENANT">' in html
+    # the new row starts with READ_TENANT only: nothing more is granted unseen
+    assert 'id="perm-1-READ_TENANT" name="perm-1-actions" value="READ_TENANT" checked' in html
+    for action in ("CREATE_TENANT", "MANAGE_PROFILES", "MANAGE_TICKETS"):
+        assert f'id="perm-1-{action}" name="perm-1-actions" value="{action}" data-global' in html
     data = create_data(setup, csrf(), save=None, remove_row_0="1")
     html = admin_client.post("/admin/tokens/new", data=data).get_data(as_text=True)
     assert 'name="perm-0-tenant"' not in html
@@ -115,7 +115,8 @@ def test_editor_without_javascript_adds_and_removes_rows(admin_client, setup, cs
 def test_new_form_defaults(admin_client, setup):
     html = admin_client.get("/admin/tokens/new").get_data(as_text=True)
     assert '<label for="value">' in html and '<label for="application">' in html
-    assert 'id="perm-0-MANAGE_TICKETS" name="perm-0-actions" value="MANAGE_TICKETS" checked' in html
+    assert 'id="perm-0-READ_TENANT" name="perm-0-actions" value="READ_TENANT" checked' in html
+    assert 'value="MANAGE_TICKETS" checked' not in html and 'value="MANAGE_PROFILES" checked' not in html
     assert '<option value="site2">' in html and '<option value="*">' in html
 
 
@@ -134,10 +135,10 @@ def test_list_search_filter_and_pages(admin_client, setup):
     assert mine.token.hint in hints("?q=dave%40corp")
     assert mine.token.hint in hints("?q=tsr_abcdefSEARCHME0123456")  # a whole value: found by hash
     assert mine.token.hint in hints("?tenant=site2")
-    assert "No tokens match." in hints("?tenant=site1")
+    assert "No tokens match these filters." in hints("?tenant=site1")
     assert mine.token.hint in hints("?user=dave")
-    assert "No tokens match." in hints("?master=yes")
-    assert "No tokens match." in hints("?status=expired")
+    assert "No tokens match these filters." in hints("?master=yes")
+    assert "No tokens match these filters." in hints("?status=expired")
     first = hints("?source=admin")
     next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
     assert "after=" in next_url and "source=admin" in next_url
@@ -147,7 +148,7 @@ def test_list_search_filter_and_pages(admin_client, setup):
     assert not seen_first & set(re.findall(r'name="ids" value="(\d+)"', second))
     by_expiry = hints("?source=admin&sort=expires_asc")
     assert by_expiry.count('name="ids"') == 50
-    assert "No tokens match." in hints("?after=garbage~x&q=zzz")
+    assert "No tokens match these filters." in hints("?after=garbage~x&q=zzz")
 
 
 def test_extend(admin_client, setup, csrf):
@@ -197,7 +198,7 @@ def test_delete_and_bulk_delete(admin_client, setup, csrf):
     assert tokens.find_by_value(one.value) is None
     ids = [str(two.token.id), str(three.token.id)]
     ask = admin_client.post("/admin/tokens/delete", data={"csrf_token": csrf("/admin/tokens"), "ids": ids})
-    assert ask.status_code == 200 and "Delete 2 tokens" in ask.get_data(as_text=True)
+    assert ask.status_code == 200 and "Revoke 2 tokens" in ask.get_data(as_text=True)
     assert tokens.find_by_value(two.value) is not None
     done = admin_client.post("/admin/tokens/delete", data={"csrf_token": csrf("/admin/tokens"), "ids": ids,
                                                             "confirm": "yes"})
