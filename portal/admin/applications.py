@@ -67,8 +67,7 @@ def applications_new():
             if secret is None:  # a public client
                 flash(f"Application {application.name} registered.", "success")
                 return redirect(url_for("admin.applications_detail", application_id=application.id), code=303)
-            shown_once.hold("application", application.id, secret)
-            return redirect(url_for("admin.applications_new_secret", application_id=application.id), code=303)
+            return secret_shown_next(application, secret)
     status = 422 if form.is_submitted() else 200
     return render_template("admin/applications/new.html", form=form), status
 
@@ -126,9 +125,18 @@ def applications_edit(application_id: int):
 def applications_new_secret(application_id: int):
     """The client secret just made, shown this once (a reload shows it no more)."""
     application = get_application_or_404(application_id)
-    secret = shown_once.take("application", application.id)
-    return no_store(make_response(render_template("admin/applications/secret.html", application=application,
-                                                  secret=secret)))
+    response = make_response()
+    secret = shown_once.take(response, url_for("admin.applications_new_secret", application_id=application.id))
+    response.set_data(render_template("admin/applications/secret.html", application=application, secret=secret))
+    return no_store(response)
+
+
+def secret_shown_next(application, secret: str):
+    """Redirect to the page that shows the new client secret once."""
+    page = url_for("admin.applications_new_secret", application_id=application.id)
+    response = redirect(page, code=303)
+    shown_once.hold(response, page, secret)
+    return response
 
 
 @bp.route("/applications/<int:application_id>/secret", methods=["GET", "POST"])
@@ -145,8 +153,7 @@ def applications_regenerate_secret(application_id: int):
     secret = application.set_secret()
     audit.record("application.secret_regenerated", actor=current_actor(), target=application)
     db.session.commit()
-    shown_once.hold("application", application.id, secret)
-    return redirect(url_for("admin.applications_new_secret", application_id=application.id), code=303)
+    return secret_shown_next(application, secret)
 
 
 @bp.route("/applications/<int:application_id>/delete", methods=["GET", "POST"])

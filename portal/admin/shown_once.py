@@ -1,27 +1,29 @@
 """Secrets shown once, after a redirect (post/redirect/get).
 
-The POST that makes a token value or a client secret keeps it, sealed, in the session and
-redirects; the page it redirects to takes it out and shows it. A reload of that page, or
-the back button, finds nothing to show and makes nothing new. The session is a signed,
-not encrypted, cookie: the value is encrypted in it (Fernet, with a key derived from
-SECRET_KEY) and expires after a few minutes if the page is never opened.
+The POST that makes a token value or a client secret answers with a redirect and a cookie
+of its own holding the secret, encrypted (Fernet, with a key derived from SECRET_KEY),
+sent back only to the page it redirects to (its Path) and only for a few minutes. That
+page deletes the cookie as it shows the secret: a reload or the back button finds nothing
+to show and makes nothing new. No other answer touches this cookie; the session cookie,
+which any answer may set again (the user picker's, arriving late), once dropped a value
+that rode in it.
 """
 
 import base64
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app, session
+from flask import current_app, request
 
-SESSION_KEY = "shown_once"
+COOKIE = "tessera_shown_once"
 LIFETIME_SECONDS = 300
-# Longer secrets would push the session cookie past the 4 KB a browser keeps (only custom
-# token values, up to 4,096 characters, are ever this long).
+# Longer secrets would push the cookie past the 4 KB a browser keeps (only custom token
+# values, up to 4,096 characters, are ever this long).
 MAX_HELD_LENGTH = 2000
 
 
 def fits(secret: str) -> bool:
-    """Whether `secret` can be held in the session cookie."""
+    """Whether `secret` can be held in the cookie."""
     return len(secret) <= MAX_HELD_LENGTH
 
 
@@ -31,18 +33,24 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"tessera shown-once\0" + secret).digest()))
 
 
-def hold(kind: str, ident: int, secret: str) -> None:
-    """Keep `secret` for the next view of `kind` `ident` (one at a time)."""
-    session[SESSION_KEY] = {"for": f"{kind}:{ident}", "sealed": _fernet().encrypt(secret.encode()).decode()}
+def _cookie_settings(page: str) -> dict:
+    return {"path": page, "secure": current_app.config.get("SESSION_COOKIE_SECURE", False), "httponly": True,
+            "samesite": "Strict"}
 
 
-def take(kind: str, ident: int) -> str | None:
-    """The secret held for `kind` `ident`, forgotten as it is read; None if there is none."""
-    held = session.get(SESSION_KEY)
-    if not isinstance(held, dict) or held.get("for") != f"{kind}:{ident}":
+def hold(response, page: str, secret: str) -> None:
+    """Keep `secret` for the next view of `page` (a path), on the redirect `response`."""
+    response.set_cookie(COOKIE, _fernet().encrypt(secret.encode()).decode(), max_age=LIFETIME_SECONDS,
+                        **_cookie_settings(page))
+
+
+def take(response, page: str) -> str | None:
+    """The secret held for `page` (this request's path), forgotten by `response`; None if none."""
+    sealed = request.cookies.get(COOKIE)
+    if sealed is None:
         return None
-    session.pop(SESSION_KEY)
+    response.delete_cookie(COOKIE, **_cookie_settings(page))
     try:
-        return _fernet().decrypt(str(held.get("sealed", "")).encode(), ttl=LIFETIME_SECONDS).decode()
+        return _fernet().decrypt(sealed.encode(), ttl=LIFETIME_SECONDS).decode()
     except InvalidToken:
         return None

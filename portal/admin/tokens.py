@@ -6,7 +6,6 @@ validate forms and show results. A token's value is shown once, on the page that
 
 from datetime import timedelta
 
-from cryptography.fernet import InvalidToken
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -201,8 +200,9 @@ def tokens_new():
             attach_error(form, rows, error)
         else:
             if shown_once.fits(issued.value):
-                response = redirect(url_for("admin.tokens_created", token_id=issued.token.id), code=303)
-                hold_value(response, issued.token.id, issued.value)
+                page = url_for("admin.tokens_created", token_id=issued.token.id)
+                response = redirect(page, code=303)
+                shown_once.hold(response, page, issued.value)
                 return response
             # A very long custom value is shown on this answer: a resubmission makes no second
             # token, as a custom value must be unique.
@@ -217,37 +217,12 @@ def all_valid(form, rows: PermissionRows) -> bool:
     return all(checks) and confirmed_for(form, rows)
 
 
-# The new value rides in a cookie of its own, sealed and readable only by its page: no
-# other answer (the user picker's, say, re-setting the session cookie) can drop it.
-VALUE_COOKIE = "tessera_new_token_{}"
-
-
-def hold_value(response, token_id: int, value: str) -> None:
-    response.set_cookie(VALUE_COOKIE.format(token_id), shown_once._fernet().encrypt(value.encode()).decode(),
-                        max_age=shown_once.LIFETIME_SECONDS, path=url_for("admin.tokens_created", token_id=token_id),
-                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
-                        samesite="Strict")
-
-
-def take_value(response, token_id: int) -> str | None:
-    name, path = VALUE_COOKIE.format(token_id), url_for("admin.tokens_created", token_id=token_id)
-    sealed = request.cookies.get(name)
-    if sealed is None:
-        return None
-    response.delete_cookie(name, path=path, secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-                           httponly=True, samesite="Strict")
-    try:
-        return shown_once._fernet().decrypt(sealed.encode(), ttl=shown_once.LIFETIME_SECONDS).decode()
-    except InvalidToken:
-        return None
-
-
 @bp.route("/tokens/<int:token_id>/created")
 def tokens_created(token_id: int):
     """The new token's value, shown this once (post/redirect/get: a reload shows it no more)."""
     token = get_token_or_404(token_id)
     response = make_response()
-    value = take_value(response, token.id)
+    value = shown_once.take(response, url_for("admin.tokens_created", token_id=token.id))
     response.set_data(render_template("admin/tokens/created.html", token=token, value=value))
     return no_store(response)
 

@@ -34,6 +34,13 @@ def test_create_application_shows_secret_once_with_warning(admin_client, setup):
             "token_endpoint_auth_method": "", "client_id": "shop-client", "description": ""}
     response = admin_client.post("/admin/applications/new", data=data)
     assert response.status_code == 303  # post/redirect/get: a reload makes no second application
+    # The secret rides in a cookie only its page receives, not in the session, which any other
+    # answer (here the user picker's) may set again.
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("tessera_shown_once="))
+    assert f"Path={response.headers['Location']}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    with admin_client.session_transaction() as session:
+        assert "shown_once" not in session
+    admin_client.get("/admin/users/search?q=a")
     shown = admin_client.get(response.headers["Location"])
     html = shown.get_data(as_text=True)
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"

@@ -225,8 +225,12 @@ def test_application_page_counts_tokens_and_offers_a_new_one(admin_client, setup
     app_row = setup["app"]
     make_token(app_row)
     html = admin_client.get(f"/admin/applications/{app_row.id}").get_data(as_text=True)
-    assert f'href="/admin/tokens/new?application_id={app_row.id}" role="button">New token for this application' in html
+    link = f"/admin/tokens/new?application={app_row.id}"
+    assert f'href="{link}" role="button">New token for this application' in html
     assert ">1 active token</a>" in html
+    form = admin_client.get(link).get_data(as_text=True)
+    assert re.search(rf'<option selected value="{app_row.id}">|<option value="{app_row.id}" selected>', form), \
+        "the token form does not start with the application chosen"
 
 
 def test_tenant_page_lists_users_and_tokens_and_offers_delete_only_when_it_can(admin_client, setup):

@@ -183,7 +183,7 @@ def test_the_new_value_rides_its_own_cookie(admin_client, setup, csrf):
     """Issue 25: any answer may re-set the session cookie; the value is not in it."""
     response = admin_client.post("/admin/tokens/new", data=create_data(setup, csrf()))
     location = response.headers["Location"]
-    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("tessera_new_token_"))
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("tessera_shown_once="))
     assert f"Path={location}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     with admin_client.session_transaction() as session:
         assert "shown_once" not in session  # so a stale session cookie cannot drop it
