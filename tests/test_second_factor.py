@@ -201,16 +201,16 @@ def test_a_bad_policy_value_stops_start_up(monkeypatch, tmp_path):
 def test_optional_is_the_default_a_password_alone_still_signs_in_and_a_banner_says_so(admin_client, app):
     assert app.config["ADMIN_SECOND_FACTOR"] == "optional"
     page = admin_client.get("/admin/").get_data(as_text=True)
-    assert "You sign in with a password alone." in page
+    assert "You sign in with a password alone:" in page
     assert re.search(r'id="admins-without-factor"><strong>1</strong> administrator signs in with a password alone',
                      page)
-    assert "You sign in with a password alone." in admin_client.get("/admin/tokens").get_data(as_text=True)
+    assert "You sign in with a password alone:" in admin_client.get("/admin/tokens").get_data(as_text=True)
 
 
 def test_the_banner_and_the_count_go_once_the_admin_enrols(admin_client, admin_user, frozen):
     enrol_totp(admin_user, frozen)
     page = admin_client.get("/admin/").get_data(as_text=True)
-    assert "You sign in with a password alone." not in page and "Every administrator has a second factor." in page
+    assert "You sign in with a password alone:" not in page and "Every administrator has a second factor." in page
 
 
 @pytest.mark.parametrize("app_config", [{"ADMIN_SECOND_FACTOR": "required"}])

@@ -153,7 +153,7 @@ def test_expiry_is_typed_and_shown_in_utc_by_a_browser_elsewhere(browse, server)
     log_in(admin, server)
 
     admin.goto(server.url + "/admin/tokens/new")
-    expiry = admin.get_by_label("Expires on (UTC)")
+    expiry = admin.get_by_label("Custom expiry (UTC)")
     assert expiry.get_attribute("type") == "text"
     shown = expiry.input_value()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", shown), shown
@@ -170,15 +170,17 @@ def test_expiry_is_typed_and_shown_in_utc_by_a_browser_elsewhere(browse, server)
         "2031-02-03 04:05")
 
     admin.goto(f"{server.url}/admin/tokens/{new_id}")
-    expect(admin.get_by_role("row", name=re.compile("^Expires on"))).to_contain_text("2031-02-03 04:05 UTC")
+    expect(admin.get_by_role("row", name=re.compile("^Expires"))).to_contain_text("2031-02-03 04:05 UTC")
+    admin.locator("#extend").get_by_label("Custom date").check()  # the presets count in days
     new_expiry = admin.get_by_label("New expiry (UTC)")
     assert new_expiry.get_attribute("placeholder") == "YYYY-MM-DD HH:MM"
     new_expiry.fill("2032-12-31 23:59")
     admin.get_by_role("button", name="Extend", exact=True).click()
-    expect(admin.get_by_role("row", name=re.compile("^Expires on"))).to_contain_text("2032-12-31 23:59 UTC")
+    expect(admin.get_by_role("row", name=re.compile("^Expires"))).to_contain_text("2032-12-31 23:59 UTC")
     assert db_rows(server, "SELECT expires_at FROM access_tokens WHERE id = ?", new_id)[0][0].startswith(
         "2032-12-31 23:59")
+    admin.locator("#extend").get_by_label("Custom date").check()
     assert box(admin.get_by_label("New expiry (UTC)"))["width"] >= 150
 
     admin.goto(f"{server.url}/admin/tokens/{new_id}/replace")
-    assert admin.get_by_label("Expires on (UTC)").input_value() == "2032-12-31 23:59"
+    assert admin.get_by_label("Custom expiry (UTC)").input_value() == "2032-12-31 23:59"

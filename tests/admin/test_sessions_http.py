@@ -2,6 +2,7 @@
 last use), the Sessions page and its keyset pages, ending one session, logging everyone
 out; and the token forms' dates, typed and shown in UTC."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -290,7 +291,8 @@ def test_the_expiry_fields_are_utc_text(admin_client, setup, csrf):
     assert 'type="text"' in field and 'placeholder="YYYY-MM-DD HH:MM"' in field
     default = (clock.now() + timedelta(seconds=app_expiry(admin_client))).strftime("%Y-%m-%d %H:")
     assert f'value="{default}' in field
-    assert "Expires on (UTC)" in html
+    assert "Custom expiry (UTC)" in html  # the setting's default, as text
+    assert re.search(r'<input checked[^>]* value="custom"', html), "Custom date is not the chosen expiry"
 
     response = admin_client.post("/admin/tokens/new", data={
         "csrf_token": csrf(), "application": setup["app"].id, "expires_at": "2031-02-03 04:05",

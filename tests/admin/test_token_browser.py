@@ -169,7 +169,7 @@ def test_bulk_bar_counts_the_selection_and_extends(browser, live_server, fleet):
     try:
         page.goto(live_server.url + "/admin/tokens?q=crafterengine")
         bar = page.locator("#bulk-bar")
-        expect(bar).to_be_hidden()  # on a phone the bar comes with the first tick
+        expect(bar).to_be_hidden()  # the bar comes with the first tick
         boxes = page.locator("tbody input[name=ids]")
         boxes.nth(0).check()
         expect(bar.get_by_role("button", name="Extend selected")).to_be_enabled()
