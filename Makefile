@@ -30,10 +30,11 @@ run: install
 	$(BIN)/portal init
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-# pytest-xdist workers, each with its own PostgreSQL database (tests/conftest.py); a module
-# that starts a gunicorn or a browser runs on one worker. On 2 cores, 3 workers were no
-# faster than 2 (the suite is CPU-bound), and 2 start fewer servers and browsers.
-# TEST_WORKERS=0: one process.
+# pytest-xdist workers, each with its own PostgreSQL database (tests/conftest.py); the tests
+# that share a server, a browser or a build run on one worker, and xdist hands those groups
+# out first, in the order tests/conftest.py sorts them (--no-loadscope-reorder). On 2 cores,
+# 3 workers were no faster than 2 (the suite is CPU-bound). TEST_WORKERS=0: one process.
+# The main pass lists its 30 slowest steps at the end.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
@@ -42,7 +43,7 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 # they have access tokens issued and use them).
 test: install-dev $(JS_TEST_TOOLS)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
 	ACCESS_TOKEN_FORMAT=jwt $(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m token_format $(PYTEST_ARGS)
 
 bench: install-dev
