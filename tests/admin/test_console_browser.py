@@ -170,6 +170,10 @@ def test_failed_set_password_keeps_the_session_count(admin_page, new_page, live_
 # --- C. destructive actions confirm and look destructive ------------------------------------
 
 def is_red(locator) -> bool:
+    """The button's resting colour: the pointer moved off it first (a click on the page before
+    may leave the pointer where this button now is, and hover darkens it)."""
+    locator.page.mouse.move(0, 0)
+    locator.page.wait_for_timeout(300)  # Pico's colour transition
     red, green, blue = map(int, re.findall(r"\d+", locator.evaluate("e => getComputedStyle(e).backgroundColor"))[:3])
     return red > 150 and green < 90 and blue < 90
 
