@@ -109,8 +109,6 @@ def users_end_sessions(user_id: int):
     if request.method == "GET":
         sessions, _ = user_token_counts(user)
         return render_template("admin/users/end_sessions.html", user=user, sessions=sessions, form=form)
-    if not form.validate_on_submit():
-        abort(400, "The form expired: go back, reload the page and try again.")
     own = session.get(SESSION_TOKEN_KEY)
     mine = user.id == current_user.id
     _, ended = tokens.end_login_sessions(select(User.id).where(User.id == user.id),
@@ -133,8 +131,6 @@ def users_revoke_tokens(user_id: int):
     if request.method == "GET":
         _, others = user_token_counts(user)
         return render_template("admin/users/revoke_tokens.html", user=user, others=others, form=form)
-    if not form.validate_on_submit():
-        abort(400, "The form expired: go back, reload the page and try again.")
     ids = list(db.session.scalars(select(AccessToken.id).where(AccessToken.user_id == user.id,
                                                                AccessToken.source != SESSION)))
     audit.record("user.tokens_revoked", actor=current_actor(), target=user, tokens_deleted=len(ids))
@@ -177,8 +173,6 @@ def users_deactivate(user_id: int):
     form = ConfirmForm()
     if request.method == "GET":
         return render_template("admin/users/deactivate.html", user=user, form=form)
-    if not form.validate_on_submit():
-        abort(400, "The form expired: go back, reload the page and try again.")
     users.update(user, active=False)
     audit.record("user.deactivated", actor=current_actor(), target=user)
     db.session.commit()
