@@ -1,5 +1,6 @@
 """Helpers for the second-factor tests: a clock that moves by TOTP steps, enrolment through
-the domain code, and the second step through the real forms."""
+the domain code, the second step through the real forms, and Chromium's virtual
+authenticator for passkeys."""
 
 from datetime import timedelta
 
@@ -55,3 +56,13 @@ def second_step(client, code, method="totp", path="/login/second-factor", addres
     return client.post(path, data={"method": method, "code": code,
                                    "csrf_token": csrf_token_from(page.get_data(as_text=True))},
                        environ_base={"REMOTE_ADDR": address})
+
+
+def add_authenticator(page) -> tuple[object, str]:
+    """A platform-like authenticator that verifies its user and answers at once."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True}})
+    return cdp, found["authenticatorId"]

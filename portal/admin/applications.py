@@ -4,7 +4,7 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from sqlalchemy import func, or_, select
 
 from portal.domain import audit
-from portal.admin import bp, plural, shown_once
+from portal.admin import bp, plural
 from portal.admin.forms import ApplicationEditForm, ApplicationForm, ConfirmForm
 from portal.admin.queries import SESSION, row_or_404, text_arg
 from portal.db.sql import escape_like
@@ -14,6 +14,7 @@ from portal.domain.applications import ApplicationError, register_application, u
 from portal.domain.audit import current_actor
 from portal.extensions import db
 from portal.models import AccessToken, Application
+from portal.web import shown_once
 from portal.web.security import no_store
 
 
@@ -125,10 +126,9 @@ def applications_edit(application_id: int):
 def applications_new_secret(application_id: int):
     """The client secret just made, shown this once (a reload shows it no more)."""
     application = get_application_or_404(application_id)
-    response = make_response()
-    secret = shown_once.take(response, url_for("admin.applications_new_secret", application_id=application.id))
-    response.set_data(render_template("admin/applications/secret.html", application=application, secret=secret))
-    return no_store(response)
+    secret = shown_once.take(url_for("admin.applications_new_secret", application_id=application.id))
+    return no_store(make_response(render_template("admin/applications/secret.html", application=application,
+                                                  secret=secret)))
 
 
 def secret_shown_next(application, secret: str):

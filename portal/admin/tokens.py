@@ -10,9 +10,9 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.web import throttle
+from portal.web import shown_once, throttle
 from portal import tokens
-from portal.admin import bp, shown_once
+from portal.admin import bp
 from portal.admin.forms import (EXPIRY_PRESETS, ConfirmForm, ExtendForm, PermissionRows, TokenCreateForm,
                                 TokenReplaceForm, application_choices, core_message, tenant_names)
 from portal.admin.queries import (ALL_SOURCES, EXPIRING_DAYS, SORT_LABELS, TokenFilters, audit_for, count_tokens,
@@ -221,10 +221,8 @@ def all_valid(form, rows: PermissionRows) -> bool:
 def tokens_created(token_id: int):
     """The new token's value, shown this once (post/redirect/get: a reload shows it no more)."""
     token = get_token_or_404(token_id)
-    response = make_response()
-    value = shown_once.take(response, url_for("admin.tokens_created", token_id=token.id))
-    response.set_data(render_template("admin/tokens/created.html", token=token, value=value))
-    return no_store(response)
+    value = shown_once.take(url_for("admin.tokens_created", token_id=token.id))
+    return no_store(make_response(render_template("admin/tokens/created.html", token=token, value=value)))
 
 
 def edit_rows(rows: PermissionRows, button: str, index: int | None) -> None:

@@ -13,7 +13,7 @@ from portal.auth.views import complete_login, home_for, safe_next
 from portal.domain import audit, factors
 from portal.extensions import db
 from portal.models import User
-from portal.web import throttle
+from portal.web import shown_once, throttle
 
 WRONG_CODE = "That code is not right, or it was used already."
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -139,8 +139,10 @@ def security_page(codes: list[str] | None = None, confirmation: ConfirmationForm
 @bp.route("/account/security")
 @login_required
 def security():
-    """The user's factors: authenticator app, passkeys, recovery codes."""
-    return security_page()
+    """The user's factors: authenticator app, passkeys, recovery codes (and, once, the new
+    codes a first passkey came with)."""
+    held = shown_once.take(url_for("auth.security"))
+    return security_page(codes=held.split() if held else None)
 
 
 @bp.route("/account/security/totp", methods=["POST"])

@@ -12,11 +12,11 @@ from portal.auth.factors import confirmed, security_page
 from portal.auth.forms import PasskeyNameForm
 from portal.auth.sessions import pending_second_step, second_factor_given
 from portal.auth.views import complete_login, home_for, safe_next
-from portal.domain import audit, passkeys
+from portal.domain import audit, factors, passkeys
 from portal.domain.passkeys import PasskeyError
 from portal.extensions import db
 from portal.models import User
-from portal.web import throttle
+from portal.web import shown_once, throttle
 
 CEREMONY_KEY = "webauthn"  # {"challenge": base64url, "mode": register | second | confirm | passwordless}
 
@@ -69,10 +69,14 @@ def passkey_register():
     except PasskeyError as error:
         db.session.rollback()
         return problem(str(error))
+    codes = factors.regenerate_recovery_codes(user) if factors.recovery_left(user) == 0 else None
     db.session.commit()
     flash(f"The passkey “{name}” was added.", "success")
     next_url = safe_next(request.args.get("next"))
-    return jsonify(redirect=url_for("auth.security", next=next_url) if next_url else url_for("auth.security"))
+    response = jsonify(redirect=url_for("auth.security", next=next_url) if next_url else url_for("auth.security"))
+    if codes:  # the first factor's recovery codes, shown once by the page the script goes to
+        shown_once.hold(response, url_for("auth.security"), " ".join(codes))
+    return response
 
 
 # --- signing in with a passkey ------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.admin.browsing import db_rows
+from tests.second_factor import add_authenticator
 
 PASSWORD = "a passkey owner's password"
 
@@ -26,16 +27,6 @@ def owner(live_server) -> str:
     username = f"pk{uuid.uuid4().hex[:8]}"
     live_server.cli("create-admin", username, "--password-stdin", input=PASSWORD + "\n")
     return username
-
-
-def add_authenticator(page) -> tuple[object, str]:
-    """A platform-like authenticator that verifies its user and answers at once."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
-        "isUserVerified": True, "automaticPresenceSimulation": True}})
-    return cdp, found["authenticatorId"]
 
 
 def password_step(page, base, username):
@@ -56,6 +47,10 @@ def register(page, base, name):
     page.get_by_label("Name of the new passkey").fill(name)
     page.get_by_role("button", name="Add a passkey").click()
     expect(page.get_by_text(f"The passkey “{name}” was added.")).to_be_visible()
+    # The first factor comes with ten recovery codes, shown this once.
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    page.get_by_role("button", name="I saved them").click()
+    expect(page.get_by_role("heading", name="Passkeys")).to_be_visible()
 
 
 def test_register_sign_in_with_it_passwordless_rename_and_remove(page, base, owner, live_server):

@@ -1,6 +1,6 @@
 """Secrets shown once, after a redirect (post/redirect/get).
 
-The POST that makes a token value or a client secret answers with a redirect and a cookie
+The POST that makes a token value, a client secret or recovery codes answers with a redirect and a cookie
 of its own holding the secret, encrypted (Fernet, with a key derived from SECRET_KEY),
 sent back only to the page it redirects to (its Path) and only for a few minutes. That
 page deletes the cookie as it shows the secret: a reload or the back button finds nothing
@@ -13,7 +13,7 @@ import base64
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app, request
+from flask import after_this_request, current_app, request
 
 COOKIE = "tessera_shown_once"
 LIFETIME_SECONDS = 300
@@ -44,12 +44,18 @@ def hold(response, page: str, secret: str) -> None:
                         **_cookie_settings(page))
 
 
-def take(response, page: str) -> str | None:
-    """The secret held for `page` (this request's path), forgotten by `response`; None if none."""
+def take(page: str) -> str | None:
+    """The secret held for `page` (this request's path), forgotten by this request's response;
+    None if none."""
     sealed = request.cookies.get(COOKIE)
     if sealed is None:
         return None
-    response.delete_cookie(COOKIE, **_cookie_settings(page))
+
+    @after_this_request
+    def forget(response):
+        response.delete_cookie(COOKIE, **_cookie_settings(page))
+        return response
+
     try:
         return _fernet().decrypt(sealed.encode(), ttl=LIFETIME_SECONDS).decode()
     except InvalidToken:
