@@ -26,6 +26,7 @@ a server or a browser for several tests runs on one worker (`--dist loadgroup`).
 
 import fcntl
 import functools
+import json
 import os
 import re
 import shutil
@@ -436,6 +437,19 @@ class LiveServer:
             raise AssertionError(f"portal {' '.join(args)} failed: {result.stderr}{result.stdout}")
         return result
 
+    def cli_many(self, *commands) -> list[str]:
+        """Several `portal` commands in one process (tests/portal_batch.py), in order; what
+        each printed. A command is a tuple of arguments, or (arguments, standard input)."""
+        batch = [[list(c[0]), c[1]] if len(c) == 2 and isinstance(c[0], (tuple, list)) else [list(c), None]
+                 for c in commands]
+        run = subprocess.run([sys.executable, "-m", "tests.portal_batch"], env=self.env, cwd=ROOT,
+                             input=json.dumps(batch), capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"tests.portal_batch failed: {run.stderr}{run.stdout}"
+        results = json.loads(run.stdout)
+        for (arguments, _), (code, output) in zip(batch, results):
+            assert code == 0, f"portal {' '.join(arguments)} exited {code}: {output}"
+        return [output for _, output in results]
+
     def log(self) -> str:
         return self.log_path.read_text()
 
@@ -533,6 +547,11 @@ def make_certificate(folder: Path) -> tuple[str, str]:
 
 # --- Debian's Chromium through Playwright ----------------------------------------------
 
+# Debian's Chromium as the browser tests launch it (tests/deploy adds a flag to one of its own).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
 def browser_missing_reason() -> str | None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         return f"Chromium not found at {CHROMIUM} (apt-get install chromium): browser tests skipped"
@@ -549,12 +568,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    )
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
     playwright.stop()
@@ -595,6 +609,7 @@ SHARED_GROUPS = {"geonode": "django-oauth-toolkit databases", "strangers_geonode
 # Groups that build virtual environments (tens of seconds): started first, so that the other
 # worker's short tests fill the time rather than wait for them at the end.
 STARTED_FIRST = ("tests/upgrade/", "tests/deploy/")
+BRACKETS = str.maketrans("[]", "()")
 
 
 def shared_fixtures(item) -> dict:
@@ -620,7 +635,9 @@ def group_of(item) -> str | None:
     callspec = getattr(item, "callspec", None)
     parameters = [str(callspec.params[name]) for name, definition in shared.items()
                   if callspec and name in callspec.params and definition.scope == "module" and definition.params]
-    return f"{module}[{','.join(parameters)}]" if parameters else module
+    # No "]" after the "@" xdist puts before the group in the test's id: xdist would take the
+    # whole id for the group (its guard against a "@" in a parameter), one group per test.
+    return f"{module} with {', '.join(parameters)}".translate(BRACKETS) if parameters else module
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

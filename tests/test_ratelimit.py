@@ -133,17 +133,19 @@ def server(request, tmp_path_factory):
 
 def prepared(live):
     try:
-        for name in ("locked", "returning", "owner", "stepper", "fumbler"):
-            live.cli("create-admin", name, "--password-stdin", input=PASSWORD + "\n")
-        for name in ("crowd", "reader", "victim"):
-            live.cli("create-user", name, "--email", f"{name}@example.org", "--password-stdin", input=PASSWORD + "\n")
-        live.svc = json.loads(live.cli("create-application", "svc", "--grant-type", "client_credentials").stdout)
-        live.legacy = json.loads(live.cli("create-application", "legacy", "--grant-type", "client_credentials").stdout)
-        live.spa = json.loads(live.cli("create-application", "spa", "--public", "--redirect-uri", REDIRECT_URI,
-                                       "--grant-type", "authorization_code", "--response-type", "code",
-                                       "--scope", "openid").stdout)
-        live.token = live.cli("create-token", "--application", "svc", "--user", "reader", "--scope", "openid",
-                              "--tenant", "*=READ_TENANT").stdout.strip()
+        *_, svc, legacy, spa, token = live.cli_many(
+            *((("create-admin", name, "--password-stdin"), PASSWORD + "\n")
+              for name in ("locked", "returning", "owner", "stepper", "fumbler")),
+            *((("create-user", name, "--email", f"{name}@example.org", "--password-stdin"), PASSWORD + "\n")
+              for name in ("crowd", "reader", "victim")),
+            ("create-application", "svc", "--grant-type", "client_credentials"),
+            ("create-application", "legacy", "--grant-type", "client_credentials"),
+            ("create-application", "spa", "--public", "--redirect-uri", REDIRECT_URI, "--grant-type",
+             "authorization_code", "--response-type", "code", "--scope", "openid"),
+            ("create-token", "--application", "svc", "--user", "reader", "--scope", "openid",
+             "--tenant", "*=READ_TENANT"))
+        live.svc, live.legacy, live.spa = json.loads(svc), json.loads(legacy), json.loads(spa)
+        live.token = token.strip()
         live.engine = create_engine(live.database_url)
         yield live
     finally:

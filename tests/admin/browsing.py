@@ -2,6 +2,7 @@
 measure a page's layout the way an admin would see it."""
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -53,6 +54,26 @@ LAYOUT_PROBLEMS = """() => {
 
 def layout_problems(page) -> list[str]:
     return page.evaluate(LAYOUT_PROBLEMS)
+
+
+# axe-core's serious and critical violations on the page.
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary)}));
+}"""
+
+
+def assert_fits_and_is_accessible(page, width: int, axe_script: Path, name: str) -> None:
+    """No sideways scrolling at `width`, the layout sound, and axe clean (the page's
+    context needs bypass_csp: the portal's CSP would refuse the injected axe script)."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{name} scrolls sideways at {width}px: {scroll_width}px wide"
+    assert layout_problems(page) == [], f"{name} at {width}px"
+    page.add_script_tag(path=str(axe_script))
+    violations = page.evaluate(AXE_RUN)
+    assert violations == [], f"{name} at {width}px:\n" + json.dumps(violations, indent=2)
 
 
 def log_in(page, live_server, username="admin", password=None):

@@ -1,11 +1,29 @@
 """Fixtures for the admin portal tests."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant
+
+
+AXE = Path(__file__).resolve().parent.parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core, from the npm registry through tests/js/package-lock.json (`npm ci` in
+    tests/js, which `make test` runs)."""
+    if not AXE.exists():
+        reason = f"{AXE} is missing: run `npm ci` in tests/js (make test does)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return AXE
 
 
 @pytest.fixture

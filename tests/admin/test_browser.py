@@ -32,10 +32,9 @@ def names(live_server):
     """Two tenants and an end user on the live server (unique per run)."""
     suffix = uuid.uuid4().hex[:6]
     names = {"t1": f"east{suffix}", "t2": f"west{suffix}", "user": f"pat{suffix}"}
-    live_server.cli("create-tenant", names["t1"])
-    live_server.cli("create-tenant", names["t2"])
-    live_server.cli("create-user", names["user"], "--email", f"{names['user']}@example.org", "--password-stdin",
-                    input=PASSWORD + "\n")
+    live_server.cli_many(("create-tenant", names["t1"]), ("create-tenant", names["t2"]),
+                         (("create-user", names["user"], "--email", f"{names['user']}@example.org",
+                           "--password-stdin"), PASSWORD + "\n"))
     return names
 
 

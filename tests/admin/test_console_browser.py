@@ -17,12 +17,13 @@ def names(live_server):
     """Two tenants, an end user and a token with tenant permissions (unique per run)."""
     suffix = uuid.uuid4().hex[:6]
     names = {"t1": f"north{suffix}", "t2": f"south{suffix}", "user": f"kim{suffix}"}
-    live_server.cli("create-tenant", names["t1"])
-    live_server.cli("create-tenant", names["t2"])
-    live_server.cli("create-user", names["user"], "--email", f"{names['user']}@example.org", "--tenant",
-                    names["t1"], "--password-stdin", input=PASSWORD + "\n")
-    value = live_server.cli("create-token", "--application", "crafterengine", "--tenant",
-                            f"{names['t1']}=READ_TENANT,UPDATE_TENANT", "--tenant", "*=MANAGE_TICKETS").stdout.strip()
+    *_, value = live_server.cli_many(
+        ("create-tenant", names["t1"]), ("create-tenant", names["t2"]),
+        (("create-user", names["user"], "--email", f"{names['user']}@example.org", "--tenant", names["t1"],
+          "--password-stdin"), PASSWORD + "\n"),
+        ("create-token", "--application", "crafterengine", "--tenant", f"{names['t1']}=READ_TENANT,UPDATE_TENANT",
+         "--tenant", "*=MANAGE_TICKETS"))
+    value = value.strip()
     names["token_id"] = token_id(live_server, value)
     return names
 
@@ -182,9 +183,10 @@ def test_sign_out_everywhere_and_revoking_tokens_are_two_confirmed_actions(admin
     """As in Keycloak: signing a user out ends their login sessions only; their API and OAuth
     tokens go by a second, separately named action. Both ask first, in red."""
     username = f"ana{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
-                    input=PASSWORD + "\n")
-    api_value = live_server.cli("create-token", "--application", "crafterengine", "--user", username).stdout.strip()
+    _, api_value = live_server.cli_many(
+        (("create-user", username, "--email", f"{username}@example.org", "--password-stdin"), PASSWORD + "\n"),
+        ("create-token", "--application", "crafterengine", "--user", username))
+    api_value = api_value.strip()
     user_page = new_page()
     log_in(user_page, live_server, username, PASSWORD)
     user_id = db_rows(live_server, "SELECT id FROM users WHERE username = ?", username)[0][0]
@@ -239,10 +241,10 @@ def test_regenerate_secret_asks_first(admin_page, live_server):
 
 def test_delete_tenant_asks_and_refuses_while_tokens_grant_on_it(admin_page, live_server):
     busy, empty = f"busy{uuid.uuid4().hex[:6]}", f"empty{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-tenant", busy)
-    live_server.cli("create-tenant", empty)
-    value = live_server.cli("create-token", "--application", "crafterengine", "--tenant",
-                            f"{busy}=READ_TENANT").stdout.strip()
+    *_, value = live_server.cli_many(
+        ("create-tenant", busy), ("create-tenant", empty),
+        ("create-token", "--application", "crafterengine", "--tenant", f"{busy}=READ_TENANT"))
+    value = value.strip()
     busy_id = db_rows(live_server, "SELECT id FROM tenants WHERE name = ?", busy)[0][0]
     admin_page.goto(f"{live_server.url}/admin/tenants/{busy_id}")
     expect(admin_page.get_by_text(f"{busy} cannot be deleted while tokens grant on it")).to_be_visible()
@@ -320,10 +322,12 @@ def test_a_5000_character_search_gets_the_portal_error_page(admin_page, live_ser
 def shop(live_server, names):
     """An application with three tokens of different expiries, one with a long scope."""
     name = f"shop{uuid.uuid4().hex[:6]} Überlange Anwendung für den Außendienst und die Zentrale"
-    live_server.cli("create-application", name, "--grant-type", "client_credentials")
-    values = [live_server.cli("create-token", "--application", name, "--expires-in", str(seconds), "--scope", scope,
-                              "--tenant", f"{names['t1']}=READ_TENANT").stdout.strip()
-              for seconds, scope in ((30 * 86400, "read"), (3600, "read " + "x" * 300), (3 * 86400, "read"))]
+    _, *values = live_server.cli_many(
+        ("create-application", name, "--grant-type", "client_credentials"),
+        *(("create-token", "--application", name, "--expires-in", str(seconds), "--scope", scope,
+           "--tenant", f"{names['t1']}=READ_TENANT")
+          for seconds, scope in ((30 * 86400, "read"), (3600, "read " + "x" * 300), (3 * 86400, "read"))))
+    values = [value.strip() for value in values]
     application_id = db_rows(live_server, "SELECT id FROM applications WHERE name = ?", name)[0][0]
     return {"name": name, "id": application_id, "values": values}
 

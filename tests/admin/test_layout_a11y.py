@@ -8,29 +8,16 @@ tests/js, which `make test` runs); Playwright injects it into each page.
 
 import base64
 import hashlib
-import json
 import os
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.admin.browsing import WIDTHS, db_rows, layout_problems, log_in, token_id
+from tests.admin.browsing import WIDTHS, assert_fits_and_is_accessible, db_rows, log_in, token_id
 
-AXE = Path(__file__).resolve().parent.parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "lee's long password"
 SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def axe_script():
-    if not AXE.exists():
-        reason = f"{AXE} is missing: run `npm ci` in tests/js (make test does)"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return AXE
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +25,17 @@ def site(live_server, browser):
     """Data for every page to show (unique per run), and logged-in browser states."""
     suffix = uuid.uuid4().hex[:6]
     site = {"tenant": f"lab{suffix}", "user": f"lee{suffix}", "client_id": f"shop{suffix}"}
-    live_server.cli("create-tenant", site["tenant"], "--label", "A laboratory with a long display name")
-    live_server.cli("create-tenant", f"empty{suffix}")
-    live_server.cli("create-user", site["user"], "--email", f"{site['user']}@example.org", "--tenant", site["tenant"],
-                    "--name", "Lee Long-Name", "--password-stdin", input=PASSWORD + "\n")
-    value = live_server.cli("create-token", "--application", "craftersocial", "--user", site["user"], "--scope",
-                            "profiles tickets", "--tenant", f"{site['tenant']}=READ_TENANT,MANAGE_PROFILES",
-                            "--tenant", "*=MANAGE_TICKETS").stdout.strip()
-    site["token_id"] = token_id(live_server, value)
-    live_server.cli("create-application", f"Shop {suffix}", "--client-id", site["client_id"],
-                    "--redirect-uri", "https://shop.example/callback", "--grant-type", "authorization_code",
-                    "--resource", "https://reports-api.example/v1/")
+    _, _, _, value, _ = live_server.cli_many(
+        ("create-tenant", site["tenant"], "--label", "A laboratory with a long display name"),
+        ("create-tenant", f"empty{suffix}"),
+        (("create-user", site["user"], "--email", f"{site['user']}@example.org", "--tenant", site["tenant"],
+          "--name", "Lee Long-Name", "--password-stdin"), PASSWORD + "\n"),
+        ("create-token", "--application", "craftersocial", "--user", site["user"], "--scope", "profiles tickets",
+         "--tenant", f"{site['tenant']}=READ_TENANT,MANAGE_PROFILES", "--tenant", "*=MANAGE_TICKETS"),
+        ("create-application", f"Shop {suffix}", "--client-id", site["client_id"], "--redirect-uri",
+         "https://shop.example/callback", "--grant-type", "authorization_code",
+         "--resource", "https://reports-api.example/v1/"))
+    site["token_id"] = token_id(live_server, value.strip())
     site["application_id"] = db_rows(live_server, "SELECT id FROM applications WHERE client_id = ?",
                                      site["client_id"])[0][0]
     site["user_id"] = db_rows(live_server, "SELECT id FROM users WHERE username = ?", site["user"])[0][0]
@@ -148,14 +135,6 @@ PAGES = {
     "sign out refused": (None, visit("/end_session?client_id=no-such-client"), 400),
 }
 
-AXE_RUN = """async () => {
-  const results = await axe.run(document, {resultTypes: ["violations"]});
-  return results.violations.filter(v => v.impact === "serious" || v.impact === "critical")
-    .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary)}));
-}"""
-
-
 # A laptop and a phone (issue 25: 1280×800 and 390×844).
 HEIGHTS = {1280: 800, 390: 844}
 
@@ -179,11 +158,6 @@ def test_page_layout_and_accessibility(browser, live_server, site, axe_script, n
         assert statuses and statuses[-1] == status, f"{name}: answered {statuses}"
         if SCREENSHOTS:  # for a person to look at: PORTAL_SCREENSHOTS=/tmp/shots pytest ...
             page.screenshot(path=f"{SCREENSHOTS}/{name.replace(' ', '-').replace(',', '')}-{width}.png", full_page=True)
-        scroll_width = page.evaluate("document.documentElement.scrollWidth")
-        assert scroll_width <= width, f"{name} scrolls sideways at {width}px: {scroll_width}px wide"
-        assert layout_problems(page) == [], f"{name} at {width}px"
-        page.add_script_tag(path=str(axe_script))
-        violations = page.evaluate(AXE_RUN)
-        assert violations == [], f"{name} at {width}px:\n" + json.dumps(violations, indent=2)
+        assert_fits_and_is_accessible(page, width, axe_script, name)
     finally:
         context.close()

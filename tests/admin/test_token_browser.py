@@ -10,8 +10,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.admin.browsing import WIDTHS, box, db_rows, layout_problems, log_in, token_id
-from tests.admin.test_layout_a11y import AXE_RUN, axe_script  # noqa: F401 (a fixture)
+from tests.admin.browsing import WIDTHS, assert_fits_and_is_accessible, box, db_rows, log_in, token_id
 
 
 def api(live_server, method: str, path: str, master: str, body=None) -> dict:
@@ -32,13 +31,13 @@ def fleet(live_server, browser):
     suffix = uuid.uuid4().hex[:6]
     tenants = [f"{name}{suffix}" for name in ("zürich", "oslo", "lima", "kyoto", "accra")]
     tenants = [t.replace("ü", "u") for t in tenants]  # names are slugs; labels carry the unicode
-    for tenant in tenants:
-        live_server.cli("create-tenant", tenant, "--label", f"Standort {tenant} – Größte Filiale")
     user = f"jozefina{suffix}"
-    live_server.cli("create-user", user, "--email", f"{suffix}@example.org", "--tenant", tenants[0],
-                    "--name", "Józefina Krzyżanowska-Wiśniewska", "--password-stdin", input="a long password here\n")
-    master = live_server.cli("create-token", "--application", "adminconsole", "--master",
-                             "--tenant", "*=*").stdout.strip()
+    *_, master = live_server.cli_many(
+        *(("create-tenant", tenant, "--label", f"Standort {tenant} – Größte Filiale") for tenant in tenants),
+        (("create-user", user, "--email", f"{suffix}@example.org", "--tenant", tenants[0],
+          "--name", "Józefina Krzyżanowska-Wiśniewska", "--password-stdin"), "a long password here\n"),
+        ("create-token", "--application", "adminconsole", "--master", "--tenant", "*=*"))
+    master = master.strip()
     made = []
     for i in range(14):
         entries = [{"tenant": tenants[(i + k) % 5], "actions": ["READ_TENANT", "MANAGE_PROFILES"]}
@@ -136,11 +135,7 @@ def test_token_pages_fit_and_are_accessible(browser, live_server, fleet, axe_scr
             response = page.goto(live_server.url + go.format(**fleet))
             assert response.status == (404 if name == "deleted" else 200)
         page.wait_for_load_state()
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways at {width}"
-        assert layout_problems(page) == [], f"{name} at {width}px"
-        page.add_script_tag(path=str(axe_script))
-        violations = page.evaluate(AXE_RUN)
-        assert violations == [], f"{name} at {width}px:\n" + json.dumps(violations, indent=2)
+        assert_fits_and_is_accessible(page, width, axe_script, name)
     finally:
         context.close()
 

@@ -21,10 +21,10 @@ PASSWORD = "a relying party's user"
 def rp(live_server, node):  # noqa: F811
     suffix = uuid.uuid4().hex[:6]
     username, client_id = f"mfauser{suffix}", f"mfarp{suffix}"
-    live_server.cli("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
-                    input=PASSWORD + "\n")
-    live_server.cli("create-application", f"MFA RP {suffix}", "--client-id", client_id, "--public",
-                    "--redirect-uri", REDIRECT_URI)
+    live_server.cli_many(
+        (("create-user", username, "--email", f"{username}@example.org", "--password-stdin"), PASSWORD + "\n"),
+        ("create-application", f"MFA RP {suffix}", "--client-id", client_id, "--public",
+         "--redirect-uri", REDIRECT_URI))
     return {"issuer": live_server.url, "client_id": client_id, "username": username, "node": node}
 
 

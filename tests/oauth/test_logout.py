@@ -272,11 +272,11 @@ def browser_rp(live_server):
     suffix = uuid.uuid4().hex[:6]
     rp = {"username": f"eve{suffix}", "password": "eve's long password", "client_id": f"web{suffix}",
           "secret": f"secret-{suffix}-0123456789abcdef"}
-    live_server.cli("create-user", rp["username"], "--email", f"{rp['username']}@example.org",
-                    "--password-stdin", input=rp["password"] + "\n")
-    live_server.cli("create-application", f"Web {suffix}", "--client-id", rp["client_id"],
-                    "--client-secret", rp["secret"], "--redirect-uri", RP_SITE + "/callback",
-                    "--post-logout-redirect-uri", RP_SITE + "/logged-out")
+    live_server.cli_many(
+        (("create-user", rp["username"], "--email", f"{rp['username']}@example.org", "--password-stdin"),
+         rp["password"] + "\n"),
+        ("create-application", f"Web {suffix}", "--client-id", rp["client_id"], "--client-secret", rp["secret"],
+         "--redirect-uri", RP_SITE + "/callback", "--post-logout-redirect-uri", RP_SITE + "/logged-out"))
     return rp
 
 

@@ -44,10 +44,11 @@ def rp(live_server, node):
     """A public client (PKCE, no secret) with a post-logout URI, and a user."""
     suffix = uuid.uuid4().hex[:6]
     username, client_id = f"rpuser{suffix}", f"rp{suffix}"
-    live_server.cli("create-user", username, "--email", f"{username}@example.org", "--name", "R. P. User",
-                    "--password-stdin", input=PASSWORD + "\n")
-    live_server.cli("create-application", f"RP {suffix}", "--client-id", client_id, "--public",
-                    "--redirect-uri", REDIRECT_URI, "--post-logout-redirect-uri", LOGGED_OUT_URI)
+    live_server.cli_many(
+        (("create-user", username, "--email", f"{username}@example.org", "--name", "R. P. User", "--password-stdin"),
+         PASSWORD + "\n"),
+        ("create-application", f"RP {suffix}", "--client-id", client_id, "--public", "--redirect-uri", REDIRECT_URI,
+         "--post-logout-redirect-uri", LOGGED_OUT_URI))
     return {"issuer": live_server.url, "client_id": client_id, "username": username, "node": node}
 
 
