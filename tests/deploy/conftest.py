@@ -165,10 +165,10 @@ class Postgres:
         # What `createuser --pwprompt tessera` and `createdb --owner tessera tessera` do.
         self.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}';\nCREATE DATABASE {role} OWNER {role};\n")
 
-    def psql(self, sql: str) -> str:
-        """SQL as the postgres superuser, over the local socket."""
-        return run([self.bin_dir / "psql", "-h", self.folder, "-p", self.port, "-U", "postgres", "-d", "postgres",
-                    "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"], input=sql).stdout
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """SQL as the postgres superuser, over the local socket; rows unaligned, without headers."""
+        return run([self.bin_dir / "psql", "-h", self.folder, "-p", self.port, "-U", "postgres", "-d", database,
+                    "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"], input=sql).stdout
 
     def start(self) -> None:
         options = f"-k {self.folder} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -242,13 +242,17 @@ class Deployment:
     gunicorn: subprocess.Popen  # the master process itself
     ready_notice: str  # what gunicorn told systemd's notify socket (the unit is Type=notify)
     admin_password: str = ""
+    # The admin's recovery codes, saved by the test that sets up their passkey; a client without
+    # a passkey (requests) signs in as the admin with one of them.
+    admin_recovery_codes: list = field(default_factory=list)
     default_tokens: dict = field(default_factory=dict)
     # Every secret the tests sent or received: none of them may be in a log (test_no_secret_in_any_log).
     secret_values: set = field(default_factory=set)
 
     def remember_secret(self, *values: str) -> None:
         for value in values:
-            assert isinstance(value, str) and len(value) >= 12, f"not a secret worth looking for: {value!r}"
+            # Recovery codes are the shortest: 11 characters.
+            assert isinstance(value, str) and len(value) >= 11, f"not a secret worth looking for: {value!r}"
             self.secret_values.add(value)
 
     def portal(self, *args, input: str | None = None) -> str:
@@ -357,7 +361,8 @@ def deployment(tmp_path_factory, checkout_wheel):
         lap("postgres")
 
         https_port, http_port, gunicorn_port = free_port(), free_port(), free_port()
-        url = f"https://127.0.0.1:{https_port}"
+        # A host name, as users open it: passkeys are bound to ISSUER's host, and WebAuthn takes no address.
+        url = f"https://localhost:{https_port}"
         # docs/deployment.md's env file, with the test's ports; the commands start with nothing else but
         # PATH (the venv and the system), HOME and LANG.
         database_url = (f"postgresql+psycopg://{DATABASE_ROLE}:{database_password}@127.0.0.1:{postgres.port}/"
@@ -366,6 +371,7 @@ def deployment(tmp_path_factory, checkout_wheel):
             "DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(32), "ISSUER": url,
             "SESSION_COOKIE_SECURE": "true", "TRUSTED_PROXIES": "1", "TESSERA_INSTANCE_PATH": state,
             "BIND": f"127.0.0.1:{gunicorn_port}", "WEB_CONCURRENCY": WORKERS,
+            "ADMIN_SECOND_FACTOR": "required",  # as deploy/tessera.env.example
         }
         env_file = folder / "tessera.env"
         write_env_file(env_file, settings)
@@ -413,7 +419,7 @@ def deployment(tmp_path_factory, checkout_wheel):
         lap("nginx")
         print(f"deployment started: {timings}")
 
-        deployment = Deployment(url=url, http_url=f"http://127.0.0.1:{http_port}", gunicorn_url=gunicorn_url,
+        deployment = Deployment(url=url, http_url=f"http://localhost:{http_port}", gunicorn_url=gunicorn_url,
                                 cert=cert, env=env, env_file=env_file, venv=venv, workdir=workdir, postgres=postgres,
                                 database_url=database_url, logs=logs, gunicorn=gunicorn, ready_notice=ready_notice,
                                 admin_password=password.group(1), default_tokens=tokens)

@@ -23,12 +23,16 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from tests.conftest import csrf_token_from, free_port
-from tests.deploy.conftest import DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
+from tests.conftest import CHROMIUM_ARGS, csrf_token_from, free_port
+from tests.deploy.conftest import CHROMIUM, DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
+from tests.second_factor import add_authenticator
 from tests.slow_clients import PATIENCE, Tricklers, timed_get
 
 pytestmark = pytest.mark.deploy
@@ -122,7 +126,7 @@ def test_the_installed_wheel_serves_https_through_nginx(deployment):
     assert cookie.startswith("__Host-") and "Secure" in cookie, cookie
 
     redirect = requests.get(deployment.http_url + "/login?x=1", allow_redirects=False, timeout=10)
-    assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://127.0.0.1")
+    assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://localhost")
     assert redirect.headers["Location"].endswith("/login?x=1")
 
     too_big = requests.post(deployment.url + "/token", data={"grant_type": "x" * (2 * 1024 * 1024)},
@@ -148,7 +152,77 @@ def test_tessera_connects_as_its_own_role_with_a_password(deployment):
     assert int(tables) > 5, answer
 
 
-# --- a) Chromium: portal login, then an authorization with consent -------------------------
+# --- a) the first administrator sign-in sets up a passkey (ADMIN_SECOND_FACTOR=required) -----
+
+def spki_hash(cert: Path) -> str:
+    """The base64 SHA-256 of the certificate's public key, as Chromium's
+    --ignore-certificate-errors-spki-list takes it."""
+    public_key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    return base64.b64encode(hashlib.sha256(public_key.public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).digest()).decode()
+
+
+def test_the_first_admin_sign_in_sets_up_a_passkey_then_signs_in_without_the_password(deployment, browser):
+    """docs/deployment.md's first sign-in: the password `portal init` printed leads to the
+    Security page and nowhere else; a passkey is added there and its recovery codes shown
+    once; the next sign-in is the passkey alone. WebAuthn wants what production has: a host
+    name (ISSUER's) and a certificate the browser trusts, so this Chromium trusts ours (by its
+    key) instead of ignoring certificate errors."""
+    trusting = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki_hash(deployment.cert)}"])
+    try:
+        page = trusting.new_page()
+        page.set_default_timeout(15000)
+        add_authenticator(page)
+        page.goto(deployment.url + "/login")
+        assert page.evaluate("window.isSecureContext"), "the login page is not a secure context"
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(deployment.admin_password)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Log in").click()
+        where = urlsplit(page.url)
+        assert (where.path, parse_qs(where.query)) == ("/account/security", {"next": ["/admin"]}), page.url
+        expect(page.get_by_role("alert")).to_contain_text("Administrators here sign in with a second factor")
+        page.goto(deployment.url + "/admin/tokens")  # nothing else until a factor is set up
+        assert urlsplit(page.url).path == "/account/security", page.url
+
+        page.get_by_label("Name of the new passkey").fill("deployment key")
+        page.get_by_role("button", name="Add a passkey").click()
+        expect(page.get_by_text("The passkey “deployment key” was added.")).to_be_visible()
+        codes = page.locator("#recovery-codes li").all_inner_texts()
+        assert len(codes) == 10, codes
+        deployment.admin_recovery_codes[:] = codes
+        deployment.remember_secret(*codes)
+        page.get_by_role("button", name="I saved them: continue").click()
+        page.wait_for_url("**/admin/tokens")
+
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        page.wait_for_url("**/admin")
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    finally:
+        trusting.close()
+
+    stored = deployment.postgres.psql(
+        "SELECT p.name, p.sign_count > 0 FROM passkeys p JOIN users u ON u.id = p.user_id WHERE u.username = 'admin';"
+        "SELECT details FROM audit_events WHERE action = 'login' AND actor = 'admin' ORDER BY id DESC LIMIT 1;",
+        database=DATABASE_ROLE).splitlines()
+    assert stored[0] == "deployment key|t", stored
+    assert json.loads(stored[1])["amr"] in ("hwk mfa", "swk mfa"), stored  # passwordless: the passkey alone
+
+
+def admin_second_step(deployment, session: requests.Session) -> None:
+    """The admin's second step for a client that has no passkey: one of their recovery codes."""
+    step = session.get(deployment.url + "/login/second-factor", timeout=10)
+    answer = session.post(deployment.url + "/login/second-factor", allow_redirects=False, timeout=10, data={
+        "method": "recovery", "code": deployment.admin_recovery_codes.pop(),
+        "csrf_token": csrf_token_from(step.text)})
+    assert answer.status_code == 303, f"the admin's recovery code: {answer.status_code} {answer.text[:500]}"
+
+
+# --- b) Chromium: portal login, then an authorization with consent -------------------------
 
 def test_chromium_logs_in_and_completes_an_authorization(deployment, browser):
     # The relying party's address: a loopback port where nothing listens (no DNS, no network).
@@ -164,6 +238,11 @@ def test_chromium_logs_in_and_completes_an_authorization(deployment, browser):
         page.get_by_label("Password").fill(deployment.admin_password)
         with page.expect_navigation():
             page.get_by_role("button", name="Log in").click()
+        assert urlsplit(page.url).path == "/login/second-factor", f"{page.url}\n{page.content()[:1500]}"
+        page.get_by_text("Use a recovery code").click()  # this browser has no passkey
+        page.get_by_label("Recovery code").fill(deployment.admin_recovery_codes.pop())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Use recovery code").click()
         assert urlsplit(page.url).path == "/admin", f"{page.url}\n{page.content()[:1500]}"
         assert page.get_by_role("heading", name="Dashboard").is_visible()
 
@@ -195,7 +274,7 @@ def test_chromium_logs_in_and_completes_an_authorization(deployment, browser):
     remember_token_response(deployment, issued.json())
 
 
-# --- b) requests-oauthlib: code flow with HTTP Basic, refresh, userinfo --------------------
+# --- c) requests-oauthlib: code flow with HTTP Basic, refresh, userinfo --------------------
 
 def test_requests_oauthlib_code_flow_with_http_basic_refresh_and_userinfo(deployment):
     password, sub = create_user(deployment, "alice")
@@ -312,7 +391,7 @@ def test_tokens_in_urls_work_through_nginx(deployment):
     assert status < 500, answer
 
 
-# --- c) the login throttle across workers ------------------------------------------------
+# --- d) the login throttle across workers ------------------------------------------------
 
 def test_login_throttle_allows_exactly_five_failures_across_workers(deployment):
     create_user(deployment, "throttled")
@@ -326,7 +405,7 @@ def test_login_throttle_allows_exactly_five_failures_across_workers(deployment):
     assert answers == [(200, True)] * 5 + [(429, False)], answers
 
 
-# --- d) slow clients ---------------------------------------------------------------------
+# --- e) slow clients ---------------------------------------------------------------------
 
 # The bundled default for WEB_CONCURRENCY workers (portal.config.server_threads).
 THREADS = WORKERS + 1
@@ -411,11 +490,12 @@ def test_hup_replaces_every_worker_without_a_failed_request(deployment):
     assert deployment.gunicorn.poll() is None
 
 
-# --- e) a database outage: 503, then recovery ---------------------------------------------
+# --- f) a database outage: 503, then recovery ---------------------------------------------
 
 def test_database_outage_answers_503_then_recovers(deployment):
     service = create_application(deployment, "service", "--grant-type", "client_credentials", "--scope", "api")
     admin = login(deployment, "admin", deployment.admin_password)
+    admin_second_step(deployment, admin)
     cert = str(deployment.cert)
     master = deployment.default_tokens["adminconsole"]
 
