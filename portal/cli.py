@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal import __version__, tokens
 from portal.domain import audit, factors, tenants, users
+from portal.domain.words import plural
 from portal.db import lifecycle
 from portal.extensions import db
 from portal.models import Application, Tenant, User
@@ -177,7 +178,7 @@ def reencrypt_second_factors_command():
     changed = factors.reencrypt(old_key)
     audit.record("second_factor.reencrypted", actor=CLI_ACTOR, target_type="second_factor", count=changed)
     db.session.commit()
-    click.echo(f"{changed} authenticator secret(s) re-encrypted under the current SECRET_KEY.")
+    click.echo(f"{plural(changed, 'authenticator secret')} re-encrypted under the current SECRET_KEY.")
 
 
 @click.command("create-tenant")

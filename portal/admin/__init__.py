@@ -5,6 +5,8 @@ from markupsafe import Markup
 from flask_login import current_user
 from werkzeug.exceptions import default_exceptions
 
+from portal.domain.words import plural
+
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The portal's menu; an entry shows once its page exists.
@@ -58,10 +60,7 @@ def generic_error_text(status: int) -> str:
         return ""
 
 
-@bp.app_template_filter("plural")
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """"1 token", "3 tokens", "1,200 tokens"; an irregular plural is given ("1 entry", "2 entries")."""
-    return f"{count:,} {singular if count == 1 else (plural_form or singular + 's')}"
+bp.add_app_template_filter(plural, "plural")
 
 
 @bp.app_template_filter("breakable")

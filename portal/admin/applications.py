@@ -4,7 +4,8 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from sqlalchemy import func, or_, select
 
 from portal.domain import audit
-from portal.admin import bp, plural
+from portal.admin import bp
+from portal.domain.words import plural
 from portal.admin.forms import ApplicationEditForm, ApplicationForm, ConfirmForm
 from portal.admin.queries import SESSION, row_or_404, text_arg
 from portal.db.sql import escape_like

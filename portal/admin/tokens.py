@@ -20,6 +20,7 @@ from portal.admin.queries import (ALL_SOURCES, EXPIRING_DAYS, SORT_LABELS, Token
 from portal.db.sql import in_id_range
 from portal.domain import clock
 from portal.domain.audit import current_actor
+from portal.domain.words import plural
 from portal.auth.sessions import confirm_password_given, recently_authenticated
 from portal.extensions import db
 from portal.models import AccessToken, User
@@ -163,10 +164,6 @@ def tokens_extend_selected():
 def same_site(address: str | None) -> bool:
     """A referrer to come back to: this portal's token list, never another site."""
     return bool(address) and address.startswith(request.host_url.rstrip("/") + url_for("admin.tokens"))
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 @bp.route("/tokens/new", methods=["GET", "POST"])

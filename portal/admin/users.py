@@ -7,7 +7,8 @@ from sqlalchemy import func, or_, select
 
 from portal.domain import audit, clock, users
 from portal import tokens
-from portal.admin import bp, plural
+from portal.admin import bp
+from portal.domain.words import plural
 from portal.admin.forms import ConfirmForm, PasswordForm, UserEditForm, UserForm, tenant_names
 from portal.admin.queries import (SESSION, UserFilters, like_prefix, live_sessions, row_or_404, split_page, text_arg,
                                   user_counts)

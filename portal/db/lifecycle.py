@@ -13,12 +13,9 @@ from portal import __version__
 from portal.db import backups
 from portal.extensions import db
 from portal.db.schema import database_revision, head, revisions, steps_between
+from portal.domain.words import plural
 
 NOT_INITIALISED = "not initialised; run portal init"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def first_line(error: BaseException) -> str:

@@ -11,6 +11,7 @@ from portal.domain import audit
 from portal.extensions import db
 from portal.models import Tenant, TokenPermission, User
 from portal.domain.rules import RuleError
+from portal.domain.words import plural
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_RULE = "1 to 64 lower-case letters, digits, - and _, starting with a letter or digit (a slug such as site1)"
@@ -83,10 +84,11 @@ def delete_tenant(tenant: Tenant, *, actor: str) -> None:
     tokens are replaced or deleted first); audited and committed."""
     users = users_of(tenant)
     if users:
-        raise TenantNotEmptyError(f"tenant {tenant.name} still has {users} user(s); move or delete them first")
+        raise TenantNotEmptyError(f"tenant {tenant.name} still has {plural(users, 'user')}; move or delete them first")
     granting = db.session.scalar(select(func.count()).select_from(tokens_granting_on(tenant).subquery()))
     if granting:
-        raise TenantNotEmptyError(f"{granting} token(s) grant permissions on tenant {tenant.name}; "
+        verb = "grants" if granting == 1 else "grant"
+        raise TenantNotEmptyError(f"{plural(granting, 'token')} {verb} permissions on tenant {tenant.name}; "
                                   "replace or delete them first")
     audit.record("tenant.deleted", actor=actor, target=tenant)
     db.session.delete(tenant)

@@ -154,7 +154,7 @@ def test_tenants_create_rename_delete(admin_client, setup):
     make_user("hank", tenant=db.session.get(Tenant, site3.id))
     refused = admin_client.post(path + "/delete", data={"csrf_token": form_csrf(admin_client, path)},
                                 follow_redirects=True)
-    assert "still has 1 user(s)" in refused.get_data(as_text=True)
+    assert "still has 1 user;" in refused.get_data(as_text=True)
     assert db.session.get(Tenant, site3.id) is not None
     empty_id = make_tenant("site9").id
     admin_client.post(f"/admin/tenants/{empty_id}/delete",
