@@ -419,6 +419,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def portal_batch(python: str | Path, env: dict, commands, cwd: Path | None = None) -> list[str]:
+    """`portal` commands run by tests/portal_batch.py under `python` (whose `portal` package
+    it uses) with `env`; what each printed. A command is a tuple of arguments, or
+    (arguments, standard input). A failing command fails the test with its output."""
+    batch = [[list(c[0]), c[1]] if len(c) == 2 and isinstance(c[0], (tuple, list)) else [list(c), None]
+             for c in commands]
+    run = subprocess.run([str(python), str(ROOT / "tests" / "portal_batch.py")], env=env, cwd=cwd,
+                         input=json.dumps(batch), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"tests/portal_batch.py failed: {run.stderr}{run.stdout}"
+    results = json.loads(run.stdout)
+    for (arguments, _), (code, output) in zip(batch, results):
+        assert code == 0, f"portal {' '.join(arguments)} exited {code}: {output}"
+    return [output for _, output in results]
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -440,15 +455,7 @@ class LiveServer:
     def cli_many(self, *commands) -> list[str]:
         """Several `portal` commands in one process (tests/portal_batch.py), in order; what
         each printed. A command is a tuple of arguments, or (arguments, standard input)."""
-        batch = [[list(c[0]), c[1]] if len(c) == 2 and isinstance(c[0], (tuple, list)) else [list(c), None]
-                 for c in commands]
-        run = subprocess.run([sys.executable, "-m", "tests.portal_batch"], env=self.env, cwd=ROOT,
-                             input=json.dumps(batch), capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, f"tests.portal_batch failed: {run.stderr}{run.stdout}"
-        results = json.loads(run.stdout)
-        for (arguments, _), (code, output) in zip(batch, results):
-            assert code == 0, f"portal {' '.join(arguments)} exited {code}: {output}"
-        return [output for _, output in results]
+        return portal_batch(sys.executable, self.env, commands)
 
     def log(self) -> str:
         return self.log_path.read_text()

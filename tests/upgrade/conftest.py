@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from bench import releases
-from tests.conftest import built_once, free_port
+from tests.conftest import built_once, free_port, portal_batch
 from tests.deploy.conftest import run, stop_process, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
-RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0"}
+RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0", "3917c55": "v0.4.0"}
 WORKERS = 2
 
 
@@ -65,6 +65,11 @@ class Install:
     def portal(self, site: Site, *args: str, input: str | None = None) -> str:
         """`portal ARGS` of this version, from the site's folder; returns what it printed."""
         return run([self.venv / "bin" / "portal", *args], cwd=site.folder, env=self.env(site), input=input).stdout
+
+    def portal_many(self, site: Site, *commands) -> list[str]:
+        """Several `portal` commands of this version in one process (tests/portal_batch.py),
+        from the site's folder; what each printed."""
+        return portal_batch(self.venv / "bin" / "python", self.env(site), commands, cwd=site.folder)
 
     @contextmanager
     def serving(self, site: Site):

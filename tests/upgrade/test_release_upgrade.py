@@ -17,10 +17,8 @@ import re
 import secrets
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import jwt
@@ -156,13 +154,6 @@ def bearer(value: str) -> dict:
 
 # --- the old release's operator ------------------------------------------------------------
 
-def at_once(*commands) -> list[str]:
-    """Independent `portal` commands side by side (a process each; SQLite writers wait their
-    turn): what each printed, in order."""
-    with ThreadPoolExecutor(len(commands)) as pool:
-        return [future.result() for future in [pool.submit(command) for command in commands]]
-
-
 def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Before:
     """Set up Tessera as an operator of the old release would, through its CLI and gunicorn."""
     printed = old.portal(site, "init")
@@ -172,28 +163,27 @@ def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Befo
     assert sorted(defaults) == sorted(DEFAULT_APPLICATIONS), printed
     passwords = {"admin": admin.group(1), "second-admin": secrets.token_urlsafe(16), "alice": secrets.token_urlsafe(16)}
 
-    cli = partial(old.portal, site)
-    # The options differ between releases: later ones know --post-logout-redirect-uri, --auth-method.
-    options, *_ = at_once(
-        partial(cli, "create-application", "--help"),
-        partial(cli, "create-tenant", "site1", "--label", "Site One"),
-        partial(cli, "create-tenant", "site2"),
-        partial(cli, "create-admin", "second-admin", "--password-stdin", input=passwords["second-admin"] + "\n"))
-    later = ["--post-logout-redirect-uri", "https://rp.example/bye"] if "--post-logout-redirect-uri" in options else []
+    # In one process (the old release's `portal` commands, run by tests/portal_batch.py), in order.
     custom_value = "migrated-from-crafter-" + secrets.token_hex(8)
-    created, webapp, spa, service, master, custom = at_once(
-        partial(cli, "create-user", "alice", "--email", "alice@example.org", "--tenant", "site1",
-                "--name", "Alice Liddell", "--password-stdin", input=passwords["alice"] + "\n"),
-        partial(cli, "create-application", "webapp", "--redirect-uri", CALLBACK, "--grant-type", "authorization_code",
-                "--grant-type", "refresh_token", "--response-type", "code", "--scope", "openid email profile", *later),
-        partial(cli, "create-application", "spa", "--public", "--redirect-uri", SPA_CALLBACK,
-                "--grant-type", "authorization_code", "--response-type", "code", "--scope", "openid email profile"),
-        partial(cli, "create-application", "service", "--grant-type", "client_credentials", "--scope", "reports"),
-        partial(cli, "create-token", "--application", "adminconsole", "--master"),
-        partial(cli, "create-token", "--application", "craftersocial", "--value", custom_value,
-                "--tenant", "site1=READ_TENANT"))
-    two_tenants = cli("create-token", "--application", "crafterengine", "--user", "alice",
-                      "--tenant", "site1=READ_TENANT,MANAGE_PROFILES", "--tenant", "site2=READ_TENANT")
+    options, *_ = old.portal_many(site, ("create-application", "--help"))
+    # The options differ between releases: later ones know --post-logout-redirect-uri, --auth-method.
+    later = ["--post-logout-redirect-uri", "https://rp.example/bye"] if "--post-logout-redirect-uri" in options else []
+    *_, created, webapp, spa, service, master, custom, two_tenants = old.portal_many(
+        site,
+        ("create-tenant", "site1", "--label", "Site One"),
+        ("create-tenant", "site2"),
+        (("create-admin", "second-admin", "--password-stdin"), passwords["second-admin"] + "\n"),
+        (("create-user", "alice", "--email", "alice@example.org", "--tenant", "site1", "--name", "Alice Liddell",
+          "--password-stdin"), passwords["alice"] + "\n"),
+        ("create-application", "webapp", "--redirect-uri", CALLBACK, "--grant-type", "authorization_code",
+         "--grant-type", "refresh_token", "--response-type", "code", "--scope", "openid email profile", *later),
+        ("create-application", "spa", "--public", "--redirect-uri", SPA_CALLBACK,
+         "--grant-type", "authorization_code", "--response-type", "code", "--scope", "openid email profile"),
+        ("create-application", "service", "--grant-type", "client_credentials", "--scope", "reports"),
+        ("create-token", "--application", "adminconsole", "--master"),
+        ("create-token", "--application", "craftersocial", "--value", custom_value, "--tenant", "site1=READ_TENANT"),
+        ("create-token", "--application", "crafterengine", "--user", "alice",
+         "--tenant", "site1=READ_TENANT,MANAGE_PROFILES", "--tenant", "site2=READ_TENANT"))
     assert custom.strip() == custom_value, custom
     before = Before(passwords=passwords, sub=re.search(r"\(sub (\S+)\)", created).group(1),
                     clients={"webapp": json.loads(webapp), "spa": json.loads(spa), "service": json.loads(service)},
