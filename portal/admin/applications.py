@@ -19,6 +19,13 @@ from portal.web import shown_once
 from portal.web.security import no_store
 
 
+def show_on_field(form, error: ApplicationError) -> None:
+    """The domain's refusal under the field it is about, written as the form's own messages."""
+    message = str(error)
+    field = getattr(form, error.field, None) or form.name
+    field.errors = list(field.errors) + [message[0].upper() + message[1:] + "."]
+
+
 def get_application_or_404(application_id: int) -> Application:
     return row_or_404(Application, application_id, "No such application (it may have been deleted).")
 
@@ -61,8 +68,7 @@ def applications_new():
                 **settings_of(form))
         except ApplicationError as error:
             db.session.rollback()
-            field = getattr(form, error.field, None) or form.name
-            field.errors = list(field.errors) + [str(error)]
+            show_on_field(form, error)
         else:
             for warning in getattr(application, "warnings", []):
                 flash(f"Warning: {warning}", "warning")
@@ -112,8 +118,7 @@ def applications_edit(application_id: int):
             warnings = update_application(application, actor=current_actor(), **settings_of(form))
         except ApplicationError as error:
             db.session.rollback()
-            field = getattr(form, error.field, None) or form.name
-            field.errors = list(field.errors) + [str(error)[0].upper() + str(error)[1:] + "."]
+            show_on_field(form, error)
         else:
             for warning in warnings:
                 flash(f"Warning: {warning}", "warning")

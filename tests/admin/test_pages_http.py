@@ -65,7 +65,7 @@ def test_create_application_shows_secret_once_with_warning(admin_client, setup):
     ({"redirect_uris": "https://x.example/cb#frag"}, "has a fragment"),
     ({"redirect_uris": "https://*.example/cb"}, "has a wildcard"),
     ({"redirect_uris": "/relative"}, "is not an absolute URI"),
-    ({"client_id": "bad id!"}, "the client id may use"),
+    ({"client_id": "bad id!"}, "The client id may use"),
 ])
 def test_application_bad_input_writes_nothing(admin_client, setup, overrides, message):
     data = {"csrf_token": form_csrf(admin_client, "/admin/applications/new"), "name": "new-app",
