@@ -18,6 +18,7 @@ from portal.extensions import db
 from portal.db.sql import in_id_range
 from portal.models import AccessToken, Application
 from portal.tokens import master
+from portal.web.security import NO_STORE
 
 TAGS = ["access tokens"]
 TOKEN_ID = "/access-tokens/<int:token_id>"
@@ -68,7 +69,7 @@ def create_token(json: TokenCreate):
     except tokens.TokenError as error:
         fail(422, sentence(error.message), "validation_error", field=error.field)
     body = TokenCreated(**TokenOut.of(issued.token).model_dump(), value=issued.value)
-    return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    return body, 201, NO_STORE
 
 
 @bp.get(TOKEN_ID)

@@ -3,7 +3,6 @@ the ADMIN_SECOND_FACTOR=required gate. Passkeys' JSON endpoints: portal.auth.pas
 
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.exceptions import TooManyRequests
 
 from portal.auth import bp
 from portal.auth.devices import device_for, remember_device
@@ -14,9 +13,9 @@ from portal.domain import audit, factors
 from portal.extensions import db
 from portal.models import User
 from portal.web import shown_once, throttle
+from portal.web.security import no_store
 
 WRONG_CODE = "That code is not right, or it was used already."
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # While ADMIN_SECOND_FACTOR=required holds an administrator back: their pages, and the
 # authorization endpoint (under its own and GeoNode's path).
 GATED_BLUEPRINTS = {"admin"}
@@ -31,8 +30,7 @@ def guess(user: User, device: str | None) -> throttle.Attempt:
     try:
         return throttle.guess(throttle.PASSWORD, user.username.lower(), device=device)
     except throttle.Refused as refused:
-        raise TooManyRequests(f"Too many attempts: try again in {refused.retry_after} seconds.",
-                              retry_after=refused.retry_after) from None
+        raise refused.as_http() from None
 
 
 def check_code(user: User, method: str, code: str) -> tuple[bool, int | None]:
@@ -132,8 +130,7 @@ def security_page(codes: list[str] | None = None, confirmation: ConfirmationForm
         totp_form=totp_form or CodeForm(formdata=None), confirmation=confirmation or ConfirmationForm(formdata=None),
         rename=PasskeyNameForm(formdata=None), next_url=safe_next(request.args.get("next")),
         required=must_enrol(user)), status)
-    response.headers.update(NO_STORE)
-    return response
+    return no_store(response)
 
 
 @bp.route("/account/security")
@@ -173,7 +170,7 @@ def totp_confirm():
         form.code.errors.append(WRONG_CODE)
         return security_page(totp_form=form, status=400)
     second_factor_given("otp")
-    codes = factors.regenerate_recovery_codes(user) if factors.recovery_left(user) == 0 else None
+    codes = factors.codes_if_none_left(user)
     db.session.commit()
     attempt.succeeded()
     flash("Your authenticator app is set up: from now on you sign in with a code from it as well.", "success")

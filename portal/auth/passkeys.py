@@ -69,7 +69,7 @@ def passkey_register():
     except PasskeyError as error:
         db.session.rollback()
         return problem(str(error))
-    codes = factors.regenerate_recovery_codes(user) if factors.recovery_left(user) == 0 else None
+    codes = factors.codes_if_none_left(user)
     db.session.commit()
     flash(f"The passkey “{name}” was added.", "success")
     next_url = safe_next(request.args.get("next"))
@@ -129,7 +129,7 @@ def passkey_login():
         try:
             throttle.failed(throttle.PASSWORD, user.username.lower() if user else None)
         except throttle.Refused as refused:
-            return problem(f"Too many attempts: try again in {refused.retry_after} seconds.", 429)
+            return problem(refused.said(), 429)
         return problem(str(error))
     owner = passkey_owner(passkey)
     if mode == "confirm":

@@ -4,7 +4,6 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash
 
 from portal.domain import audit, clock, factors, users
@@ -56,8 +55,7 @@ def login():
         try:
             attempt = throttle.guess(throttle.PASSWORD, account, device=device_for(account))
         except throttle.Refused as refused:
-            raise TooManyRequests(f"Too many attempts: try again in {refused.retry_after} seconds.",
-                                  retry_after=refused.retry_after) from None
+            raise refused.as_http() from None
         user = users.find_by_name(form.username.data)
         if user is None or not user.password_hash:
             check_password_hash(DUMMY_HASH, form.password.data)  # every failure takes as long

@@ -28,6 +28,7 @@ from portal.tokens import master
 from portal.tokens import permissions as perms
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 from portal.tokens.core import PERSON_SOURCES
+from portal.web.security import NO_STORE
 
 bp = Blueprint("crafter", __name__, url_prefix="/crafter-profile")
 csrf.exempt(bp)
@@ -35,7 +36,6 @@ csrf.exempt(bp)
 TOKENS = "/api/1/access_token"
 EPOCH = datetime(1970, 1, 1)
 MILLISECOND = timedelta(milliseconds=1)
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class CrafterError(Exception):

@@ -32,12 +32,12 @@ from portal.oauth import views as oauth_views
 from portal.oauth.records import released_claims
 from portal.tokens.bearer import BearerRefused, authenticate_value, bearer_of_request
 from portal.tokens.jwt_format import token_audience
+from portal.web.security import NO_STORE
 
 # Not the whole blueprint CSRF-exempt: /o/authorize is the consent form's view too.
 bp = Blueprint("geonode", __name__)
 
 ADMIN_GROUP = "admin"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 WRONG_AUDIENCE = "token for another audience"
 # tokeninfo's fields about the user, each with the claim whose release lets it out.
 TOKENINFO_CLAIMS = {"user_id": "sub", "username": "preferred_username", "issued_to": "preferred_username",

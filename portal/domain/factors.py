@@ -226,6 +226,12 @@ def regenerate_recovery_codes(user: User) -> list[str]:
     return codes
 
 
+def codes_if_none_left(user: User) -> list[str] | None:
+    """Ten new recovery codes when the user has none left (their first factor, or every
+    code used), to show once; None when they still have some."""
+    return regenerate_recovery_codes(user) if recovery_left(user) == 0 else None
+
+
 def use_recovery_code(user: User, code: str) -> int | None:
     """Spend a recovery code (atomically); how many are left, or None if it is not one."""
     normalized = normalized_code(code)

@@ -17,8 +17,8 @@ from portal.extensions import csrf, db
 from portal.models import Application
 from portal.oauth import bp
 from portal.domain.signing import issuer, published_keys
+from portal.web.security import NO_STORE
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class LogoutRefused(Exception):

@@ -25,7 +25,7 @@ from portal.oauth.grants import quotable
 from portal.domain.signing import ensure_current_key, issuer, jwks_cache_seconds, published_keys
 from portal.oauth.records import has_scope, user_claims
 from portal.oauth.server import server
-from portal.web.security import basic_credentials
+from portal.web.security import NO_STORE, basic_credentials
 from portal.tokens.bearer import BearerRefused, bearer_of_request
 
 SCOPE_WORDS = {
@@ -37,7 +37,6 @@ SCOPE_WORDS = {
     "write": "Make changes on your behalf (so it learns your username)",
     "groups": "The groups you belong to",
 }
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 # --- /authorize ---------------------------------------------------------------------------

@@ -99,10 +99,13 @@ def refuse_nul_bytes():
         abort(400, NUL_REFUSED)
 
 
+# What an answer that shows a secret (a token, a client secret, codes) carries: no cache keeps it.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 def no_store(response):
     """For pages that show a secret once."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    response.headers.update(NO_STORE)
     return response
 
 

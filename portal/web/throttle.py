@@ -25,6 +25,7 @@ from flask import current_app, request
 from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError
 from limits.storage import Storage, storage_from_string
+from werkzeug.exceptions import TooManyRequests
 
 from portal.web import metrics, ratelimit  # noqa: F401 (ratelimit is imported to register the database:// storage)
 from portal.config import ConfigError
@@ -58,6 +59,14 @@ class Refused(Exception):
     def __init__(self, retry_after: int):
         super().__init__(f"too many failed attempts: try again in {retry_after} seconds")
         self.retry_after = retry_after
+
+    def said(self) -> str:
+        """What a sign-in page or script tells the person."""
+        return f"Too many attempts: try again in {self.retry_after} seconds."
+
+    def as_http(self) -> TooManyRequests:
+        """The 429 a sign-in page answers, with Retry-After."""
+        return TooManyRequests(self.said(), retry_after=self.retry_after)
 
 
 def init_app(app) -> None:
