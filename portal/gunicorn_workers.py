@@ -4,9 +4,11 @@ WORKER_CLASS: gunicorn's own gthread and sync workers, with two changes.
 - ThreadWorker never lets a slow client hold a thread or stall its event loop. A connection
   gets a thread only once its request has arrived (the head, and a body of known length up
   to REQUEST_WINDOW); until then it waits in the worker's event loop, as gunicorn keeps idle
-  connections. After an answer that closes the connection, the wait for the client to close
-  its side is in the event loop too (gunicorn waits there, up to 2 s, blocking every other
-  connection of the worker meanwhile).
+  connections, and what arrives meanwhile is read and kept for gunicorn's parser (bytes left
+  in the socket would wake the event loop again at once, and a half-sent request would keep
+  the worker busy until it ends). After an answer that closes the connection, the wait for
+  the client to close its side is in the event loop too (gunicorn waits there, up to 2 s,
+  blocking every other connection of the worker meanwhile).
 - Both answer the requests gunicorn refuses itself (400, 414, 431, ...) in Tessera's JSON
   error shape, instead of gunicorn's HTML page that quotes the refused line.
 
@@ -108,11 +110,11 @@ class ThreadWorker(JsonErrorAnswers, gthread.ThreadWorker):
 
     def handle(self, conn):
         """In a worker thread, whenever the connection has new bytes (or is new)."""
-        if self.cfg.is_ssl or self.cfg.protocol != "http" or conn.is_http2:
+        if self.cfg.is_ssl or self.cfg.protocol != "http" or self.cfg.http2_cleartext != "off" or conn.is_http2:
             return super().handle(conn)
         if getattr(conn, "closing_since", None) is not None:
             return self.read_until_closed(conn)
-        if not request_has_arrived(conn):
+        if not take_request(conn):
             return self.wait_for_request(conn)
         conn.request_deadline = None
         keep_alive = super().handle(conn)
@@ -164,13 +166,26 @@ class ThreadWorker(JsonErrorAnswers, gthread.ThreadWorker):
         return False
 
 
-def request_has_arrived(conn) -> bool:
+def take_request(conn) -> bool:
+    """Read what the client has sent of its next request, and keep it on the connection.
+    Once the request has arrived (or the client has closed), hand it to gunicorn's parser,
+    which reads it before the socket, and say so."""
+    arrived = getattr(conn, "arrived", b"")
+    try:
+        data = conn.sock.recv(REQUEST_WINDOW, socket.MSG_DONTWAIT)
+        closed = not data
+    except BlockingIOError:
+        data, closed = b"", False
+    except OSError:
+        data, closed = b"", True  # gunicorn finds out
+    arrived += data
     # gunicorn may hold the start of a pipelined request, read with the previous one.
     held = conn.parser.unreader.buf.getvalue() if conn.parser is not None else b""
-    try:
-        waiting = conn.sock.recv(REQUEST_WINDOW, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return request_arrived(held)
-    except OSError:
-        return True  # gunicorn finds out
-    return not waiting or request_arrived(held + waiting)  # nothing: the client closed
+    if not closed and not request_arrived(held + arrived):
+        conn.arrived = arrived
+        return False
+    conn.arrived = b""
+    conn.init()  # the parser; gunicorn's handle skips its own wait for data once this is done
+    unreader = conn.parser.unreader
+    unreader.unread(unreader.take_buffered() + arrived)
+    return True

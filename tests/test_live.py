@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, csrf_token_from, free_port
-from tests.slow_clients import PATIENCE, Tricklers, timed_get
+from tests.slow_clients import PATIENCE, Tricklers, timed_get, whole_answer, workers_cpu_seconds
 
 
 def login_session(server, username="admin", password=None) -> requests.Session:
@@ -154,6 +154,32 @@ def test_slow_clients_do_not_stop_the_service(live_server_factory):
     assert [answer.split(b"\r\n", 1)[0] for answer in answers] == ([b"HTTP/1.1 200 OK"] * 6
                                                                     + [b"HTTP/1.1 400 BAD REQUEST"] * 6), answers
     assert all(b'"invalid_client"' in answer for answer in answers[6:]), answers
+
+
+def test_a_half_sent_request_keeps_no_worker_busy_while_it_waits(live_server_factory):
+    """Clients that send half a request head, then nothing for a while: the workers wait for
+    the rest without working, and answer each request once it is complete. (Up to 0.4.1 the
+    bytes that had arrived stayed in the socket, so the worker's event loop woke again at
+    once, and again: four such clients kept both workers busy, about two CPU seconds a
+    second.) CPU time, not wall time: a busy machine does not change it."""
+    server = live_server_factory(workers=2)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    clients = [socket.create_connection(server_address(server), timeout=10) for _ in range(4)]
+    try:
+        for sock in clients:
+            sock.sendall(head)
+        time.sleep(0.5)  # each accepted and waiting
+        before = workers_cpu_seconds(server.process.pid)
+        time.sleep(2)
+        busy = workers_cpu_seconds(server.process.pid) - before
+        for sock in clients:
+            sock.sendall(b"Connection: close\r\n\r\n")
+        answers = [whole_answer(sock) for sock in clients]
+    finally:
+        for sock in clients:
+            sock.close()
+    assert busy < 0.5, f"the workers used {busy:.2f} CPU seconds in 2 s waiting for four requests"
+    assert all(answer.startswith(b"HTTP/1.1 200 OK") for answer in answers), answers
 
 
 def test_a_request_that_does_not_arrive_in_time_is_dropped(live_server_factory):
