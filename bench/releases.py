@@ -2,21 +2,32 @@
 benchmark's baseline mode (bench/compare.py) and the upgrade tests (tests/upgrade).
 
 A release is taken from git history by its commit (`git archive`), built with
-`pip wheel --no-deps` and installed with its dependencies into a virtual environment of
-its own, cached in .cache/releases/<commit>-py311/ of the checkout (a commit never changes);
-an entry is complete once its `complete` marker exists, written last, and a lock keeps two
-processes from building the same entry at once.
+`pip wheel --no-deps` and installed into a virtual environment of its own, cached in
+.cache/releases/<commit>-py311/ of the checkout (a commit never changes); an entry is
+complete once its `complete` marker exists, written last, and a lock keeps two processes
+from building the same entry at once.
+
+Its dependencies are those of the environment running this code (the checkout's .venv)
+wherever they satisfy the release's own ranges: a .pth file puts that environment's
+site-packages after the venv's own, and pip installs only what is missing or out of range
+(as a fresh install would, it resolves the release's requirements; it finds most of them
+met). Installing each release's dependencies afresh cost ten seconds of CPU per venv, and
+the benchmark compares Tessera's code, not two versions of Flask. The marker records which
+packages that environment held: when they change, the entry is built again.
 
 v0.1.0's wheel held neither its migrations, its templates nor wsgi.py: its operators ran
 it from the release's source tree, and so does whatever runs it here (`source`: put it on
 PYTHONPATH and use its gunicorn.conf.py)."""
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
+from importlib.metadata import version
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "releases"
 PYTHON_TAG = f"py{sys.version_info.major}{sys.version_info.minor}"
 PIP = ["-m", "pip", "--disable-pip-version-check", "-q"]
+# The site-packages whose packages a release's venv borrows (module docstring).
+SHARED_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 
 
 class RevisionMissing(RuntimeError):
@@ -84,12 +97,24 @@ def folder_of(commit: str) -> Path:
     return CACHE / f"{commit[:7]}-{PYTHON_TAG}"
 
 
+def shared_packages_fingerprint() -> str:
+    """Which packages, at which versions, SHARED_PACKAGES holds."""
+    names = sorted(path.name for path in SHARED_PACKAGES.glob("*.dist-info"))
+    return hashlib.sha256("\n".join([str(SHARED_PACKAGES), *names]).encode()).hexdigest()
+
+
+def marker_text(folder: Path) -> str:
+    """What a complete entry's marker holds: its place (a venv works only where it was made)
+    and the packages it borrows."""
+    return f"{folder.resolve()}\n{shared_packages_fingerprint()}"
+
+
 def is_cached(commit: str) -> bool:
-    """Whether the cache holds the release's complete venv, made in this very place (a venv
-    works only where it was made: the marker holds that place)."""
+    """Whether the cache holds the release's complete venv, made in this very place and
+    borrowing the packages SHARED_PACKAGES holds now."""
     folder = folder_of(commit)
     marker, python = folder / "complete", folder / "venv" / "bin" / "python"
-    return marker.exists() and marker.read_text() == str(folder.resolve()) and python.exists()
+    return marker.exists() and marker.read_text() == marker_text(folder) and python.exists()
 
 
 def unavailable(revision: str) -> str | None:
@@ -120,11 +145,22 @@ def without_pythonpath() -> dict:
 
 
 def venv_with(wheel: Path, venv: Path) -> Path:
-    """A new venv with `wheel` and its dependencies installed."""
+    """A new venv with `wheel` installed, its dependencies borrowed from SHARED_PACKAGES
+    where they satisfy its ranges and installed into the venv where not."""
     # No pip of its own (ensurepip costs seconds): this Python's pip installs into it.
     run([sys.executable, "-m", "venv", "--without-pip", venv], env=without_pythonpath())
+    # A path in a .pth file is added after the venv's own site-packages; the .pth files
+    # found there are not run, so the checkout's editable install stays out.
+    for packages in venv.glob("lib/python*/site-packages"):
+        (packages / "_borrowed_dependencies.pth").write_text(f"{SHARED_PACKAGES}\n")
     run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", wheel], timeout=900,
         env=without_pythonpath())
+    # A borrowed package brings no script into the venv's bin: gunicorn, which an operator
+    # runs by its script, is installed into the venv itself (the borrowed version, unless
+    # the wheel's range made pip install another already).
+    if not (venv / "bin" / "gunicorn").exists():
+        run([sys.executable, *PIP, "--python", venv / "bin" / "python", "install", "--no-deps", "--ignore-installed",
+             f"gunicorn=={version('gunicorn')}"], env=without_pythonpath())
     return venv
 
 
@@ -152,5 +188,5 @@ def install(revision: str) -> Release:
                 tar.extractall(source, filter="data")
             archive.unlink()
             wheel_into_venv(source, folder)
-            (folder / "complete").write_text(str(folder.resolve()))
+            (folder / "complete").write_text(marker_text(folder))
     return Release(revision, commit, venv, None if carries_application(venv) else source)

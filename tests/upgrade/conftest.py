@@ -1,6 +1,7 @@
-"""Earlier releases of Tessera installed the way their operators had them (bench/releases.py
-builds and caches them), and the current code as the checkout's wheel (`checkout_wheel`, built once per run),
-for tests/upgrade. All of them build at once, in threads.
+"""Earlier releases of Tessera installed from their own wheels, as their operators had them
+(bench/releases.py builds and caches them; their dependencies are the checkout's where those
+satisfy the release's ranges), and the current code as the checkout's wheel
+(`checkout_wheel`, built once per run), for tests/upgrade. All of them build at once, in threads.
 
 A release whose commit is not in the clone's history (a shallow clone) skips its tests
 with the reason; REQUIRE_DEPLOY=1 (set by CI) turns the skip into a failure."""
