@@ -29,10 +29,11 @@ def names(live_server):
 
 
 @pytest.fixture
-def admin_page(page, live_server):
-    page.set_viewport_size({"width": 1280, "height": 900})
-    log_in(page, live_server)
-    return page
+def admin_page(browser, admin_state):
+    context = browser.new_context(storage_state=admin_state, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15000)
+    yield context.new_page()
+    context.close()
 
 
 def admin_tokens(live_server) -> int:
