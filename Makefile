@@ -41,6 +41,11 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 # ruff's lint rules first (pyproject.toml: [tool.ruff]); then the whole suite, then with
 # JWT access tokens the tests whose outcome depends on the format (marked token_format:
 # they have access tokens issued and use them).
+# Compiled modules (and pytest's rewritten test modules) kept under .cache/pycache, even where
+# PYTHONDONTWRITEBYTECODE is set: every gunicorn, `portal` command and xdist worker would
+# compile them again, and the source tree stays free of __pycache__ folders.
+test: export PYTHONDONTWRITEBYTECODE =
+test: export PYTHONPYCACHEPREFIX = $(CURDIR)/.cache/pycache
 test: install-dev $(JS_TEST_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)

@@ -156,17 +156,16 @@ def bearer(value: str) -> dict:
 
 def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Before:
     """Set up Tessera as an operator of the old release would, through its CLI and gunicorn."""
-    printed = old.portal(site, "init")
+    # In one process (the old release's `portal` commands, run by tests/portal_batch.py), in order.
+    # The options differ between releases: later ones know --post-logout-redirect-uri, --auth-method.
+    printed, options = old.portal_many(site, ("init",), ("create-application", "--help"))
     admin = re.search(r"Created admin user 'admin' with password: (\S+)", printed)
     assert admin, f"portal init printed no admin password:\n{printed}"
     defaults = dict(re.findall(r"^\s+(adminconsole|crafterengine|craftersocial)\s+(\S+)$", printed, re.M))
     assert sorted(defaults) == sorted(DEFAULT_APPLICATIONS), printed
     passwords = {"admin": admin.group(1), "second-admin": secrets.token_urlsafe(16), "alice": secrets.token_urlsafe(16)}
 
-    # In one process (the old release's `portal` commands, run by tests/portal_batch.py), in order.
     custom_value = "migrated-from-crafter-" + secrets.token_hex(8)
-    options, *_ = old.portal_many(site, ("create-application", "--help"))
-    # The options differ between releases: later ones know --post-logout-redirect-uri, --auth-method.
     later = ["--post-logout-redirect-uri", "https://rp.example/bye"] if "--post-logout-redirect-uri" in options else []
     *_, created, webapp, spa, service, master, custom, two_tenants = old.portal_many(
         site,
