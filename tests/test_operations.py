@@ -372,6 +372,18 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def running_workers(server, count: int, gone: frozenset = frozenset()) -> set[int]:
+    """The server's workers, other than `gone`, once there are `count` of them (30 s at most):
+    gunicorn starts them one after another, up to 0.1 s apart, and /readyz answers as soon as
+    the first one does."""
+    deadline = time.monotonic() + 30
+    while True:
+        workers = set(children_of(server.process.pid)) - gone
+        if len(workers) >= count or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.1)
+
+
 def metrics_text(server) -> str:
     response = requests.get(server.url + "/metrics", timeout=10)
     assert response.status_code == 200, response.text
@@ -385,7 +397,7 @@ def test_metrics_add_up_every_worker_and_keep_a_killed_workers_counts(live_serve
     (folder / "counter_999999.db").write_bytes(b"counts of an earlier server")
     server = live_server_factory(workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(folder)})
     assert not (folder / "counter_999999.db").exists()
-    workers = set(children_of(server.process.pid))
+    workers = running_workers(server, 2)
     assert len(workers) == 2
 
     sent = 0
@@ -400,10 +412,7 @@ def test_metrics_add_up_every_worker_and_keep_a_killed_workers_counts(live_serve
 
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(set(children_of(server.process.pid)) - {victim}) < 2:
-        time.sleep(0.2)
-    assert len(set(children_of(server.process.pid)) - {victim}) == 2  # gunicorn started a new worker
+    assert len(running_workers(server, 2, gone=frozenset({victim}))) == 2  # gunicorn started a new worker
     for _ in range(4):  # whichever worker answers the scrape, the killed one's counts are in it
         assert requests_counted(scraped(metrics_text(server)), "operations.healthz") == sent
 
