@@ -20,7 +20,6 @@ from portal.domain.signing import issuer, published_keys
 from portal.web.security import NO_STORE
 
 
-
 class LogoutRefused(Exception):
     """A logout request we will not follow (and never redirect for)."""
 

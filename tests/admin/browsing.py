@@ -94,6 +94,17 @@ def log_in(page, live_server, username="admin", password=None):
     assert "/login" not in page.url, "the login failed"
 
 
+def signed_in_state(browser, live_server, username="admin", password=None) -> dict:
+    """The browser state (cookies) of a login through the form, for new contexts to start
+    signed in (`browser.new_context(storage_state=...)`)."""
+    context = browser.new_context()
+    try:
+        log_in(context.new_page(), live_server, username, password)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
 def db_rows(live_server, sql, *params):
     path = Path(live_server.env["TESSERA_INSTANCE_PATH"]) / "tessera.db"
     with sqlite3.connect(path) as connection:

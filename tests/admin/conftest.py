@@ -7,7 +7,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
-from tests.admin.browsing import log_in
+from tests.admin.browsing import signed_in_state
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant
 
@@ -32,12 +32,7 @@ def admin_state(browser, live_server) -> dict:
     """The admin's signed-in browser state (its cookies), from one login through the form per
     module: a test opens a context with it instead of logging in again. Tests about logging
     in, or that end the admin's sessions, log in themselves (tests.admin.browsing.log_in)."""
-    context = browser.new_context()
-    try:
-        log_in(context.new_page(), live_server)
-        return context.storage_state()
-    finally:
-        context.close()
+    return signed_in_state(browser, live_server)
 
 
 @pytest.fixture

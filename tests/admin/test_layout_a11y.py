@@ -14,14 +14,14 @@ import uuid
 
 import pytest
 
-from tests.admin.browsing import SIZES, assert_fits_and_is_accessible, db_rows, log_in, token_id
+from tests.admin.browsing import SIZES, assert_fits_and_is_accessible, db_rows, signed_in_state, token_id
 
 PASSWORD = "lee's long password"
 SCREENSHOTS = os.environ.get("PORTAL_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
-def site(live_server, browser):
+def site(live_server, browser, admin_state):
     """Data for every page to show (unique per run), and logged-in browser states."""
     suffix = uuid.uuid4().hex[:6]
     site = {"tenant": f"lab{suffix}", "user": f"lee{suffix}", "client_id": f"shop{suffix}"}
@@ -41,13 +41,7 @@ def site(live_server, browser):
     site["user_id"] = db_rows(live_server, "SELECT id FROM users WHERE username = ?", site["user"])[0][0]
     site["tenant_id"] = db_rows(live_server, "SELECT id FROM tenants WHERE name = ?", site["tenant"])[0][0]
     site["empty_tenant_id"] = db_rows(live_server, "SELECT id FROM tenants WHERE name = ?", f"empty{suffix}")[0][0]
-    site["states"] = {}
-    for role, username, password in (("admin", "admin", None), ("user", site["user"], PASSWORD)):
-        context = browser.new_context()
-        page = context.new_page()
-        log_in(page, live_server, username, password)
-        site["states"][role] = context.storage_state()
-        context.close()
+    site["states"] = {"admin": admin_state, "user": signed_in_state(browser, live_server, site["user"], PASSWORD)}
     return site
 
 

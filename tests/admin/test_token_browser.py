@@ -10,7 +10,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.admin.browsing import assert_fits_and_is_accessible, box, db_rows, log_in, token_id
+from tests.admin.browsing import assert_fits_and_is_accessible, box, db_rows, token_id
 
 
 def api(live_server, method: str, path: str, master: str, body=None) -> dict:
@@ -25,9 +25,9 @@ def api(live_server, method: str, path: str, master: str, body=None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fleet(live_server, browser):
+def fleet(live_server, admin_state):
     """Five tenants, a user with a long unicode name, 14 tokens made through the API (one
-    used, one expired, one revoked), and a logged-in browser state."""
+    used, one expired, one revoked), and the admin's logged-in browser state."""
     suffix = uuid.uuid4().hex[:6]
     tenants = [f"{name}{suffix}" for name in ("zürich", "oslo", "lima", "kyoto", "accra")]
     tenants = [t.replace("ü", "u") for t in tenants]  # names are slugs; labels carry the unicode
@@ -51,14 +51,9 @@ def fleet(live_server, browser):
                               "--tenant", f"{tenants[1]}=READ_TENANT").stdout.strip()
     gone = api(live_server, "POST", "/api/v1/access-tokens", master, {"application": "craftersocial"})
     api(live_server, "DELETE", f"/api/v1/access-tokens/{gone['id']}", master)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, live_server)
-    state = context.storage_state()
-    context.close()
     time.sleep(1)  # the expired token's second passes
     return {"tenants": tenants, "user": user, "master": master, "used_id": token_id(live_server, used),
-            "expired_id": token_id(live_server, expired), "gone_id": gone["id"], "state": state,
+            "expired_id": token_id(live_server, expired), "gone_id": gone["id"], "state": admin_state,
             "master_id": made[5]["id"]}
 
 
