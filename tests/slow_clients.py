@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.conftest import worker_pids
+
 PAD = b"a" * 400  # long enough that no request ends while a test runs
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: " + PAD + b"\r\n\r\n"
 
@@ -102,7 +104,7 @@ def timed_get(url: str, verify=True) -> tuple[int | str, float]:
 def workers_cpu_seconds(master: int) -> float:
     """The CPU time (user + system) gunicorn's workers, the master's children, have used."""
     total = 0
-    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+    for pid in worker_pids(master):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
     return total / os.sysconf("SC_CLK_TCK")

@@ -27,7 +27,7 @@ from portal.db import schema
 from portal.config import ConfigError
 from portal.extensions import db
 from tests.api.conftest import bearer
-from tests.conftest import ROOT, VENV_BIN, base_config
+from tests.conftest import ROOT, VENV_BIN, base_config, worker_pids
 from tests.factories import make_application
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
@@ -359,26 +359,13 @@ def test_worker_class_sync_runs_one_thread(monkeypatch):
 
 # --- a real gunicorn ------------------------------------------------------------------
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the process has just exited
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def running_workers(server, count: int, gone: frozenset = frozenset()) -> set[int]:
     """The server's workers, other than `gone`, once there are `count` of them (30 s at most):
     gunicorn starts them one after another, up to 0.1 s apart, and /readyz answers as soon as
     the first one does."""
     deadline = time.monotonic() + 30
     while True:
-        workers = set(children_of(server.process.pid)) - gone
+        workers = worker_pids(server.process.pid) - gone
         if len(workers) >= count or time.monotonic() > deadline:
             return workers
         time.sleep(0.1)
@@ -420,7 +407,7 @@ def test_metrics_add_up_every_worker_and_keep_a_killed_workers_counts(live_serve
 def test_metrics_folder_is_private_and_removed_at_exit(live_server_factory):
     server = live_server_factory(workers=2)
     requests.get(server.url + "/healthz", timeout=10)
-    maps = "".join(Path(f"/proc/{pid}/maps").read_text() for pid in children_of(server.process.pid))
+    maps = "".join(Path(f"/proc/{pid}/maps").read_text() for pid in worker_pids(server.process.pid))
     folders = {Path(match).parent for match in re.findall(r"(/\S*tessera-metrics-[^/\s]+/counter_\d+\.db)", maps)}
     assert len(folders) == 1
     folder = folders.pop()

@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from tests.conftest import CHROMIUM_ARGS, csrf_token_from, free_port
+from tests.conftest import CHROMIUM_ARGS, csrf_token_from, free_port, worker_pids
 from tests.deploy.conftest import CHROMIUM, DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
 from tests.second_factor import add_authenticator
 from tests.slow_clients import PATIENCE, Tricklers, timed_get
@@ -73,10 +73,6 @@ def create_application(deployment, name: str, *args: str) -> dict:
 def remember_token_response(deployment, answer: dict) -> None:
     deployment.remember_secret(*(answer[name] for name in ("access_token", "refresh_token", "id_token")
                                  if name in answer))
-
-
-def worker_pids(master: int) -> set[int]:
-    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
 
 
 def process_uid(pid: int) -> int:
