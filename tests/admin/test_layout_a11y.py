@@ -129,28 +129,52 @@ PAGES = {
     "sign out refused": (None, visit("/end_session?client_id=no-such-client"), 400),
 }
 
+@pytest.fixture(scope="module")
+def signed_in_pages(browser, site):
+    """One page per role (admin, user, nobody), each in its own context, kept for the whole
+    module: the pages are checked one after another in the same tab, as a person browsing
+    would see them; a renderer started afresh for each page made the check cost twice as
+    much of Chromium's time."""
+    contexts, pages = [], {}
+
+    def page_for(role):
+        if role not in pages:
+            # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe script.
+            context = browser.new_context(bypass_csp=True, storage_state=site["states"][role] if role else None)
+            context.set_default_timeout(15000)
+            contexts.append(context)
+            pages[role] = context.new_page()
+        return pages[role]
+
+    yield page_for
+    for context in contexts:
+        context.close()
+
+
 @pytest.mark.parametrize("name", PAGES)
-def test_page_layout_and_accessibility(browser, live_server, site, axe_script, name):
+def test_page_layout_and_accessibility(live_server, site, signed_in_pages, axe_script, name):
     """At both sizes: no sideways scrolling (the document no wider than the window), the
     layout sound, and axe clean."""
     role, go, status = PAGES[name]
     width, height = next(iter(SIZES.items()))
-    # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe script.
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True,
-                                  storage_state=site["states"][role] if role else None)
-    context.set_default_timeout(15000)
-    page = context.new_page()
+    page = signed_in_pages(role)
+    page.set_viewport_size({"width": width, "height": height})
+    statuses = []
+
+    def document_status(response):
+        if response.request.resource_type == "document":
+            statuses.append(response.status)
+
+    page.on("response", document_status)
     try:
-        statuses = []
-        page.on("response", lambda r: statuses.append(r.status) if r.request.resource_type == "document" else None)
         go(page, live_server.url, site)
         page.wait_for_load_state()
-        assert statuses and statuses[-1] == status, f"{name}: answered {statuses}"
-        if SCREENSHOTS:  # for a person to look at: PORTAL_SCREENSHOTS=/tmp/shots pytest ...
-            for width, height in SIZES.items():
-                page.set_viewport_size({"width": width, "height": height})
-                page.screenshot(path=f"{SCREENSHOTS}/{name.replace(' ', '-').replace(',', '')}-{width}.png",
-                                full_page=True)
-        assert_fits_and_is_accessible(page, axe_script, name)
     finally:
-        context.close()
+        page.remove_listener("response", document_status)
+    assert statuses and statuses[-1] == status, f"{name}: answered {statuses}"
+    if SCREENSHOTS:  # for a person to look at: PORTAL_SCREENSHOTS=/tmp/shots pytest ...
+        for width, height in SIZES.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=f"{SCREENSHOTS}/{name.replace(' ', '-').replace(',', '')}-{width}.png",
+                            full_page=True)
+    assert_fits_and_is_accessible(page, axe_script, name)
