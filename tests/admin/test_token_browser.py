@@ -118,20 +118,26 @@ PAGES = {
 }
 
 
-@pytest.mark.parametrize("name", PAGES)
-def test_token_pages_fit_and_are_accessible(browser, live_server, fleet, axe_script, name):  # noqa: F811
+@pytest.fixture(scope="module")
+def axe_page(browser, fleet):
+    """The admin's tab for the page checks, kept for the module: the pages are checked one
+    after another in it (a renderer started afresh for each costs twice the time)."""
     context, page = open_page(browser, fleet, 1280, bypass_csp=True)  # axe is injected
-    try:
-        go = PAGES[name]
-        if callable(go):
-            go(page, live_server.url, fleet)
-        else:
-            response = page.goto(live_server.url + go.format(**fleet))
-            assert response.status == (404 if name == "deleted" else 200)
-        page.wait_for_load_state()
-        assert_fits_and_is_accessible(page, axe_script, name)
-    finally:
-        context.close()
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_token_pages_fit_and_are_accessible(axe_page, live_server, fleet, axe_script, name):  # noqa: F811
+    page, go = axe_page, PAGES[name]
+    page.set_viewport_size({"width": 1280, "height": 844})
+    if callable(go):
+        go(page, live_server.url, fleet)
+    else:
+        response = page.goto(live_server.url + go.format(**fleet))
+        assert response.status == (404 if name == "deleted" else 200)
+    page.wait_for_load_state()
+    assert_fits_and_is_accessible(page, axe_script, name)
 
 
 def test_token_page_says_who_used_it_and_what_expired(browser, live_server, fleet):
