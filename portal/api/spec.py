@@ -1,7 +1,10 @@
 """The spectree instance: validates requests with the pydantic models in schemas.py and
 generates the OpenAPI 3.1 description from the same models and the blueprint's routes."""
 
+import copy
+
 from spectree import Response, SecurityScheme, SpecTree
+from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 from spectree.models import SecuritySchemeData, SecureType
 from spectree.plugins.flask_plugin import FlaskPlugin
 
@@ -29,9 +32,26 @@ class TesseraFlaskPlugin(FlaskPlugin):
             super().request_validation(request, query, json, form, headers, cookies)
 
 
+class SchemaOnceAdapter(PydanticModelAdapter):
+    """spectree's pydantic adapter, making each model's JSON schema once: spectree asks for
+    it again at every endpoint that names the model (ErrorBody: all of them), when the views
+    are decorated, which is at every start of a worker or a `portal` command."""
+
+    def __init__(self):
+        super().__init__()
+        self.schemas = {}
+
+    def json_schema(self, model, *, ref_template, mode="validation"):
+        key = (model, ref_template, mode)
+        if key not in self.schemas:
+            self.schemas[key] = super().json_schema(model, ref_template=ref_template, mode=mode)
+        return copy.deepcopy(self.schemas[key])
+
+
 spec = SpecTree(
     "flask",
     backend=TesseraFlaskPlugin,
+    model_adapter=SchemaOnceAdapter(),
     mode="strict",
     title="Tessera API",
     version="1",

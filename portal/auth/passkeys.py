@@ -3,8 +3,6 @@ passwordless), confirm for a step-up; rename and remove (plain forms)."""
 
 from flask import current_app, flash, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_required
-from webauthn import base64url_to_bytes
-from webauthn.helpers import bytes_to_base64url
 
 from portal.auth import bp
 from portal.auth.devices import remember_device
@@ -26,11 +24,15 @@ def problem(message: str, status: int = 400):
 
 
 def remember_challenge(challenge: bytes, mode: str) -> None:
+    from webauthn.helpers import bytes_to_base64url  # imported once a ceremony runs (portal.domain.passkeys)
+
     session[CEREMONY_KEY] = {"challenge": bytes_to_base64url(challenge), "mode": mode}
 
 
 def take_challenge(mode: str) -> bytes | None:
     """The challenge of this browser's last ceremony of that kind, usable once."""
+    from webauthn import base64url_to_bytes
+
     ceremony = session.pop(CEREMONY_KEY, None)
     if not isinstance(ceremony, dict) or ceremony.get("mode") != mode:
         return None

@@ -1,17 +1,13 @@
 """Passkeys (WebAuthn, py_webauthn): the relying party is ISSUER's host; attestation `none`,
-user verification preferred, sign counters checked. Callers commit."""
+user verification preferred, sign counters checked. Callers commit.
+
+py_webauthn is imported by the functions that run a ceremony, not with the module: it
+loads ASN.1 and attestation parsers that a `portal` command or a booting worker never uses."""
 
 import json
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from webauthn import (base64url_to_bytes, generate_authentication_options, generate_registration_options,
-                      options_to_json, verify_authentication_response, verify_registration_response)
-from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (AttestationConveyancePreference, AuthenticatorSelectionCriteria,
-                                      PublicKeyCredentialDescriptor, ResidentKeyRequirement,
-                                      UserVerificationRequirement)
 
 from portal.domain import audit, clock
 from portal.domain.factors import drop_recovery_codes_if_alone, passkeys_of
@@ -30,12 +26,19 @@ def relying_party() -> tuple[str, str]:
     return parts.hostname or "localhost", f"{parts.scheme}://{parts.netloc}"
 
 
-def descriptors(passkeys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+def descriptors(passkeys: list[Passkey]) -> list:
+    from webauthn import base64url_to_bytes
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
     return [PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id)) for p in passkeys]
 
 
 def registration_options(user: User) -> tuple[str, bytes]:
     """The options for navigator.credentials.create() (JSON) and their challenge."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (AttestationConveyancePreference, AuthenticatorSelectionCriteria,
+                                          ResidentKeyRequirement, UserVerificationRequirement)
+
     rp_id, _ = relying_party()
     options = generate_registration_options(
         rp_id=rp_id, rp_name="Tessera", user_id=user.sub.encode(), user_name=user.username,
@@ -48,6 +51,10 @@ def registration_options(user: User) -> tuple[str, bytes]:
 
 
 def register(user: User, name: str, credential, challenge: bytes) -> Passkey:
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.exceptions import WebAuthnException
+
     if not isinstance(credential, dict):
         raise PasskeyError("The request holds no credential.")
     rp_id, origin = relying_party()
@@ -72,6 +79,9 @@ def register(user: User, name: str, credential, challenge: bytes) -> Passkey:
 
 def authentication_options(user: User | None) -> tuple[str, bytes]:
     """Options for navigator.credentials.get(): the user's passkeys, or any (passwordless)."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     rp_id, _ = relying_party()
     options = generate_authentication_options(
         rp_id=rp_id, allow_credentials=descriptors(passkeys_of(user)) if user else [],
@@ -83,6 +93,9 @@ def authenticate(credential, challenge: bytes, *, user: User | None,
                  require_user_verification: bool) -> tuple[Passkey, str]:
     """The passkey that signed the challenge, and its amr (`hwk`, or `swk` for a synced
     one). `user`: the passkey must be theirs (the second step); None: anyone's (passwordless)."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
     credential_id = credential.get("id") if isinstance(credential, dict) else None
     passkey = db.session.scalar(select(Passkey).where(Passkey.credential_id == credential_id)) \
         if isinstance(credential_id, str) else None
