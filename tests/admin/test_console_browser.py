@@ -28,12 +28,22 @@ def names(live_server):
     return names
 
 
-@pytest.fixture
-def admin_page(browser, admin_state):
-    context = browser.new_context(storage_state=admin_state, viewport={"width": 1280, "height": 900})
+@pytest.fixture(scope="module")
+def admin_tab(browser, admin_state):
+    """The admin's browser tab, kept for the module as an admin keeps one open (a context
+    per test started a renderer afresh each time)."""
+    context = browser.new_context(storage_state=admin_state)
     context.set_default_timeout(15000)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def admin_page(admin_tab):
+    """The admin's tab at 1280 × 900, on a blank page."""
+    admin_tab.goto("about:blank")
+    admin_tab.set_viewport_size({"width": 1280, "height": 900})
+    return admin_tab
 
 
 def admin_tokens(live_server) -> int:
