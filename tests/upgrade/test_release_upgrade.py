@@ -41,6 +41,8 @@ DEFAULT_APPLICATIONS = ("adminconsole", "crafterengine", "craftersocial")
 # Tables whose row count may differ after the upgrade, and why. None may: between the two
 # counts only `portal init` runs, and it adds nothing that the old release already made.
 MAY_CHANGE: dict[str, str] = {}
+# Releases whose create-application has no --post-logout-redirect-uri (it came in 0.2.0).
+NO_POST_LOGOUT_OPTION = {"8bdb08c"}
 MIGRATED = re.compile(r"^Migrated the database from (\S+) to (\S+) \((\d+) steps?\)(?:; backup: (.+))?$", re.M)
 
 
@@ -157,18 +159,12 @@ def bearer(value: str) -> dict:
 def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Before:
     """Set up Tessera as an operator of the old release would, through its CLI and gunicorn."""
     # In one process (the old release's `portal` commands, run by tests/portal_batch.py), in order.
-    # The options differ between releases: later ones know --post-logout-redirect-uri, --auth-method.
-    printed, options = old.portal_many(site, ("init",), ("create-application", "--help"))
-    admin = re.search(r"Created admin user 'admin' with password: (\S+)", printed)
-    assert admin, f"portal init printed no admin password:\n{printed}"
-    defaults = dict(re.findall(r"^\s+(adminconsole|crafterengine|craftersocial)\s+(\S+)$", printed, re.M))
-    assert sorted(defaults) == sorted(DEFAULT_APPLICATIONS), printed
-    passwords = {"admin": admin.group(1), "second-admin": secrets.token_urlsafe(16), "alice": secrets.token_urlsafe(16)}
-
+    passwords = {"admin": "", "second-admin": secrets.token_urlsafe(16), "alice": secrets.token_urlsafe(16)}
     custom_value = "migrated-from-crafter-" + secrets.token_hex(8)
-    later = ["--post-logout-redirect-uri", "https://rp.example/bye"] if "--post-logout-redirect-uri" in options else []
-    *_, created, webapp, spa, service, master, custom, two_tenants = old.portal_many(
+    later = [] if old.name in NO_POST_LOGOUT_OPTION else ["--post-logout-redirect-uri", "https://rp.example/bye"]
+    printed, *_, created, webapp, spa, service, master, custom, two_tenants = old.portal_many(
         site,
+        ("init",),
         ("create-tenant", "site1", "--label", "Site One"),
         ("create-tenant", "site2"),
         (("create-admin", "second-admin", "--password-stdin"), passwords["second-admin"] + "\n"),
@@ -183,6 +179,11 @@ def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Befo
         ("create-token", "--application", "craftersocial", "--value", custom_value, "--tenant", "site1=READ_TENANT"),
         ("create-token", "--application", "crafterengine", "--user", "alice",
          "--tenant", "site1=READ_TENANT,MANAGE_PROFILES", "--tenant", "site2=READ_TENANT"))
+    admin = re.search(r"Created admin user 'admin' with password: (\S+)", printed)
+    assert admin, f"portal init printed no admin password:\n{printed}"
+    passwords["admin"] = admin.group(1)
+    defaults = dict(re.findall(r"^\s+(adminconsole|crafterengine|craftersocial)\s+(\S+)$", printed, re.M))
+    assert sorted(defaults) == sorted(DEFAULT_APPLICATIONS), printed
     assert custom.strip() == custom_value, custom
     before = Before(passwords=passwords, sub=re.search(r"\(sub (\S+)\)", created).group(1),
                     clients={"webapp": json.loads(webapp), "spa": json.loads(spa), "service": json.loads(service)},
