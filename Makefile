@@ -38,9 +38,9 @@ run: install
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-# ruff's lint rules first (pyproject.toml: [tool.ruff]); then the whole suite, then with
-# JWT access tokens the tests whose outcome depends on the format (marked token_format:
-# they have access tokens issued and use them).
+# ruff's lint rules first (pyproject.toml: [tool.ruff]); then the whole suite in one run (the
+# tests whose outcome the access-token format can change, marked token_format, run once per
+# format: tests/conftest.py).
 # Compiled modules (and pytest's rewritten test modules) kept under .cache/pycache, even where
 # PYTHONDONTWRITEBYTECODE is set: every gunicorn, `portal` command and xdist worker would
 # compile them again, and the source tree stays free of __pycache__ folders.
@@ -49,7 +49,6 @@ test: export PYTHONPYCACHEPREFIX = $(CURDIR)/.cache/pycache
 test: install-dev $(JS_TEST_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
-	ACCESS_TOKEN_FORMAT=jwt $(BIN)/python -m pytest -p no:cacheprovider $(XDIST) -m token_format $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -133,11 +133,34 @@ def chooses_its_database(definition) -> bool:
 
 
 def pytest_generate_tests(metafunc):
-    """The database matrix (module docstring): SQLite, or both for `both_databases`."""
+    """The database matrix (module docstring): SQLite, or both for `both_databases`; and
+    each access-token format for `token_format`."""
+    if metafunc.definition.get_closest_marker("token_format") is not None:
+        metafunc.parametrize("token_format", TOKEN_FORMATS, indirect=True)
     if "database_url" not in metafunc.fixturenames or chooses_its_database(metafunc.definition):
         return
     both = metafunc.definition.get_closest_marker("both_databases") is not None
     metafunc.parametrize("database_url", DATABASES if both else DATABASES[:1], indirect=True)
+
+
+TOKEN_FORMATS = ("opaque", "jwt")
+
+
+def environment_token_format() -> str:
+    """ACCESS_TOKEN_FORMAT as the environment sets it (opaque unless it says jwt)."""
+    return os.environ.get("ACCESS_TOKEN_FORMAT", "").strip().lower() or "opaque"
+
+
+@pytest.fixture(autouse=True)
+def token_format(request, monkeypatch) -> str:
+    """The format of the access tokens the test's app issues. A test marked `token_format`
+    (it has access tokens issued and uses them, so the format can change its outcome) runs
+    once per format, `[opaque]` and `[jwt]`; the others take ACCESS_TOKEN_FORMAT's."""
+    chosen = getattr(request, "param", None)
+    if chosen is None:
+        return environment_token_format()
+    monkeypatch.setenv("ACCESS_TOKEN_FORMAT", chosen)
+    return chosen
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from tests.api.conftest import bearer
 from tests.conftest import csrf_token_from
 from tests.factories import make_application, make_tenant, make_token
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = pytest.mark.token_format
 
 API = "/api/v1/access-tokens"

@@ -4,13 +4,24 @@
 import pytest
 import requests
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
-pytestmark = pytest.mark.token_format
+from tests.conftest import TOKEN_FORMATS, environment_token_format, start_live_server
 
 
-def test_readme_walkthrough(live_server):
-    api = live_server.url + "/api/v1"
-    master = {"Authorization": f"Bearer {live_server.default_tokens['adminconsole']}"}
+@pytest.fixture(scope="module", params=TOKEN_FORMATS)
+def server(request, tmp_path_factory):
+    """The walk-through issues tokens and uses them: once per access-token format, on the
+    session's gunicorn where it issues that format, else on one of its own."""
+    if request.param == environment_token_format():
+        yield request.getfixturevalue("live_server")
+        return
+    server = start_live_server(tmp_path_factory.mktemp("api-live"), extra_env={"ACCESS_TOKEN_FORMAT": request.param})
+    yield server
+    server.stop()
+
+
+def test_readme_walkthrough(server):
+    api = server.url + "/api/v1"
+    master = {"Authorization": f"Bearer {server.default_tokens['adminconsole']}"}
     for body in ({"name": "readme1", "label": "Site One"}, {"name": "readme2"}):
         assert requests.post(f"{api}/tenants", json=body, headers=master, timeout=10).status_code == 201
     created = requests.post(f"{api}/access-tokens", headers=master, timeout=10, json={
@@ -32,4 +43,4 @@ def test_readme_walkthrough(live_server):
     assert denied.headers["WWW-Authenticate"] == 'Bearer realm="tessera", error="insufficient_scope"'
     assert denied.json()["missing"] == "MANAGE_PROFILES on readme2"
     assert requests.get(f"{api}/openapi.json", timeout=10).json()["openapi"] == "3.1.0"
-    assert token not in live_server.log()  # the query-string token is redacted from the access log
+    assert token not in server.log()  # the query-string token is redacted from the access log

@@ -10,7 +10,7 @@ from portal.models import AccessToken, User
 from tests.api.conftest import bearer
 from tests.factories import make_user
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = pytest.mark.token_format
 
 

@@ -15,7 +15,7 @@ from portal.extensions import db
 from portal.models import AccessToken, AuditEvent
 from tests.factories import make_application, make_tenant, make_token, make_user
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = pytest.mark.token_format
 
 BASE = "/crafter-profile/api/1/access_token"

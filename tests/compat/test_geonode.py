@@ -18,7 +18,7 @@ from tests.factories import make_application, make_tenant, make_token, make_user
 from tests.oauth.conftest import REDIRECT_URI as FLOW_REDIRECT_URI
 from tests.oauth.conftest import Flow, query_of
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = pytest.mark.token_format
 
 CLIENT_ID = "geoserver-client"

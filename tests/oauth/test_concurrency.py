@@ -10,7 +10,7 @@ import pytest
 
 from tests.oauth.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = [pytest.mark.token_format, pytest.mark.both_databases]  # simultaneous claims: each database's locking
 
 RACERS = 4

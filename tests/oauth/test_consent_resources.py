@@ -15,7 +15,7 @@ from tests.factories import make_application
 from tests.oauth.conftest import CLIENT_SECRET, REDIRECT_URI, Flow, query_of
 from tests.test_migration_data import empty_database_url, fill_every_table, migrating_app  # noqa: F401 (fixture)
 
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
+# Issues access tokens and uses them: each test runs once per access-token format (tests/conftest.py).
 pytestmark = pytest.mark.token_format
 
 API = "https://api.example/"

@@ -11,19 +11,18 @@ import pytest
 import requests
 from requests_oauthlib import OAuth2Session
 
-from tests.conftest import csrf_token_from, start_live_server
-
-# Issues access tokens and uses them: run again with ACCESS_TOKEN_FORMAT=jwt (make test).
-pytestmark = pytest.mark.token_format
+from tests.conftest import TOKEN_FORMATS, csrf_token_from, start_live_server
 
 CLIENT_ID = "651462"
 CLIENT_SECRET = "37b1c4ff826f8d78bd45e25bad75a2c0"
 CONSENT_FORM = re.compile(r'<form method="post" action="([^"]+)" class="consent-form">')
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    live = start_live_server(tmp_path_factory.mktemp("oauth-live"))
+@pytest.fixture(scope="module", params=TOKEN_FORMATS)
+def server(request, tmp_path_factory):
+    """A gunicorn of the module's own, one per access-token format (the tests issue tokens
+    and use them)."""
+    live = start_live_server(tmp_path_factory.mktemp("oauth-live"), extra_env={"ACCESS_TOKEN_FORMAT": request.param})
     yield live
     live.stop()
 
