@@ -9,6 +9,10 @@ WORKER_CLASS: gunicorn's own gthread and sync workers, with two changes.
   the worker busy until it ends). After an answer that closes the connection, the wait for
   the client to close its side is in the event loop too (gunicorn waits there, up to 2 s,
   blocking every other connection of the worker meanwhile).
+- ThreadWorker's quick shutdown (SIGQUIT, SIGINT) leaves its thread pool alone in the signal
+  handler. gunicorn's shuts the pool down there, which takes a lock the worker's main thread
+  holds while it hands a connection to the pool: a signal arriving at that moment left the
+  worker stuck until the master killed it, `graceful_timeout` (30 s) later.
 - Both answer the requests gunicorn refuses itself (400, 414, 431, ...) in Tessera's JSON
   error shape, instead of gunicorn's HTML page that quotes the refused line.
 
@@ -21,7 +25,7 @@ import re
 import socket
 import time
 
-from gunicorn.workers import gthread, sync
+from gunicorn.workers import base, gthread, sync
 
 # The answer that sends a connection back to the event loop, to wait there for its next bytes
 # (gunicorn 27). Were it missing, this module would not import and gunicorn would not start.
@@ -107,6 +111,12 @@ class SyncWorker(JsonErrorAnswers, sync.SyncWorker):
 class ThreadWorker(JsonErrorAnswers, gthread.ThreadWorker):
     """gunicorn's threaded worker, for plain HTTP/1 (TLS served by gunicorn itself, HTTP/2 and
     uWSGI connections are handled as gunicorn does)."""
+
+    def handle_quit(self, sig, frame):
+        """Quick shutdown as gunicorn's base worker does it: the worker exits now. The pool's
+        threads are stopped by Python on the way out, after what they are running, as
+        gthread's own shutdown(wait=False) would leave them (module docstring)."""
+        base.Worker.handle_quit(self, sig, frame)
 
     def handle(self, conn):
         """In a worker thread, whenever the connection has new bytes (or is new)."""

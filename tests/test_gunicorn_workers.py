@@ -50,6 +50,38 @@ def test_gunicorns_error_answer_becomes_json_without_the_request():
     assert HeldAnswer().status() is None
 
 
+QUIT_WHILE_HANDING_OVER = """
+import signal, threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from portal.gunicorn_workers import ThreadWorker
+
+worker = ThreadWorker.__new__(ThreadWorker)  # what handle_quit uses of a running worker
+worker.alive, worker.tpool = True, ThreadPoolExecutor(max_workers=2)
+worker.cfg = SimpleNamespace(worker_int=lambda worker: None)
+worker.tpool.submit(lambda: None).result()  # a thread started, as in a busy worker
+with worker.tpool._shutdown_lock:  # where the main thread is while it submits a connection
+    try:
+        worker.handle_quit(signal.SIGQUIT, None)
+    except SystemExit as exit:
+        print("exited", exit.code, worker.alive)
+"""
+
+
+def test_a_quick_shutdown_signal_stops_the_thread_worker_even_mid_hand_over():
+    """SIGQUIT or SIGINT while the worker's main thread hands a connection to its thread pool
+    (holding the pool's lock, in ThreadPoolExecutor.submit): the signal handler runs in that
+    same thread. gunicorn's gthread handler shut the pool down there and waited for that lock
+    for ever; the worker must exit at once."""
+    try:
+        result = subprocess.run([str(VENV_BIN / "python"), "-c", QUIT_WHILE_HANDING_OVER], cwd=ROOT,
+                                capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker's quick shutdown waited for the thread pool's lock its own thread holds")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "exited 0 False"
+
+
 def test_the_worker_class_is_set_by_worker_class_not_by_gunicorns_option(tmp_path):
     """gunicorn's --worker-class would run gunicorn's own worker (no JSON error answers, slow
     clients holding threads): the bundled settings refuse it before listening."""
