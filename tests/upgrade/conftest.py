@@ -20,7 +20,8 @@ from tests.conftest import built_once, free_port, portal_batch
 from tests.deploy.conftest import run, stop_process, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
-RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0", "3917c55": "v0.4.0", "32200f5": "v0.4.1"}
+RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0", "3917c55": "v0.4.0", "32200f5": "v0.4.1",
+            "fb9844c": "v0.4.2"}
 WORKERS = 2
 
 
