@@ -14,15 +14,21 @@ PASSWORD = "pat's long password"
 
 @pytest.fixture(scope="module")
 def names(live_server):
-    """Two tenants, an end user and a token with tenant permissions (unique per run)."""
+    """Two tenants, an end user and a token with tenant permissions (unique per run); and the
+    applications and users that single tests change (one each)."""
     suffix = uuid.uuid4().hex[:6]
-    names = {"t1": f"north{suffix}", "t2": f"south{suffix}", "user": f"kim{suffix}"}
-    *_, value = live_server.cli_many(
+    names = {"t1": f"north{suffix}", "t2": f"south{suffix}", "user": f"kim{suffix}", "secret_app": f"crm{suffix}",
+             "edited_app": f"crme{suffix}", "edited_user": f"bo{suffix}", "two_sessions_user": f"cy{suffix}"}
+    _, _, _, value, *_ = live_server.cli_many(
         ("create-tenant", names["t1"]), ("create-tenant", names["t2"]),
         (("create-user", names["user"], "--email", f"{names['user']}@example.org", "--tenant", names["t1"],
           "--password-stdin"), PASSWORD + "\n"),
         ("create-token", "--application", "crafterengine", "--tenant", f"{names['t1']}=READ_TENANT,UPDATE_TENANT",
-         "--tenant", "*=MANAGE_TICKETS"))
+         "--tenant", "*=MANAGE_TICKETS"),
+        *(("create-application", names[key], "--client-id", names[key], "--grant-type", "client_credentials")
+          for key in ("secret_app", "edited_app")),
+        *((("create-user", names[key], "--email", f"{names[key]}@example.org", "--password-stdin"), PASSWORD + "\n")
+          for key in ("edited_user", "two_sessions_user")))
     value = value.strip()
     names["token_id"] = token_id(live_server, value)
     return names
@@ -228,9 +234,8 @@ def test_sign_out_everywhere_and_revoking_tokens_are_two_confirmed_actions(admin
     assert token_id(live_server, api_value) is None
 
 
-def test_regenerate_secret_asks_first(admin_page, live_server):
-    client_id = f"crm{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-application", client_id, "--client-id", client_id, "--grant-type", "client_credentials")
+def test_regenerate_secret_asks_first(admin_page, live_server, names):
+    client_id = names["secret_app"]
     application_id, hash_before = db_rows(live_server, "SELECT id, client_secret_hash FROM applications "
                                                        "WHERE client_id = ?", client_id)[0]
     admin_page.goto(f"{live_server.url}/admin/applications/{application_id}")
@@ -437,9 +442,8 @@ def test_audit_log_reads_like_prose(admin_page, live_server, names):
 
 # --- C. edit after creation ------------------------------------------------------------------
 
-def test_edit_an_application(admin_page, live_server):
-    name = f"crm{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-application", name, "--client-id", name, "--grant-type", "client_credentials")
+def test_edit_an_application(admin_page, live_server, names):
+    name = names["edited_app"]
     application_id = db_rows(live_server, "SELECT id FROM applications WHERE client_id = ?", name)[0][0]
     admin_page.goto(f"{live_server.url}/admin/applications/{application_id}")
     admin_page.get_by_role("button", name="Edit").click()
@@ -468,9 +472,7 @@ def test_edit_an_application(admin_page, live_server):
 
 
 def test_edit_a_user(admin_page, new_page, live_server, names):
-    username = f"bo{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
-                    input=PASSWORD + "\n")
+    username = names["edited_user"]
     user_page = new_page()
     log_in(user_page, live_server, username, PASSWORD)
     user_id = db_rows(live_server, "SELECT id FROM users WHERE username = ?", username)[0][0]
@@ -503,10 +505,8 @@ def test_edit_a_user(admin_page, new_page, live_server, names):
     assert db_rows(live_server, "SELECT is_admin FROM users WHERE id = ?", admin_id)[0][0] == 1
 
 
-def test_end_one_login_session(admin_page, new_page, live_server):
-    username = f"cy{uuid.uuid4().hex[:6]}"
-    live_server.cli("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
-                    input=PASSWORD + "\n")
+def test_end_one_login_session(admin_page, new_page, live_server, names):
+    username = names["two_sessions_user"]
     first, second = new_page(), new_page()
     log_in(first, live_server, username, PASSWORD)
     log_in(second, live_server, username, PASSWORD)

@@ -43,11 +43,13 @@ def browse(browser):
         context.close()
 
 
-def new_user(server) -> str:
-    username = f"sam{uuid.uuid4().hex[:6]}"
-    server.cli("create-user", username, "--email", f"{username}@example.org", "--password-stdin",
-               input=PASSWORD + "\n")
-    return username
+@pytest.fixture(scope="module")
+def users(server) -> list[str]:
+    """End users made up front in one `portal` process; each test takes the ones it needs."""
+    names = [f"sam{uuid.uuid4().hex[:6]}" for _ in range(4)]
+    server.cli_many(*((("create-user", name, "--email", f"{name}@example.org", "--password-stdin"), PASSWORD + "\n")
+                      for name in names))
+    return names
 
 
 def logged_out(page, server) -> bool:
@@ -55,10 +57,10 @@ def logged_out(page, server) -> bool:
     return "/login" in page.url
 
 
-def test_the_sessions_page_lists_each_login_with_address_and_browser(browse, browser, server):
+def test_the_sessions_page_lists_each_login_with_address_and_browser(browse, browser, server, users):
     admin = browse()
     log_in(admin, server)
-    username = new_user(server)
+    username = users.pop()
     user = browse(user_agent=FIREFOX)
     log_in(user, server, username, PASSWORD)
 
@@ -94,13 +96,13 @@ def test_the_sessions_page_lists_each_login_with_address_and_browser(browse, bro
     assert not logged_out(admin, server)
 
 
-def test_log_everyone_out_confirms_in_red_and_keeps_this_browser(browse, server):
+def test_log_everyone_out_confirms_in_red_and_keeps_this_browser(browse, server, users):
     admin, admin_elsewhere = browse(), browse(user_agent=FIREFOX)
     log_in(admin, server)
     log_in(admin_elsewhere, server)
-    users = [browse() for _ in range(2)]
-    for page in users:
-        log_in(page, server, new_user(server), PASSWORD)
+    user_pages = [browse() for _ in range(2)]
+    for page in user_pages:
+        log_in(page, server, users.pop(), PASSWORD)
     live = db_rows(server, "SELECT count(*), count(DISTINCT user_id) FROM access_tokens WHERE source = 'session' "
                            "AND expires_at > datetime('now')")[0]
 
@@ -119,7 +121,7 @@ def test_log_everyone_out_confirms_in_red_and_keeps_this_browser(browse, server)
     expect(admin.get_by_text(f"Logged everyone out: {ended} login sessions of {live[1]} users ended. "
                              "Your session in this browser goes on.")).to_be_visible()
     expect(admin.get_by_text("1 live login session.")).to_be_visible()
-    for page in (admin_elsewhere, *users):
+    for page in (admin_elsewhere, *user_pages):
         assert logged_out(page, server)
     assert not logged_out(admin, server)
 
@@ -129,10 +131,10 @@ def test_log_everyone_out_confirms_in_red_and_keeps_this_browser(browse, server)
     expect(event).to_contain_text("own session kept: yes")
 
 
-def test_log_everyone_out_and_me_too(browse, server):
+def test_log_everyone_out_and_me_too(browse, server, users):
     admin, user = browse(), browse()
     log_in(admin, server)
-    log_in(user, server, new_user(server), PASSWORD)
+    log_in(user, server, users.pop(), PASSWORD)
     admin.goto(server.url + "/admin/sessions/end-all")
     admin.get_by_role("switch", name=re.compile("^Log me out too")).check()
     admin.get_by_role("button", name="Log everyone out", exact=True).click()
