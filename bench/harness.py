@@ -113,21 +113,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def worker_pids(master_pid: int) -> list[int]:
-    """The gunicorn workers: the processes whose parent is the master."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may contain spaces, so split after the last ')'.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == master_pid:
-            pids.append(int(entry.name))
-    return sorted(pids)
+def worker_pids(master_pid: int) -> set[int]:
+    """The gunicorn workers: the processes the master has started (none once it has exited)."""
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(pid) for pid in children.split()}
 
 
 def rss_mb(pid: int) -> float | None:
@@ -150,6 +142,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User plus system CPU time a gunicorn master's workers have used so far."""
+    return sum(cpu_seconds(pid) for pid in worker_pids(master_pid))
+
+
 @dataclass
 class Server:
     """A gunicorn master on loopback; `stop()` ends it and its workers."""
@@ -162,7 +159,7 @@ class Server:
         return {pid: rss for pid in worker_pids(self.process.pid) if (rss := rss_mb(pid)) is not None}
 
     def worker_cpu_seconds(self) -> float:
-        return sum(cpu_seconds(pid) for pid in worker_pids(self.process.pid))
+        return workers_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         stop_process(self.process)

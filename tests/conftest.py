@@ -492,11 +492,6 @@ class LiveServer:
                 self.process.kill()
 
 
-def worker_pids(master: int) -> set[int]:
-    """The processes a gunicorn master has started: its workers."""
-    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
-
-
 def server_env(instance: Path, database_url: str | None, extra_env: dict | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
     env["TESSERA_INSTANCE_PATH"] = str(instance)

@@ -2,13 +2,9 @@
 tests/deploy): some send a request head a byte at a time, others a POST's head whole and
 then its body a byte at a time."""
 
-import os
 import socket
 import threading
 import time
-from pathlib import Path
-
-from tests.conftest import worker_pids
 
 PAD = b"a" * 400  # long enough that no request ends while a test runs
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: " + PAD + b"\r\n\r\n"
@@ -100,11 +96,3 @@ def timed_get(url: str, verify=True) -> tuple[int | str, float]:
         status = f"{type(error).__name__}: {error}"
     return status, round(time.monotonic() - started, 2)
 
-
-def workers_cpu_seconds(master: int) -> float:
-    """The CPU time (user + system) gunicorn's workers, the master's children, have used."""
-    total = 0
-    for pid in worker_pids(master):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-    return total / os.sysconf("SC_CLK_TCK")

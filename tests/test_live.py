@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from bench.harness import workers_cpu_seconds
 from tests.conftest import ROOT, csrf_token_from, free_port
-from tests.slow_clients import PATIENCE, Tricklers, timed_get, whole_answer, workers_cpu_seconds
+from tests.slow_clients import PATIENCE, Tricklers, timed_get, whole_answer
 
 
 def login_session(server, username="admin", password=None) -> requests.Session:

@@ -26,8 +26,9 @@ from portal.web import addresses
 from portal.db import schema
 from portal.config import ConfigError
 from portal.extensions import db
+from bench.harness import worker_pids
 from tests.api.conftest import bearer
-from tests.conftest import ROOT, VENV_BIN, base_config, worker_pids
+from tests.conftest import ROOT, VENV_BIN, base_config
 from tests.factories import make_application
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}

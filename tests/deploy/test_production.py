@@ -30,7 +30,8 @@ from playwright.sync_api import expect
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from tests.conftest import CHROMIUM_ARGS, csrf_token_from, free_port, worker_pids
+from bench.harness import worker_pids
+from tests.conftest import CHROMIUM_ARGS, csrf_token_from, free_port
 from tests.deploy.conftest import CHROMIUM, DATABASE_ROLE, SERVICE_USER, WORKERS, run, secrets_in
 from tests.second_factor import add_authenticator
 from tests.slow_clients import PATIENCE, Tricklers, timed_get
