@@ -96,12 +96,18 @@ def instance_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def settings_from_environment(instance_path: str, skip_secret: bool = False) -> dict:
-    """Every setting Tessera reads, as Flask config keys."""
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'tessera.db'}"
+def access_token_format() -> str:
+    """ACCESS_TOKEN_FORMAT: opaque (unset or empty) or jwt."""
     token_format = os.environ.get("ACCESS_TOKEN_FORMAT", "opaque").strip().lower() or "opaque"
     if token_format not in {"opaque", "jwt"}:
         raise ConfigError(f"ACCESS_TOKEN_FORMAT must be opaque or jwt, not {token_format!r}")
+    return token_format
+
+
+def settings_from_environment(instance_path: str, skip_secret: bool = False) -> dict:
+    """Every setting Tessera reads, as Flask config keys."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'tessera.db'}"
+    token_format = access_token_format()
     session_secure = env_bool("SESSION_COOKIE_SECURE", False)
     access_token_expire = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 86400)
     return {

@@ -50,6 +50,7 @@ from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 
 from portal import create_app
+from portal.config import access_token_format
 from portal.db.connections import close_hot_connection, release_idle_connection
 from portal.extensions import db
 
@@ -146,11 +147,6 @@ def pytest_generate_tests(metafunc):
 TOKEN_FORMATS = ("opaque", "jwt")
 
 
-def environment_token_format() -> str:
-    """ACCESS_TOKEN_FORMAT as the environment sets it (opaque unless it says jwt)."""
-    return os.environ.get("ACCESS_TOKEN_FORMAT", "").strip().lower() or "opaque"
-
-
 @pytest.fixture(autouse=True)
 def token_format(request, monkeypatch) -> str:
     """The format of the access tokens the test's app issues. A test marked `token_format`
@@ -158,7 +154,7 @@ def token_format(request, monkeypatch) -> str:
     once per format, `[opaque]` and `[jwt]`; the others take ACCESS_TOKEN_FORMAT's."""
     chosen = getattr(request, "param", None)
     if chosen is None:
-        return environment_token_format()
+        return access_token_format()
     monkeypatch.setenv("ACCESS_TOKEN_FORMAT", chosen)
     return chosen
 

@@ -4,14 +4,15 @@
 import pytest
 import requests
 
-from tests.conftest import TOKEN_FORMATS, environment_token_format, start_live_server
+from portal.config import access_token_format
+from tests.conftest import TOKEN_FORMATS, start_live_server
 
 
 @pytest.fixture(scope="module", params=TOKEN_FORMATS)
 def server(request, tmp_path_factory):
     """The walk-through issues tokens and uses them: once per access-token format, on the
     session's gunicorn where it issues that format, else on one of its own."""
-    if request.param == environment_token_format():
+    if request.param == access_token_format():
         yield request.getfixturevalue("live_server")
         return
     server = start_live_server(tmp_path_factory.mktemp("api-live"), extra_env={"ACCESS_TOKEN_FORMAT": request.param})
