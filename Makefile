@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+# --no-compile: each module is compiled when first imported instead (`make test` keeps that
+# bytecode under .cache/pycache, where Python would not look for pip's copies).
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check --no-compile
 
 .PHONY: run test install install-dev bench clean
 
