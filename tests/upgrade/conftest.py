@@ -22,7 +22,6 @@ from tests.deploy.conftest import run, stop_process, wait_until_up
 ROOT = Path(__file__).resolve().parents[2]
 RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0", "3917c55": "v0.4.0", "32200f5": "v0.4.1",
             "fb9844c": "v0.4.2"}
-WORKERS = 2
 
 
 @dataclass
@@ -74,16 +73,16 @@ class Install:
         return portal_batch(self.venv / "bin" / "python", self.env(site), commands, cwd=site.folder)
 
     @contextmanager
-    def serving(self, site: Site):
-        """This version's gunicorn on the site (2 workers, its own port); yields its URL and
-        stops it afterwards."""
+    def serving(self, site: Site, workers: int = 2):
+        """This version's gunicorn on the site (on its own port); yields its URL and stops it
+        afterwards."""
         port = free_port()
         log = site.folder / f"gunicorn-{self.name}-{port}.log"
         config = str(self.source / "gunicorn.conf.py") if self.source else "python:portal.gunicorn_config"
         with open(log, "w") as handle:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
                 [self.venv / "bin" / "gunicorn", "-c", config, "wsgi:app"], cwd=site.folder,
-                env={**self.env(site), "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(WORKERS)},
+                env={**self.env(site), "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
                 stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}"

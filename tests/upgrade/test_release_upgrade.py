@@ -191,7 +191,9 @@ def make_data(old: Install, site: Site, admin_browser: requests.Session) -> Befo
     before.tokens.update({f"default {name}": value for name, value in defaults.items()})
     before.tokens.update({"master": master.strip(), "custom value": custom_value, "two tenants": two_tenants.strip()})
 
-    with old.serving(site) as url:
+    # One worker: the old release only hands out what the test keeps (the current code serves
+    # the upgraded site with two, as an operator runs it).
+    with old.serving(site, workers=1) as url:
         webapp, spa, service = before.clients["webapp"], before.clients["spa"], before.clients["service"]
         with requests.Session() as browser:
             login(url, "alice", passwords["alice"], browser)
