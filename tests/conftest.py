@@ -418,12 +418,12 @@ def checkout_wheel(tmp_path_factory) -> Path:
     """A wheel of this checkout (`pip wheel --no-deps` of a clean copy), built once per run
     for the tests that install Tessera as an operator does (tests/deploy, tests/upgrade,
     test_cli_lifecycle)."""
+    from bench.releases import build_wheel
+
     def build(folder: Path) -> None:
         source = folder / "source"
         shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
-        env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-        subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "--no-deps",
-                        "-w", str(folder), str(source)], check=True, capture_output=True, timeout=300, env=env)
+        build_wheel(source, folder)
         shutil.rmtree(source)
 
     (wheel,) = built_once(tmp_path_factory, "checkout-wheel", build).glob("*.whl")

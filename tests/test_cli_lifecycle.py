@@ -21,6 +21,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench import releases
 import portal
 from portal.db import backups
 from portal.extensions import db
@@ -147,10 +148,7 @@ def build_wheel(folder: Path, version: str | None = None) -> Path:
         changed, count = re.subn(r'^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text(), flags=re.M)
         assert count == 1
         init.write_text(changed)
-    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "wheel", "--no-deps",
-                    "-w", str(folder / "dist"), str(source)], check=True, capture_output=True, timeout=300)
-    (wheel,) = (folder / "dist").glob("*.whl")
-    return wheel
+    return releases.build_wheel(source, folder / "dist")
 
 
 def wheel_version(wheel: Path) -> str:
