@@ -21,7 +21,7 @@ from tests.deploy.conftest import run, stop_process, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASES = {"8bdb08c": "v0.1.0", "f5026c5": "v0.2.0", "0f902d6": "v0.3.0", "3917c55": "v0.4.0", "32200f5": "v0.4.1",
-            "fb9844c": "v0.4.2"}
+            "fb9844c": "v0.4.2", "456275f": "v0.4.3"}
 
 
 @dataclass
