@@ -131,8 +131,8 @@ def unavailable(revision: str) -> str | None:
 def build_wheel(source: Path, dist: Path) -> Path:
     """`pip wheel --no-deps` of the project at `source`, into `dist`; returns the wheel. The
     build backend is this environment's setuptools (the dev extra), not one pip would fetch
-    from an index into a throwaway environment for every build: no network, a second
-    instead of several."""
+    from an index into a throwaway environment for every build: no network, no such
+    environment to make."""
     run([sys.executable, *PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", dist, source],
         env=without_pythonpath())
     wheels = list(Path(dist).glob("*.whl"))

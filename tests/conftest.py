@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 
+from bench.releases import build_wheel
 from portal import create_app
 from portal.config import access_token_format
 from portal.db.connections import close_hot_connection, release_idle_connection
@@ -418,8 +419,6 @@ def checkout_wheel(tmp_path_factory) -> Path:
     """A wheel of this checkout (`pip wheel --no-deps` of a clean copy), built once per run
     for the tests that install Tessera as an operator does (tests/deploy, tests/upgrade,
     test_cli_lifecycle)."""
-    from bench.releases import build_wheel
-
     def build(folder: Path) -> None:
         source = folder / "source"
         shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
