@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 
+from bench.harness import free_port
 from bench.releases import build_wheel
 from portal import create_app
 from portal.config import access_token_format
@@ -121,6 +121,7 @@ def ensure_test_database() -> str:
 # --- the app, per test ---------------------------------------------------------------
 
 DATABASES = ("sqlite", "postgresql")
+TOKEN_FORMATS = ("opaque", "jwt")
 
 
 def chooses_its_database(definition) -> bool:
@@ -143,9 +144,6 @@ def pytest_generate_tests(metafunc):
         return
     both = metafunc.definition.get_closest_marker("both_databases") is not None
     metafunc.parametrize("database_url", DATABASES if both else DATABASES[:1], indirect=True)
-
-
-TOKEN_FORMATS = ("opaque", "jwt")
 
 
 @pytest.fixture(autouse=True)
@@ -430,12 +428,6 @@ def checkout_wheel(tmp_path_factory) -> Path:
 
 
 # --- a real gunicorn -------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def portal_batch(python: str | Path, env: dict, commands, cwd: Path | None = None) -> list[str]:
     """`portal` commands run by tests/portal_batch.py under `python` (whose `portal` package
