@@ -1,7 +1,7 @@
 """Tessera: an access-token authority. `create_app()` builds the Flask application."""
 
 # The one place the release is named: the wheel's version (pyproject.toml reads it) and `portal --version`.
-__version__ = "0.4.4"
+__version__ = "0.4.5"
 
 import os
 from functools import partial

@@ -131,7 +131,7 @@ def test_version_names_the_release(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"portal {portal.__version__}" and lines[1].startswith("Flask ")
-    assert portal.__version__ == "0.4.4"
+    assert portal.__version__ == "0.4.5"
 
 
 def build_wheel(folder: Path, version: str | None = None) -> Path:
